@@ -1,0 +1,1104 @@
+//! The Rust API: [`ClientBuilder`] and [`Client`].
+//!
+//! Semantics follow pymemcache: storage commands, `delete`, `touch`,
+//! `flush_all` and `verbosity` default to noreply (configurable with
+//! `default_noreply`), `cas`, `incr`, `decr` and `cache_memlimit` wait for
+//! the reply; every call can override with `Some(true|false)`. With
+//! `ignore_exc`, failures on reads become misses. Keys are validated before
+//! any I/O.
+
+use std::time::{Duration, Instant};
+
+use crate::cluster::{Cluster, PoolOptions, ServerSpec};
+use crate::conn::{Conn, ConnOptions, ServerAddr};
+use crate::error::{Error, Result};
+use crate::protocol::encode::{self, Retrieve, StoreCmd, WireKey};
+use crate::protocol::Response;
+use crate::ring::Distribution;
+
+/// Longest key memcached accepts, prefix included.
+pub const MAX_KEY_LEN: usize = 250;
+
+/// Largest value the text protocol can carry safely: memcached parses the
+/// length as a signed 32-bit number, and a length it rejects makes it read the
+/// value bytes as commands. Longer values are refused before any I/O.
+pub const MAX_VALUE_LEN: usize = i32::MAX as usize - 2;
+
+/// Keys per `get` line in a multi-key request; bigger batches are sent as
+/// several pipelined commands in one write.
+const KEYS_PER_GET: usize = 256;
+
+/// Bytes of pipelined storage commands encoded before they are flushed.
+const PIPELINE_CHUNK: usize = 256 * 1024;
+
+/// An item read from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Value {
+    pub data: Vec<u8>,
+    pub flags: u32,
+    /// Present when read with `gets`, `gats` or `gets_many`.
+    pub cas: Option<u64>,
+}
+
+/// The result of a `cas` command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CasOutcome {
+    Stored,
+    /// The item changed since the cas unique was read.
+    Exists,
+    NotFound,
+}
+
+/// Configuration of a [`Client`]. Every option has a finite, documented default.
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    servers: Vec<ServerSpec>,
+    distribution: Distribution,
+    connect_timeout: Duration,
+    timeout: Duration,
+    no_delay: bool,
+    keepalive: bool,
+    ignore_exc: bool,
+    default_noreply: bool,
+    key_prefix: Vec<u8>,
+    allow_unicode_keys: bool,
+    max_pool_size: usize,
+    pool_idle_timeout: Option<Duration>,
+    retry_attempts: u32,
+    retry_timeout: Duration,
+    dead_timeout: Duration,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            servers: Vec::new(),
+            distribution: Distribution::Rendezvous,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            no_delay: true,
+            keepalive: false,
+            ignore_exc: false,
+            default_noreply: true,
+            key_prefix: Vec::new(),
+            allow_unicode_keys: false,
+            max_pool_size: 32,
+            pool_idle_timeout: None,
+            retry_attempts: 2,
+            retry_timeout: Duration::from_secs(1),
+            dead_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+fn nonzero(d: Duration, what: &str) -> Result<Duration> {
+    if d.is_zero() {
+        Err(Error::InvalidArgument(format!("{what} must be > 0")))
+    } else {
+        Ok(d)
+    }
+}
+
+impl ClientBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a server: `host:port`, `host` (port 11211), `[v6]:port`,
+    /// `unix:/path` or `/path`.
+    pub fn add_server(&mut self, addr: &str) -> Result<&mut Self> {
+        self.add_server_weighted(addr, 1)
+    }
+
+    /// Adds a server with a ketama weight (ignored by other distributions).
+    pub fn add_server_weighted(&mut self, addr: &str, weight: u32) -> Result<&mut Self> {
+        if weight == 0 {
+            return Err(Error::InvalidArgument("server weight must be >= 1".into()));
+        }
+        let addr = ServerAddr::parse(addr)?;
+        self.servers.push(ServerSpec { addr, weight });
+        Ok(self)
+    }
+
+    pub fn distribution(&mut self, d: Distribution) -> &mut Self {
+        self.distribution = d;
+        self
+    }
+    pub fn connect_timeout(&mut self, d: Duration) -> Result<&mut Self> {
+        self.connect_timeout = nonzero(d, "connect_timeout")?;
+        Ok(self)
+    }
+    /// Bound on each operation: from sending the request to the last byte of
+    /// the reply (for multi-key batches: per pipelined chunk).
+    pub fn timeout(&mut self, d: Duration) -> Result<&mut Self> {
+        self.timeout = nonzero(d, "timeout")?;
+        Ok(self)
+    }
+    pub fn no_delay(&mut self, on: bool) -> &mut Self {
+        self.no_delay = on;
+        self
+    }
+    pub fn keepalive(&mut self, on: bool) -> &mut Self {
+        self.keepalive = on;
+        self
+    }
+    pub fn ignore_exc(&mut self, on: bool) -> &mut Self {
+        self.ignore_exc = on;
+        self
+    }
+    pub fn default_noreply(&mut self, on: bool) -> &mut Self {
+        self.default_noreply = on;
+        self
+    }
+    /// Prepended to every key on the wire (not hashed for server selection).
+    pub fn key_prefix(&mut self, prefix: &[u8]) -> Result<&mut Self> {
+        check_key_bytes(prefix, true, "key prefix")?;
+        if prefix.len() >= MAX_KEY_LEN {
+            return Err(Error::InvalidKey(format!(
+                "key prefix is {} bytes, leaving no room for a key (max {MAX_KEY_LEN})",
+                prefix.len()
+            )));
+        }
+        self.key_prefix = prefix.to_vec();
+        Ok(self)
+    }
+    pub fn allow_unicode_keys(&mut self, on: bool) -> &mut Self {
+        self.allow_unicode_keys = on;
+        self
+    }
+    pub fn max_pool_size(&mut self, n: usize) -> Result<&mut Self> {
+        if n == 0 {
+            return Err(Error::InvalidArgument("max_pool_size must be >= 1".into()));
+        }
+        self.max_pool_size = n;
+        Ok(self)
+    }
+    /// Idle connections older than this are closed instead of reused (zero: never).
+    pub fn pool_idle_timeout(&mut self, d: Duration) -> &mut Self {
+        self.pool_idle_timeout = (!d.is_zero()).then_some(d);
+        self
+    }
+    pub fn retry_attempts(&mut self, n: u32) -> &mut Self {
+        self.retry_attempts = n;
+        self
+    }
+    pub fn retry_timeout(&mut self, d: Duration) -> &mut Self {
+        self.retry_timeout = d;
+        self
+    }
+    pub fn dead_timeout(&mut self, d: Duration) -> &mut Self {
+        self.dead_timeout = d;
+        self
+    }
+
+    /// Builds the client. Connections are opened lazily, on first use.
+    pub fn build(&self) -> Result<Client> {
+        let conn = ConnOptions {
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            no_delay: self.no_delay,
+            keepalive: self.keepalive,
+        };
+        let pool = PoolOptions {
+            max_size: self.max_pool_size,
+            idle_timeout: self.pool_idle_timeout,
+        };
+        let cluster = Cluster::new(&self.servers, self.distribution, &conn, &pool)?;
+        Ok(Client {
+            cluster,
+            timeout: self.timeout,
+            ignore_exc: self.ignore_exc,
+            default_noreply: self.default_noreply,
+            key_prefix: self.key_prefix.clone(),
+            allow_unicode_keys: self.allow_unicode_keys,
+        })
+    }
+}
+
+/// A memcached client over one server or a cluster. `Client` is `Send + Sync`:
+/// share one between threads; each call checks a connection out of the
+/// server's pool for its duration.
+pub struct Client {
+    cluster: Cluster,
+    timeout: Duration,
+    ignore_exc: bool,
+    default_noreply: bool,
+    key_prefix: Vec<u8>,
+    allow_unicode_keys: bool,
+}
+
+/// Rejects whitespace, control bytes, NUL and DEL everywhere, and bytes >= 0x80
+/// unless `unicode` (then the whole key must be UTF-8).
+fn check_key_bytes(key: &[u8], unicode: bool, what: &str) -> Result<()> {
+    let mut non_ascii = false;
+    for (i, &b) in key.iter().enumerate() {
+        if b <= b' ' || b == 0x7f {
+            return Err(Error::InvalidKey(format!(
+                "{what} contains whitespace or a control byte (0x{b:02x} at offset {i})"
+            )));
+        }
+        non_ascii |= b >= 0x80;
+    }
+    if non_ascii {
+        if !unicode {
+            return Err(Error::InvalidKey(format!(
+                "{what} contains non-ASCII bytes; enable allow_unicode_keys to use UTF-8 keys"
+            )));
+        }
+        if std::str::from_utf8(key).is_err() {
+            return Err(Error::InvalidKey(format!("{what} is not valid UTF-8")));
+        }
+    }
+    Ok(())
+}
+
+fn check_exptime(exptime: u32) -> Result<()> {
+    if exptime > i32::MAX as u32 {
+        return Err(Error::InvalidArgument(format!(
+            "exptime {exptime} is out of range (max {})",
+            i32::MAX
+        )));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<()> {
+    if value.len() > MAX_VALUE_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "value of {} bytes is larger than the protocol allows",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A reply to a single-line command, copied out of the read buffer.
+enum Reply {
+    Stored,
+    NotStored,
+    Exists,
+    NotFound,
+    Deleted,
+    Touched,
+    Ok,
+    Number(u64),
+    Version(String),
+    Failed(Error),
+}
+
+fn owned_reply(conn_err: &mut Option<bool>, r: Response<'_>) -> Reply {
+    let lossy = |m: &[u8]| String::from_utf8_lossy(m).into_owned();
+    match r {
+        Response::Stored => Reply::Stored,
+        Response::NotStored => Reply::NotStored,
+        Response::Exists => Reply::Exists,
+        Response::NotFound => Reply::NotFound,
+        Response::Deleted => Reply::Deleted,
+        Response::Touched => Reply::Touched,
+        Response::Ok => Reply::Ok,
+        Response::Number(n) => Reply::Number(n),
+        Response::Version(v) => Reply::Version(lossy(v)),
+        Response::ServerError(m) => Reply::Failed(Error::Server(lossy(m))),
+        Response::ClientError(m) => {
+            *conn_err = Some(true);
+            Reply::Failed(Error::Client(lossy(m)))
+        }
+        Response::Error => {
+            *conn_err = Some(true);
+            Reply::Failed(Error::UnknownCommand)
+        }
+        other => {
+            *conn_err = Some(true);
+            Reply::Failed(Error::Protocol(format!("unexpected reply {other:?}")))
+        }
+    }
+}
+
+/// Reads one single-line reply, poisoning the connection when the reply leaves
+/// its state uncertain.
+fn read_reply(conn: &mut Conn, deadline: Instant) -> Result<Reply> {
+    let mut poison = None;
+    let r = conn.read_response(deadline, |r| owned_reply(&mut poison, r))?;
+    if poison.is_some() {
+        conn.poison();
+    }
+    Ok(r)
+}
+
+fn wrong_reply(conn: &mut Conn, r: Reply) -> Error {
+    match r {
+        Reply::Failed(e) => e,
+        _ => {
+            conn.poison();
+            Error::Protocol("reply does not match the command".into())
+        }
+    }
+}
+
+fn wire_key_matches(got: &[u8], prefix: &[u8], key: &[u8]) -> bool {
+    got.len() == prefix.len() + key.len() && got.starts_with(prefix) && &got[prefix.len()..] == key
+}
+
+impl Client {
+    /// Shorthand for a client of one server with default options.
+    pub fn connect(addr: &str) -> Result<Client> {
+        ClientBuilder::new().add_server(addr)?.build()
+    }
+
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// Validates a caller's key (prefix included in the length).
+    pub fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.is_empty() {
+            return Err(Error::InvalidKey("key is empty".into()));
+        }
+        let total = self.key_prefix.len() + key.len();
+        if total > MAX_KEY_LEN {
+            return Err(Error::InvalidKey(format!(
+                "key is {total} bytes with its prefix (max {MAX_KEY_LEN})"
+            )));
+        }
+        check_key_bytes(key, self.allow_unicode_keys, "key")
+    }
+
+    fn wire<'a>(&'a self, key: &'a [u8]) -> WireKey<'a> {
+        WireKey {
+            prefix: &self.key_prefix,
+            key,
+        }
+    }
+
+    fn noreply_default(&self, o: Option<bool>) -> bool {
+        o.unwrap_or(self.default_noreply)
+    }
+
+    /// Runs `f` on a connection to server `idx`.
+    fn with_conn<T>(
+        &self,
+        idx: usize,
+        f: impl FnOnce(&mut Conn, Instant) -> Result<T>,
+    ) -> Result<T> {
+        let server = &self.cluster.servers()[idx];
+        let mut conn = server.pool.get(Instant::now() + self.timeout)?;
+        let deadline = conn.deadline();
+        f(&mut conn, deadline)
+    }
+
+    /// Sends one command built by `encode` and maps its one-line reply with
+    /// `map` (None from `map`: a reply of the wrong kind, which poisons the
+    /// connection). With noreply, returns `on_noreply` once the bytes are out.
+    fn single<T>(
+        &self,
+        key: &[u8],
+        noreply: bool,
+        encode: impl FnOnce(&mut Vec<u8>, bool),
+        on_noreply: T,
+        map: impl FnOnce(&Reply) -> Option<T>,
+    ) -> Result<T> {
+        let idx = self.cluster.route(key)?;
+        self.with_conn(idx, |conn, deadline| {
+            if !noreply {
+                conn.begin_reply_request();
+            }
+            encode(&mut conn.wbuf, noreply);
+            conn.flush(deadline)?;
+            if noreply {
+                conn.note_noreply_sent();
+                return Ok(on_noreply);
+            }
+            let r = read_reply(conn, deadline)?;
+            match map(&r) {
+                Some(t) => Ok(t),
+                None => Err(wrong_reply(conn, r)),
+            }
+        })
+    }
+
+    fn store_cmd(
+        &self,
+        cmd: StoreCmd,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.check_key(key)?;
+        check_value(value)?;
+        check_exptime(exptime)?;
+        let noreply = self.noreply_default(noreply);
+        let wk = self.wire(key);
+        self.single(
+            key,
+            noreply,
+            |b, nr| encode::store(b, cmd, wk, flags, exptime, value, nr),
+            true,
+            |r| match r {
+                Reply::Stored => Some(true),
+                Reply::NotStored => Some(false),
+                _ => None,
+            },
+        )
+    }
+
+    /// `set`: always stores. Returns true (pymemcache: True) unless the server
+    /// failed. With noreply, returns once the bytes are written.
+    pub fn set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store_cmd(StoreCmd::Set, key, value, flags, exptime, noreply)
+    }
+    /// `add`: stores only if the key is absent; false when it was present.
+    pub fn add(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store_cmd(StoreCmd::Add, key, value, flags, exptime, noreply)
+    }
+    /// `replace`: stores only if the key is present; false when absent.
+    pub fn replace(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store_cmd(StoreCmd::Replace, key, value, flags, exptime, noreply)
+    }
+    /// `append` to an existing value (flags and exptime are ignored by the server).
+    pub fn append(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store_cmd(StoreCmd::Append, key, value, flags, exptime, noreply)
+    }
+    /// `prepend` to an existing value.
+    pub fn prepend(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<bool> {
+        self.store_cmd(StoreCmd::Prepend, key, value, flags, exptime, noreply)
+    }
+
+    /// `cas`: stores only if the item's cas unique is still `cas_unique`.
+    /// noreply defaults to off; with noreply the outcome is reported as Stored.
+    #[allow(clippy::too_many_arguments)]
+    pub fn cas(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u32,
+        exptime: u32,
+        cas_unique: u64,
+        noreply: Option<bool>,
+    ) -> Result<CasOutcome> {
+        self.check_key(key)?;
+        check_value(value)?;
+        check_exptime(exptime)?;
+        let noreply = noreply.unwrap_or(false);
+        let wk = self.wire(key);
+        self.single(
+            key,
+            noreply,
+            |b, nr| encode::cas(b, wk, flags, exptime, value, cas_unique, nr),
+            CasOutcome::Stored,
+            |r| match r {
+                Reply::Stored => Some(CasOutcome::Stored),
+                Reply::Exists => Some(CasOutcome::Exists),
+                Reply::NotFound => Some(CasOutcome::NotFound),
+                _ => None,
+            },
+        )
+    }
+
+    /// `delete`: true when the key existed (always true with noreply).
+    pub fn delete(&self, key: &[u8], noreply: Option<bool>) -> Result<bool> {
+        self.check_key(key)?;
+        let noreply = self.noreply_default(noreply);
+        let wk = self.wire(key);
+        self.single(
+            key,
+            noreply,
+            |b, nr| encode::delete(b, wk, nr),
+            true,
+            |r| match r {
+                Reply::Deleted => Some(true),
+                Reply::NotFound => Some(false),
+                _ => None,
+            },
+        )
+    }
+
+    fn arith(
+        &self,
+        incr: bool,
+        key: &[u8],
+        delta: u64,
+        noreply: Option<bool>,
+    ) -> Result<Option<u64>> {
+        self.check_key(key)?;
+        let noreply = noreply.unwrap_or(false);
+        let wk = self.wire(key);
+        self.single(
+            key,
+            noreply,
+            |b, nr| encode::arith(b, incr, wk, delta, nr),
+            None,
+            |r| match r {
+                Reply::Number(n) => Some(Some(*n)),
+                Reply::NotFound => Some(None),
+                _ => None,
+            },
+        )
+    }
+
+    /// `incr`: the new value, or None when the key is absent (or with noreply).
+    pub fn incr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.arith(true, key, delta, noreply)
+    }
+    /// `decr`: the new value (memcached stops at 0), or None when absent.
+    pub fn decr(&self, key: &[u8], delta: u64, noreply: Option<bool>) -> Result<Option<u64>> {
+        self.arith(false, key, delta, noreply)
+    }
+
+    /// `touch`: true when the key exists (always true with noreply).
+    pub fn touch(&self, key: &[u8], exptime: u32, noreply: Option<bool>) -> Result<bool> {
+        self.check_key(key)?;
+        check_exptime(exptime)?;
+        let noreply = self.noreply_default(noreply);
+        let wk = self.wire(key);
+        self.single(
+            key,
+            noreply,
+            |b, nr| encode::touch(b, wk, exptime, nr),
+            true,
+            |r| match r {
+                Reply::Touched => Some(true),
+                Reply::NotFound => Some(false),
+                _ => None,
+            },
+        )
+    }
+
+    // ---- retrieval --------------------------------------------------------
+
+    fn read_one(&self, cmd: Retrieve, key: &[u8]) -> Result<Option<Value>> {
+        self.check_key(key)?;
+        if let Retrieve::Gat(e) | Retrieve::Gats(e) = cmd {
+            check_exptime(e)?;
+        }
+        match self.fetch_one(cmd, key) {
+            // ignore_exc: a failed read is a miss (caller errors were raised above)
+            Err(_) if self.ignore_exc => Ok(None),
+            r => r,
+        }
+    }
+
+    fn fetch_one(&self, cmd: Retrieve, key: &[u8]) -> Result<Option<Value>> {
+        let idx = self.cluster.route(key)?;
+        let prefix = &self.key_prefix;
+        self.with_conn(idx, |conn, deadline| {
+            conn.begin_reply_request();
+            encode::retrieve(&mut conn.wbuf, cmd, [WireKey { prefix, key }]);
+            conn.flush(deadline)?;
+            let mut found: Option<Value> = None;
+            loop {
+                let step = conn.read_response(deadline, |r| match r {
+                    Response::Value {
+                        key: k,
+                        flags,
+                        cas,
+                        data,
+                    } => {
+                        if found.is_some() || !wire_key_matches(k, prefix, key) {
+                            return Err(Error::Protocol(format!(
+                                "VALUE for a key that was not asked for: {:?}",
+                                String::from_utf8_lossy(k)
+                            )));
+                        }
+                        if cmd.with_cas() && cas.is_none() {
+                            return Err(Error::Protocol("VALUE without cas for gets".into()));
+                        }
+                        found = Some(Value {
+                            data: data.to_vec(),
+                            flags,
+                            cas,
+                        });
+                        Ok(false)
+                    }
+                    Response::End => Ok(true),
+                    other => Err(response_error(&other)),
+                })?;
+                match step {
+                    Ok(true) => return Ok(found),
+                    Ok(false) => {}
+                    Err(e) => {
+                        conn.poison();
+                        return Err(e);
+                    }
+                }
+            }
+        })
+    }
+
+    /// `get`: the value, or None on a miss.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.read_one(Retrieve::Get, key)
+    }
+    /// `gets`: the value with its cas unique.
+    pub fn gets(&self, key: &[u8]) -> Result<Option<Value>> {
+        self.read_one(Retrieve::Gets, key)
+    }
+    /// `gat`: get and set a new exptime.
+    pub fn gat(&self, key: &[u8], exptime: u32) -> Result<Option<Value>> {
+        self.read_one(Retrieve::Gat(exptime), key)
+    }
+    /// `gats`: get with cas and set a new exptime.
+    pub fn gats(&self, key: &[u8], exptime: u32) -> Result<Option<Value>> {
+        self.read_one(Retrieve::Gats(exptime), key)
+    }
+
+    /// `get` of many keys; result `i` belongs to `keys[i]` (None: a miss).
+    pub fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
+        self.read_many(Retrieve::Get, keys)
+    }
+    /// `gets` of many keys, with cas uniques.
+    pub fn gets_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
+        self.read_many(Retrieve::Gets, keys)
+    }
+
+    /// Groups key indices by owning server, in the caller's order.
+    fn by_server(&self, keys: &[&[u8]]) -> Result<Vec<(usize, Vec<usize>)>> {
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let s = self.cluster.route(k)?;
+            match groups.iter_mut().find(|(g, _)| *g == s) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((s, vec![i])),
+            }
+        }
+        Ok(groups)
+    }
+
+    fn read_many(&self, cmd: Retrieve, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
+        for k in keys {
+            self.check_key(k)?;
+        }
+        let mut out: Vec<Option<Value>> = vec![None; keys.len()];
+        for (server, idxs) in self.by_server(keys)? {
+            let r = self.fetch_batch(server, cmd, keys, &idxs, &mut out);
+            if let Err(e) = r {
+                if !self.ignore_exc {
+                    return Err(e);
+                }
+                for &i in &idxs {
+                    out[i] = None;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One server's share of a multi-key read: all `get` lines in one write,
+    /// then the replies, each `VALUE` matched to the key it answers (memcached
+    /// answers in request order, skipping misses).
+    fn fetch_batch(
+        &self,
+        server: usize,
+        cmd: Retrieve,
+        keys: &[&[u8]],
+        idxs: &[usize],
+        out: &mut [Option<Value>],
+    ) -> Result<()> {
+        let prefix = &self.key_prefix;
+        self.with_conn(server, |conn, _| {
+            conn.begin_reply_request();
+            for chunk in idxs.chunks(KEYS_PER_GET) {
+                encode::retrieve(
+                    &mut conn.wbuf,
+                    cmd,
+                    chunk.iter().map(|&i| WireKey {
+                        prefix,
+                        key: keys[i],
+                    }),
+                );
+            }
+            conn.flush(conn.deadline())?;
+            for chunk in idxs.chunks(KEYS_PER_GET) {
+                // Each chunk's replies get a full timeout of their own.
+                let deadline = conn.deadline();
+                let mut next = 0; // position in chunk of the next key that may be answered
+                loop {
+                    let step = conn.read_response(deadline, |r| match r {
+                        Response::Value {
+                            key: k,
+                            flags,
+                            cas,
+                            data,
+                        } => {
+                            let Some(pos) = chunk[next..]
+                                .iter()
+                                .position(|&i| wire_key_matches(k, prefix, keys[i]))
+                            else {
+                                return Err(Error::Protocol(format!(
+                                    "VALUE for a key that was not asked for: {:?}",
+                                    String::from_utf8_lossy(k)
+                                )));
+                            };
+                            if cmd.with_cas() && cas.is_none() {
+                                return Err(Error::Protocol("VALUE without cas for gets".into()));
+                            }
+                            next += pos + 1;
+                            out[chunk[next - 1]] = Some(Value {
+                                data: data.to_vec(),
+                                flags,
+                                cas,
+                            });
+                            Ok(false)
+                        }
+                        Response::End => Ok(true),
+                        other => Err(response_error(&other)),
+                    })?;
+                    match step {
+                        Ok(true) => break,
+                        Ok(false) => {}
+                        Err(e) => {
+                            conn.poison();
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Stores many items; returns the indices of the items not stored (empty
+    /// with noreply). pymemcache's set_many returns the failed keys.
+    pub fn set_many(
+        &self,
+        items: &[(&[u8], &[u8], u32)],
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<Vec<usize>> {
+        for (k, v, _) in items {
+            self.check_key(k)?;
+            check_value(v)?;
+        }
+        check_exptime(exptime)?;
+        let noreply = self.noreply_default(noreply);
+        let keys: Vec<&[u8]> = items.iter().map(|(k, _, _)| *k).collect();
+        let mut failed = Vec::new();
+        for (server, idxs) in self.by_server(&keys)? {
+            self.with_conn(server, |conn, deadline| {
+                pipeline(conn, deadline, noreply, &idxs, |buf, i| {
+                    let (k, v, f) = items[i];
+                    encode::store(buf, StoreCmd::Set, self.wire(k), f, exptime, v, noreply)
+                })?;
+                if noreply {
+                    return Ok(());
+                }
+                for &i in &idxs {
+                    match read_reply(conn, conn.deadline())? {
+                        Reply::Stored => {}
+                        Reply::NotStored => failed.push(i),
+                        r => return Err(wrong_reply(conn, r)),
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        failed.sort_unstable();
+        Ok(failed)
+    }
+
+    /// Deletes many keys (pipelined per server). Returns how many existed, or
+    /// `keys.len()` with noreply (pymemcache returns True).
+    pub fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        for k in keys {
+            self.check_key(k)?;
+        }
+        let noreply = self.noreply_default(noreply);
+        let mut deleted = 0;
+        for (server, idxs) in self.by_server(keys)? {
+            self.with_conn(server, |conn, deadline| {
+                pipeline(conn, deadline, noreply, &idxs, |buf, i| {
+                    encode::delete(buf, self.wire(keys[i]), noreply)
+                })?;
+                if noreply {
+                    deleted += idxs.len();
+                    return Ok(());
+                }
+                for _ in &idxs {
+                    match read_reply(conn, conn.deadline())? {
+                        Reply::Deleted => deleted += 1,
+                        Reply::NotFound => {}
+                        r => return Err(wrong_reply(conn, r)),
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(deleted)
+    }
+
+    // ---- server-wide commands ----------------------------------------------
+
+    /// Runs a server-wide command on every server; the first failure wins.
+    fn on_all(&self, noreply: bool, encode: impl Fn(&mut Vec<u8>)) -> Result<()> {
+        for idx in 0..self.cluster.servers().len() {
+            self.with_conn(idx, |conn, deadline| {
+                if !noreply {
+                    conn.begin_reply_request();
+                }
+                encode(&mut conn.wbuf);
+                conn.flush(deadline)?;
+                if noreply {
+                    conn.note_noreply_sent();
+                    return Ok(());
+                }
+                match read_reply(conn, deadline)? {
+                    Reply::Ok => Ok(()),
+                    r => Err(wrong_reply(conn, r)),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `flush_all [delay]` on every server.
+    pub fn flush_all(&self, delay: u32, noreply: Option<bool>) -> Result<()> {
+        check_exptime(delay)?;
+        let nr = self.noreply_default(noreply);
+        self.on_all(nr, |b| encode::flush_all(b, delay, nr))
+    }
+
+    /// `cache_memlimit <MB>` on every server (noreply defaults to off).
+    pub fn cache_memlimit(&self, megabytes: u32, noreply: Option<bool>) -> Result<()> {
+        let nr = noreply.unwrap_or(false);
+        self.on_all(nr, |b| encode::cache_memlimit(b, megabytes, nr))
+    }
+
+    /// `verbosity <level>` on every server.
+    pub fn verbosity(&self, level: u32, noreply: Option<bool>) -> Result<()> {
+        let nr = self.noreply_default(noreply);
+        self.on_all(nr, |b| encode::verbosity(b, level, nr))
+    }
+
+    /// `version` of every server, in configuration order.
+    pub fn versions(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for (idx, s) in self.cluster.servers().iter().enumerate() {
+            let v = self.with_conn(idx, |conn, deadline| {
+                conn.begin_reply_request();
+                encode::version(&mut conn.wbuf);
+                conn.flush(deadline)?;
+                match read_reply(conn, deadline)? {
+                    Reply::Version(v) => Ok(v),
+                    r => Err(wrong_reply(conn, r)),
+                }
+            })?;
+            out.push((s.spec.addr.to_string(), v));
+        }
+        Ok(out)
+    }
+
+    /// `version` of the first server that answers.
+    pub fn version(&self) -> Result<String> {
+        let mut last = Error::NoServers;
+        for (idx, _) in self.cluster.servers().iter().enumerate() {
+            let r = self.with_conn(idx, |conn, deadline| {
+                conn.begin_reply_request();
+                encode::version(&mut conn.wbuf);
+                conn.flush(deadline)?;
+                match read_reply(conn, deadline)? {
+                    Reply::Version(v) => Ok(v),
+                    r => Err(wrong_reply(conn, r)),
+                }
+            });
+            match r {
+                Ok(v) => return Ok(v),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// `stats [args]` of every server: (server, name, value) triples. `args` is
+    /// e.g. "" (general), "items", "slabs", "settings", "conns".
+    pub fn stats(&self, args: &str) -> Result<Vec<(String, String, String)>> {
+        if args.len() > 200 || args.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
+            return Err(Error::InvalidArgument(
+                "stats arguments must be printable ASCII (at most 200 bytes)".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        for (idx, s) in self.cluster.servers().iter().enumerate() {
+            let server = s.spec.addr.to_string();
+            self.with_conn(idx, |conn, deadline| {
+                conn.begin_reply_request();
+                encode::stats(&mut conn.wbuf, args.trim().as_bytes());
+                conn.flush(deadline)?;
+                loop {
+                    let step = conn.read_response(deadline, |r| match r {
+                        Response::Stat { name, value } => Ok(Some((
+                            String::from_utf8_lossy(name).into_owned(),
+                            String::from_utf8_lossy(value).into_owned(),
+                        ))),
+                        Response::End => Ok(None),
+                        // `stats reset` answers RESET, parsed as Ok
+                        Response::Ok => Ok(None),
+                        other => Err(response_error(&other)),
+                    })?;
+                    match step {
+                        Ok(Some((n, v))) => out.push((server.clone(), n, v)),
+                        Ok(None) => return Ok(()),
+                        Err(e) => {
+                            conn.poison();
+                            return Err(e);
+                        }
+                    }
+                }
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// Sends `quit` on and closes every idle connection; later calls reconnect.
+    pub fn quit(&self) {
+        for s in self.cluster.servers() {
+            s.pool.close_idle();
+        }
+    }
+}
+
+/// Maps a reply element that is not part of a retrieval/stats stream.
+fn response_error(r: &Response<'_>) -> Error {
+    let lossy = |m: &[u8]| String::from_utf8_lossy(m).into_owned();
+    match r {
+        Response::ServerError(m) => Error::Server(lossy(m)),
+        Response::ClientError(m) => Error::Client(lossy(m)),
+        Response::Error => Error::UnknownCommand,
+        other => Error::Protocol(format!("unexpected reply {other:?}")),
+    }
+}
+
+/// Encodes and writes the commands for `idxs` in chunks of about
+/// `PIPELINE_CHUNK` bytes (replies that arrive meanwhile are buffered by
+/// `Conn::flush`), with a noreply barrier first when replies are expected.
+fn pipeline(
+    conn: &mut Conn,
+    deadline: Instant,
+    noreply: bool,
+    idxs: &[usize],
+    mut encode_one: impl FnMut(&mut Vec<u8>, usize),
+) -> Result<()> {
+    if !noreply {
+        conn.begin_reply_request();
+    }
+    for &i in idxs {
+        encode_one(&mut conn.wbuf, i);
+        if conn.wbuf.len() >= PIPELINE_CHUNK {
+            conn.flush(deadline)?;
+        }
+    }
+    conn.flush(deadline)?;
+    if noreply {
+        conn.note_noreply_sent();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(prefix: &[u8], unicode: bool) -> Client {
+        let mut b = ClientBuilder::new();
+        b.add_server("127.0.0.1:1").unwrap();
+        b.key_prefix(prefix).unwrap().allow_unicode_keys(unicode);
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn key_rules() {
+        let c = client(b"", false);
+        assert!(c.check_key(b"ok:key-1_2.3").is_ok());
+        assert!(c.check_key(&[b'k'; 250]).is_ok());
+        for bad in [
+            &b""[..],
+            &[b'k'; 251],
+            b"a b",
+            b"a\tb",
+            b"a\rb",
+            b"a\nb",
+            b"a\0b",
+            b"a\x7fb",
+            b"\x01",
+            "caf\u{e9}".as_bytes(),
+        ] {
+            assert!(
+                matches!(c.check_key(bad), Err(Error::InvalidKey(_))),
+                "{bad:?}"
+            );
+        }
+        let u = client(b"", true);
+        assert!(u.check_key("caf\u{e9}".as_bytes()).is_ok());
+        assert!(u.check_key(b"\xff\xfe").is_err());
+        assert!(u.check_key("a\u{a0}b".as_bytes()).is_ok());
+        let p = client(b"pre:", false);
+        assert!(p.check_key(&[b'k'; 246]).is_ok());
+        assert!(p.check_key(&[b'k'; 247]).is_err());
+    }
+
+    #[test]
+    fn argument_checks_happen_before_io() {
+        // port 1 is closed: reaching the network would give ConnectFailed
+        let c = client(b"", false);
+        assert!(matches!(
+            c.set(b"k", b"v", 0, i32::MAX as u32 + 1, None),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(c.get(b"bad key"), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            c.get_many(&[b"ok", b""]),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            c.stats("a\r\nflush_all"),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(matches!(c.get(b"ok"), Err(Error::ConnectFailed { .. })));
+    }
+
+    #[test]
+    fn builder_rejects_nonsense() {
+        let mut b = ClientBuilder::new();
+        assert!(b.add_server("host:notaport").is_err());
+        assert!(b.add_server_weighted("host", 0).is_err());
+        assert!(b.timeout(Duration::ZERO).is_err());
+        assert!(b.max_pool_size(0).is_err());
+        assert!(b.key_prefix(b"a b").is_err());
+        assert!(matches!(b.build(), Err(Error::NoServers)));
+    }
+}

@@ -1,0 +1,578 @@
+//! One connection to one server: TCP (IPv4/IPv6) or a unix socket, buffered,
+//! with every read and write bounded by the caller's deadline.
+//!
+//! I/O discipline, chosen for the fewest syscalls on the common path:
+//! - writes go out with `send(MSG_DONTWAIT | MSG_NOSIGNAL)`: one syscall when the
+//!   socket buffer has room (the usual case), no SIGPIPE in the host program,
+//!   and when the buffer is full we `poll` for writable *or readable* and drain
+//!   replies meanwhile, so a large pipelined batch cannot deadlock with a server
+//!   that is blocked writing its replies to us;
+//! - reads are blocking `recv` bounded by `SO_RCVTIMEO`, which is lowered to the
+//!   time left before the deadline once a response needs several reads, so a
+//!   server that trickles bytes still cannot hold a caller past its timeout.
+//!
+//! A connection that hit any error is marked broken and is never reused: after
+//! a timeout or a partial read its position in the reply stream is unknown.
+
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::protocol::{self, Response};
+
+/// Default memcached port, used when an address gives none.
+pub const DEFAULT_PORT: u16 = 11211;
+
+/// Where a server listens, parsed from the forms users know from pymemcache and
+/// libmemcached: `host:port`, `host` (port 11211), `[v6addr]:port`, `[v6addr]`,
+/// `unix:/path` or `/path`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerAddr {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+impl ServerAddr {
+    pub fn parse(s: &str) -> Result<ServerAddr> {
+        let bad = |why: &str| Error::InvalidArgument(format!("server address {s:?}: {why}"));
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(bad("empty"));
+        }
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(bad("empty unix socket path"));
+            }
+            return Ok(ServerAddr::Unix(PathBuf::from(path)));
+        }
+        if s.starts_with('/') {
+            return Ok(ServerAddr::Unix(PathBuf::from(s)));
+        }
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let Some((host, after)) = rest.split_once(']') else {
+                return Err(bad("missing ']'"));
+            };
+            match after {
+                "" => (host, None),
+                p if p.starts_with(':') => (host, Some(&p[1..])),
+                _ => return Err(bad("junk after ']'")),
+            }
+        } else {
+            match s.rsplit_once(':') {
+                Some((h, _)) if h.contains(':') => {
+                    return Err(bad("IPv6 addresses need brackets: [addr]:port"))
+                }
+                Some((h, p)) => (h, Some(p)),
+                None => (s, None),
+            }
+        };
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("bad host"));
+        }
+        let port = match port {
+            None => DEFAULT_PORT,
+            Some(p) => match p.parse::<u16>() {
+                Ok(p) if p != 0 => p,
+                _ => return Err(bad("bad port")),
+            },
+        };
+        Ok(ServerAddr::Tcp {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The node id pymemcache's HashClient hashes with: `"{host}:{port}"` for a
+    /// TCP server (host as configured, without brackets), the path for a unix socket.
+    pub fn node_id(&self) -> String {
+        match self {
+            ServerAddr::Tcp { host, port } => format!("{host}:{port}"),
+            ServerAddr::Unix(p) => p.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for ServerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerAddr::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            ServerAddr::Tcp { host, port } => write!(f, "{host}:{port}"),
+            ServerAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Socket options applied to every new connection.
+#[derive(Clone, Debug)]
+pub struct ConnOptions {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub no_delay: bool,
+    pub keepalive: bool,
+}
+
+// ---- fork detection -------------------------------------------------------
+
+/// Bumped in the child after `fork()`. A connection remembers the value it was
+/// made under; a different value means the socket is shared with the parent and
+/// must not be used (two processes reading one reply stream is how clients
+/// return other keys' values).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+static ATFORK: Once = Once::new();
+
+extern "C" fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+fn fork_generation() -> u64 {
+    ATFORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+    });
+    FORK_GENERATION.load(Ordering::Relaxed)
+}
+
+// ---- the connection ---------------------------------------------------------
+
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// Read buffers start this big and are compacted/grown as responses need.
+const READ_CHUNK: usize = 16 * 1024;
+
+pub struct Conn {
+    sock: Socket,
+    fd: RawFd,
+    /// bytes received and not yet parsed live in `rbuf[rpos..]`
+    rbuf: Vec<u8>,
+    rpos: usize,
+    /// requests are encoded here, then sent by [`Conn::flush`]
+    pub wbuf: Vec<u8>,
+    timeout: Duration,
+    /// the SO_RCVTIMEO currently set on the socket
+    rcvtimeo: Duration,
+    fork_gen: u64,
+    /// noreply commands were sent since the last reply was read: the server may
+    /// still answer some of them with an error line
+    unacked_noreply: bool,
+    /// a `version` barrier was sent ahead of the current request; its reply
+    /// (and any error lines before it) must be consumed first
+    barrier_pending: bool,
+    broken: bool,
+    pub last_used: Instant,
+}
+
+impl Conn {
+    pub fn connect(addr: &ServerAddr, opts: &ConnOptions) -> Result<Conn> {
+        let fork_gen = fork_generation();
+        let failed = |reason: String| Error::ConnectFailed {
+            addr: addr.to_string(),
+            reason,
+        };
+        let sock = match addr {
+            ServerAddr::Tcp { host, port } => {
+                let addrs = (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(|e| failed(format!("cannot resolve: {e}")))?;
+                let deadline = Instant::now() + opts.connect_timeout;
+                let mut last = failed("host resolved to no address".into());
+                let mut stream = None;
+                for sa in addrs {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        last = failed(format!(
+                            "connect timed out after {} ms",
+                            opts.connect_timeout.as_millis()
+                        ));
+                        break;
+                    }
+                    match TcpStream::connect_timeout(&sa, left) {
+                        Ok(s) => {
+                            stream = Some(s);
+                            break;
+                        }
+                        Err(e) => last = failed(e.to_string()),
+                    }
+                }
+                let s = stream.ok_or(last)?;
+                s.set_nodelay(opts.no_delay)
+                    .map_err(|e| failed(e.to_string()))?;
+                Socket::Tcp(s)
+            }
+            ServerAddr::Unix(path) => {
+                Socket::Unix(UnixStream::connect(path).map_err(|e| failed(e.to_string()))?)
+            }
+        };
+        let fd = match &sock {
+            Socket::Tcp(s) => s.as_raw_fd(),
+            Socket::Unix(s) => s.as_raw_fd(),
+        };
+        let mut conn = Conn {
+            sock,
+            fd,
+            rbuf: Vec::with_capacity(READ_CHUNK),
+            rpos: 0,
+            wbuf: Vec::with_capacity(1024),
+            timeout: opts.timeout,
+            rcvtimeo: Duration::ZERO,
+            fork_gen,
+            unacked_noreply: false,
+            barrier_pending: false,
+            broken: false,
+            last_used: Instant::now(),
+        };
+        if opts.keepalive {
+            set_int_opt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        conn.set_rcvtimeo(opts.timeout)
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(conn)
+    }
+
+    /// False once the connection hit an error, or when it was inherited across
+    /// `fork()`: such a connection must be dropped, not reused.
+    pub fn is_reusable(&self) -> bool {
+        !self.broken && self.fork_gen == FORK_GENERATION.load(Ordering::Relaxed)
+    }
+
+    /// Marks the connection unusable (its place in the reply stream is unknown).
+    pub fn poison(&mut self) {
+        self.broken = true;
+    }
+
+    /// The deadline for an operation starting now.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// Call before encoding a command that expects a reply: when earlier noreply
+    /// commands may still produce error lines, a `version` barrier goes first so
+    /// those lines can be told apart from this command's reply.
+    pub fn begin_reply_request(&mut self) {
+        if self.unacked_noreply {
+            protocol::encode::version(&mut self.wbuf);
+            self.unacked_noreply = false;
+            self.barrier_pending = true;
+        }
+    }
+
+    /// Call after encoding a noreply command.
+    pub fn note_noreply_sent(&mut self) {
+        self.unacked_noreply = true;
+    }
+
+    /// Sends everything in `wbuf`.
+    pub fn flush(&mut self, deadline: Instant) -> Result<()> {
+        let r = self.flush_inner(deadline);
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+
+    fn flush_inner(&mut self, deadline: Instant) -> Result<()> {
+        let mut off = 0;
+        while off < self.wbuf.len() {
+            let rest = &self.wbuf[off..];
+            // SAFETY: rest is a valid initialized slice for the duration of the call.
+            let n = unsafe {
+                libc::send(
+                    self.fd,
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n >= 0 {
+                off += n as usize;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => self.wait_writable(deadline)?,
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                    return Err(Error::UnexpectedClose)
+                }
+                _ => return Err(Error::Io(e)),
+            }
+        }
+        self.wbuf.clear();
+        self.last_used = Instant::now();
+        Ok(())
+    }
+
+    /// Waits until the socket takes more bytes; reads replies that arrive in the
+    /// meantime so the server is never stuck writing to us.
+    fn wait_writable(&mut self, deadline: Instant) -> Result<()> {
+        loop {
+            let left = self.time_left(deadline)?;
+            let mut pfd = libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLOUT | libc::POLLIN,
+                revents: 0,
+            };
+            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(Error::Io(e));
+            }
+            if rc == 0 {
+                continue; // time_left() reports the timeout on the next turn
+            }
+            if pfd.revents & libc::POLLIN != 0 {
+                self.recv_some(libc::MSG_DONTWAIT)?;
+            }
+            if pfd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn time_left(&self, deadline: Instant) -> Result<Duration> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(Error::Timeout(self.timeout.as_millis() as u64))
+        } else {
+            Ok(left)
+        }
+    }
+
+    fn set_rcvtimeo(&mut self, d: Duration) -> io::Result<()> {
+        let tv = libc::timeval {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_usec: d.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: tv outlives the call; size matches.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.rcvtimeo = d;
+        Ok(())
+    }
+
+    /// Receives at least one byte into `rbuf` (or fails). `flags` is 0 for a
+    /// blocking read bounded by SO_RCVTIMEO, MSG_DONTWAIT to take what is there.
+    fn recv_some(&mut self, flags: libc::c_int) -> Result<usize> {
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+            if self.rpos > 0 {
+                self.rbuf.drain(..self.rpos);
+                self.rpos = 0;
+            }
+            let want = READ_CHUNK.max(self.rbuf.len());
+            if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
+                self.rbuf.reserve(want);
+            }
+        }
+        loop {
+            let spare = self.rbuf.spare_capacity_mut();
+            // SAFETY: spare is writable memory of spare.len() bytes owned by rbuf.
+            let n = unsafe { libc::recv(self.fd, spare.as_mut_ptr().cast(), spare.len(), flags) };
+            if n > 0 {
+                // SAFETY: the kernel initialized n bytes of the spare capacity.
+                unsafe { self.rbuf.set_len(self.rbuf.len() + n as usize) };
+                return Ok(n as usize);
+            }
+            if n == 0 {
+                return Err(Error::UnexpectedClose);
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock if flags & libc::MSG_DONTWAIT != 0 => return Ok(0),
+                io::ErrorKind::WouldBlock => {
+                    return Err(Error::Timeout(self.timeout.as_millis() as u64))
+                }
+                io::ErrorKind::ConnectionReset => return Err(Error::UnexpectedClose),
+                _ => return Err(Error::Io(e)),
+            }
+        }
+    }
+
+    /// Blocking read of more bytes, never past `deadline`.
+    fn fill(&mut self, deadline: Instant) -> Result<()> {
+        let left = self.time_left(deadline)?;
+        // Keep SO_RCVTIMEO within 1 ms of the time left: lower it as the
+        // deadline nears, raise it back on the next operation. On the fast path
+        // (one read per reply) neither happens.
+        let slack = Duration::from_millis(1);
+        if self.rcvtimeo > left + slack || self.rcvtimeo + slack < left {
+            self.set_rcvtimeo(left.max(slack))?;
+        }
+        self.recv_some(0).map(|_| ())
+    }
+
+    /// Reads one response element and hands it to `f`, which copies out what it
+    /// needs; the bytes are consumed after `f` returns. Error replies that belong
+    /// to earlier noreply commands are skipped here, never returned.
+    pub fn read_response<T>(
+        &mut self,
+        deadline: Instant,
+        f: impl FnOnce(Response<'_>) -> T,
+    ) -> Result<T> {
+        let r = self.read_inner(deadline, f);
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+
+    fn read_inner<T>(&mut self, deadline: Instant, f: impl FnOnce(Response<'_>) -> T) -> Result<T> {
+        loop {
+            match protocol::parse(&self.rbuf[self.rpos..]) {
+                Ok(Some((resp, used))) => {
+                    if self.barrier_pending {
+                        match resp {
+                            Response::Version(_) => self.barrier_pending = false,
+                            // an earlier noreply command failed; its caller is gone
+                            r if r.is_error() => {}
+                            other => {
+                                return Err(Error::Protocol(format!(
+                                    "unexpected {other:?} before the noreply barrier"
+                                )))
+                            }
+                        }
+                        self.consume(used);
+                        continue;
+                    }
+                    let t = f(resp);
+                    self.consume(used);
+                    self.last_used = Instant::now();
+                    return Ok(t);
+                }
+                Ok(None) => self.fill(deadline)?,
+                Err(e) => return Err(Error::Protocol(e.0)),
+            }
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.rpos += n;
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+        }
+    }
+
+    /// True when bytes arrived that no request asked for yet.
+    pub fn has_buffered_input(&self) -> bool {
+        self.rpos < self.rbuf.len()
+    }
+
+    /// Best effort `quit`; the connection is dropped afterwards either way.
+    pub fn quit(mut self) {
+        self.wbuf.clear();
+        protocol::encode::quit(&mut self.wbuf);
+        let deadline = Instant::now() + self.timeout.min(Duration::from_millis(100));
+        let _ = self.flush(deadline);
+        match &self.sock {
+            Socket::Tcp(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Socket::Unix(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+fn set_int_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    // SAFETY: v outlives the call; size matches.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(h: &str, p: u16) -> ServerAddr {
+        ServerAddr::Tcp {
+            host: h.into(),
+            port: p,
+        }
+    }
+
+    #[test]
+    fn address_forms() {
+        assert_eq!(
+            ServerAddr::parse("localhost").unwrap(),
+            tcp("localhost", 11211)
+        );
+        assert_eq!(
+            ServerAddr::parse("127.0.0.1:11212").unwrap(),
+            tcp("127.0.0.1", 11212)
+        );
+        assert_eq!(ServerAddr::parse("[::1]:5").unwrap(), tcp("::1", 5));
+        assert_eq!(ServerAddr::parse("[::1]").unwrap(), tcp("::1", 11211));
+        assert_eq!(
+            ServerAddr::parse("unix:/tmp/mc.sock").unwrap(),
+            ServerAddr::Unix("/tmp/mc.sock".into())
+        );
+        assert_eq!(
+            ServerAddr::parse("/tmp/mc.sock").unwrap(),
+            ServerAddr::Unix("/tmp/mc.sock".into())
+        );
+        for bad in [
+            "",
+            "host:",
+            "host:0",
+            "host:70000",
+            "host:x",
+            "::1:5",
+            "[::1",
+            "[::1]x",
+            "unix:",
+            "a b:1",
+            ":11211",
+        ] {
+            assert!(ServerAddr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn node_ids_and_display() {
+        assert_eq!(tcp("127.0.0.1", 11211).node_id(), "127.0.0.1:11211");
+        assert_eq!(tcp("::1", 11211).node_id(), "::1:11211");
+        assert_eq!(tcp("::1", 11211).to_string(), "[::1]:11211");
+        assert_eq!(ServerAddr::Unix("/s".into()).node_id(), "/s");
+    }
+}

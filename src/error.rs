@@ -1,0 +1,67 @@
+//! The one error type of the crate. Each variant maps onto exactly one failure
+//! `mcrs_status` of the C ABI (see `ffi::status`), so the C caller and the Rust
+//! caller see the same classification.
+
+use std::io;
+
+/// Everything that can make a command fail. Misses, `NOT_STORED` and `EXISTS`
+/// are results, not errors: they are returned as values by [`crate::Client`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The key is empty, too long (after the prefix), or holds a forbidden byte.
+    /// Raised before any I/O.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// An argument the protocol cannot carry safely (exptime past i32, value too
+    /// large for the protocol, a bad server address, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The server answered `CLIENT_ERROR <msg>`.
+    #[error("CLIENT_ERROR {0}")]
+    Client(String),
+    /// The server answered `SERVER_ERROR <msg>`.
+    #[error("SERVER_ERROR {0}")]
+    Server(String),
+    /// The server answered `ERROR` (it does not know the command).
+    #[error("server does not know the command (ERROR)")]
+    UnknownCommand,
+    /// No connection could be made to a server.
+    #[error("cannot connect to {addr}: {reason}")]
+    ConnectFailed { addr: String, reason: String },
+    /// A socket error other than a timeout or an orderly close.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The operation did not complete within the configured timeout.
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    /// The server closed the connection before the response was complete.
+    #[error("server closed the connection unexpectedly")]
+    UnexpectedClose,
+    /// The server sent bytes that are not a valid response to the request.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// No server is configured, or none is alive.
+    #[error("no server available")]
+    NoServers,
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// True for failures that say something about the server's health (the
+    /// connection is gone, the server stalls or talks nonsense), as opposed to
+    /// a well-formed answer or a caller mistake. Used by `ignore_exc` and by
+    /// the cluster's failure accounting.
+    pub fn is_server_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectFailed { .. }
+                | Error::Io(_)
+                | Error::Timeout(_)
+                | Error::UnexpectedClose
+                | Error::Protocol(_)
+                | Error::NoServers
+        )
+    }
+}

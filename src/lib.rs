@@ -1,0 +1,23 @@
+//! mcrs: a memcached client with a Rust core and a C ABI.
+//!
+//! Layers, top to bottom (each depends only on the ones below it):
+//! - [`ffi`]: the C ABI (handles, status codes, panic boundary);
+//! - [`client`]: the Rust API, [`Client`] and [`ClientBuilder`];
+//! - [`cluster`]: the server set and key routing;
+//! - [`ring`]: pure key -> server selection (rendezvous, ketama, xxh3);
+//! - [`pool`]: bounded per-server connection pools;
+//! - [`conn`]: one connection with deadlines on every read and write;
+//! - [`protocol`]: sans-I/O encoding and parsing of the text protocol.
+
+pub mod client;
+pub mod cluster;
+pub mod conn;
+pub mod error;
+pub mod ffi;
+pub mod pool;
+pub mod protocol;
+pub mod ring;
+
+pub use client::{CasOutcome, Client, ClientBuilder, Value};
+pub use error::{Error, Result};
+pub use ring::Distribution;

@@ -1,0 +1,319 @@
+//! Request encoding: each function appends one complete command to `buf`.
+//!
+//! Callers validate keys and argument ranges first (see `client::keys`); these
+//! functions only lay bytes out, so they never fail and never allocate beyond
+//! growing `buf`.
+
+/// The five storage commands that share `<cmd> <key> <flags> <exptime> <bytes>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreCmd {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+}
+
+impl StoreCmd {
+    fn verb(self) -> &'static [u8] {
+        match self {
+            StoreCmd::Set => b"set ",
+            StoreCmd::Add => b"add ",
+            StoreCmd::Replace => b"replace ",
+            StoreCmd::Append => b"append ",
+            StoreCmd::Prepend => b"prepend ",
+        }
+    }
+}
+
+/// Appends the decimal form of `n` without going through `fmt`.
+pub fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+fn push_noreply(buf: &mut Vec<u8>, noreply: bool) {
+    if noreply {
+        buf.extend_from_slice(b" noreply");
+    }
+}
+
+fn push_key(buf: &mut Vec<u8>, prefix: &[u8], key: &[u8]) {
+    buf.extend_from_slice(prefix);
+    buf.extend_from_slice(key);
+}
+
+/// A key as it goes on the wire: the client's prefix followed by the caller's key.
+#[derive(Clone, Copy, Debug)]
+pub struct WireKey<'a> {
+    pub prefix: &'a [u8],
+    pub key: &'a [u8],
+}
+
+impl WireKey<'_> {
+    fn push(&self, buf: &mut Vec<u8>) {
+        push_key(buf, self.prefix, self.key);
+    }
+}
+
+/// `set|add|replace|append|prepend <key> <flags> <exptime> <bytes> [noreply]\r\n<data>\r\n`
+pub fn store(
+    buf: &mut Vec<u8>,
+    cmd: StoreCmd,
+    key: WireKey<'_>,
+    flags: u32,
+    exptime: u32,
+    value: &[u8],
+    noreply: bool,
+) {
+    buf.reserve(value.len() + key.prefix.len() + key.key.len() + 48);
+    buf.extend_from_slice(cmd.verb());
+    store_tail(buf, key, flags, exptime, value, None, noreply);
+}
+
+/// `cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]\r\n<data>\r\n`
+pub fn cas(
+    buf: &mut Vec<u8>,
+    key: WireKey<'_>,
+    flags: u32,
+    exptime: u32,
+    value: &[u8],
+    cas_unique: u64,
+    noreply: bool,
+) {
+    buf.reserve(value.len() + key.prefix.len() + key.key.len() + 68);
+    buf.extend_from_slice(b"cas ");
+    store_tail(buf, key, flags, exptime, value, Some(cas_unique), noreply);
+}
+
+fn store_tail(
+    buf: &mut Vec<u8>,
+    key: WireKey<'_>,
+    flags: u32,
+    exptime: u32,
+    value: &[u8],
+    cas_unique: Option<u64>,
+    noreply: bool,
+) {
+    key.push(buf);
+    buf.push(b' ');
+    push_u64(buf, flags.into());
+    buf.push(b' ');
+    push_u64(buf, exptime.into());
+    buf.push(b' ');
+    push_u64(buf, value.len() as u64);
+    if let Some(c) = cas_unique {
+        buf.push(b' ');
+        push_u64(buf, c);
+    }
+    push_noreply(buf, noreply);
+    buf.extend_from_slice(b"\r\n");
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// Which retrieval command to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retrieve {
+    Get,
+    Gets,
+    /// get-and-touch with the new exptime
+    Gat(u32),
+    /// get-and-touch returning cas
+    Gats(u32),
+}
+
+impl Retrieve {
+    /// True when the server includes the cas unique in `VALUE` lines.
+    pub fn with_cas(self) -> bool {
+        matches!(self, Retrieve::Gets | Retrieve::Gats(_))
+    }
+}
+
+/// `get|gets <key>*\r\n` or `gat|gats <exptime> <key>*\r\n`.
+pub fn retrieve<'k>(buf: &mut Vec<u8>, cmd: Retrieve, keys: impl IntoIterator<Item = WireKey<'k>>) {
+    match cmd {
+        Retrieve::Get => buf.extend_from_slice(b"get"),
+        Retrieve::Gets => buf.extend_from_slice(b"gets"),
+        Retrieve::Gat(e) | Retrieve::Gats(e) => {
+            buf.extend_from_slice(if cmd.with_cas() { b"gats " } else { b"gat " });
+            push_u64(buf, e.into());
+        }
+    }
+    for k in keys {
+        buf.push(b' ');
+        k.push(buf);
+    }
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `delete <key> [noreply]\r\n`
+pub fn delete(buf: &mut Vec<u8>, key: WireKey<'_>, noreply: bool) {
+    buf.extend_from_slice(b"delete ");
+    key.push(buf);
+    push_noreply(buf, noreply);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `incr|decr <key> <delta> [noreply]\r\n`
+pub fn arith(buf: &mut Vec<u8>, incr: bool, key: WireKey<'_>, delta: u64, noreply: bool) {
+    buf.extend_from_slice(if incr { b"incr " } else { b"decr " });
+    key.push(buf);
+    buf.push(b' ');
+    push_u64(buf, delta);
+    push_noreply(buf, noreply);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `touch <key> <exptime> [noreply]\r\n`
+pub fn touch(buf: &mut Vec<u8>, key: WireKey<'_>, exptime: u32, noreply: bool) {
+    buf.extend_from_slice(b"touch ");
+    key.push(buf);
+    buf.push(b' ');
+    push_u64(buf, exptime.into());
+    push_noreply(buf, noreply);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `stats [args]\r\n`; `args` is validated by the caller (printable, no CR/LF).
+pub fn stats(buf: &mut Vec<u8>, args: &[u8]) {
+    buf.extend_from_slice(b"stats");
+    if !args.is_empty() {
+        buf.push(b' ');
+        buf.extend_from_slice(args);
+    }
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `version\r\n`
+pub fn version(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"version\r\n");
+}
+
+/// `flush_all [delay] [noreply]\r\n` (delay 0 is sent as no delay)
+pub fn flush_all(buf: &mut Vec<u8>, delay: u32, noreply: bool) {
+    buf.extend_from_slice(b"flush_all");
+    if delay != 0 {
+        buf.push(b' ');
+        push_u64(buf, delay.into());
+    }
+    push_noreply(buf, noreply);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `cache_memlimit <megabytes> [noreply]\r\n`
+pub fn cache_memlimit(buf: &mut Vec<u8>, megabytes: u32, noreply: bool) {
+    buf.extend_from_slice(b"cache_memlimit ");
+    push_u64(buf, megabytes.into());
+    push_noreply(buf, noreply);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `verbosity <level> [noreply]\r\n`
+pub fn verbosity(buf: &mut Vec<u8>, level: u32, noreply: bool) {
+    buf.extend_from_slice(b"verbosity ");
+    push_u64(buf, level.into());
+    push_noreply(buf, noreply);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// `quit\r\n` (the server closes the connection without answering)
+pub fn quit(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"quit\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(key: &'static [u8]) -> WireKey<'static> {
+        WireKey { prefix: b"", key }
+    }
+
+    fn enc(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut b = Vec::new();
+        f(&mut b);
+        b
+    }
+
+    #[test]
+    fn integers() {
+        for n in [0u64, 1, 9, 10, 99, 100, 12345, u32::MAX as u64, u64::MAX] {
+            assert_eq!(enc(|b| push_u64(b, n)), n.to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn storage_commands() {
+        assert_eq!(
+            enc(|b| store(b, StoreCmd::Set, k(b"foo"), 16, 0, b"bar", false)),
+            b"set foo 16 0 3\r\nbar\r\n"
+        );
+        assert_eq!(
+            enc(|b| store(b, StoreCmd::Prepend, k(b"a"), 0, 60, b"", true)),
+            b"prepend a 0 60 0 noreply\r\n\r\n"
+        );
+        let pk = WireKey {
+            prefix: b"p:",
+            key: b"k",
+        };
+        assert_eq!(
+            enc(|b| store(b, StoreCmd::Add, pk, 1, 2, b"x\r\ny", false)),
+            b"add p:k 1 2 4\r\nx\r\ny\r\n"
+        );
+        assert_eq!(
+            enc(|b| store(b, StoreCmd::Replace, k(b"r"), 0, 0, b"v", false)),
+            b"replace r 0 0 1\r\nv\r\n"
+        );
+        assert_eq!(
+            enc(|b| store(b, StoreCmd::Append, k(b"r"), 0, 0, b"v", false)),
+            b"append r 0 0 1\r\nv\r\n"
+        );
+        assert_eq!(
+            enc(|b| cas(b, k(b"c"), 2, 3, b"vv", 99, true)),
+            b"cas c 2 3 2 99 noreply\r\nvv\r\n"
+        );
+    }
+
+    #[test]
+    fn other_commands() {
+        let keys = [k(b"a"), k(b"b")];
+        assert_eq!(enc(|b| retrieve(b, Retrieve::Get, [k(b"a")])), b"get a\r\n");
+        assert_eq!(enc(|b| retrieve(b, Retrieve::Gets, keys)), b"gets a b\r\n");
+        assert_eq!(
+            enc(|b| retrieve(b, Retrieve::Gat(10), keys)),
+            b"gat 10 a b\r\n"
+        );
+        assert_eq!(
+            enc(|b| retrieve(b, Retrieve::Gats(0), [k(b"a")])),
+            b"gats 0 a\r\n"
+        );
+        assert_eq!(enc(|b| delete(b, k(b"d"), true)), b"delete d noreply\r\n");
+        assert_eq!(enc(|b| arith(b, true, k(b"n"), 5, false)), b"incr n 5\r\n");
+        assert_eq!(
+            enc(|b| arith(b, false, k(b"n"), u64::MAX, true)),
+            b"decr n 18446744073709551615 noreply\r\n"
+        );
+        assert_eq!(enc(|b| touch(b, k(b"t"), 7, false)), b"touch t 7\r\n");
+        assert_eq!(enc(|b| stats(b, b"")), b"stats\r\n");
+        assert_eq!(enc(|b| stats(b, b"items")), b"stats items\r\n");
+        assert_eq!(enc(version), b"version\r\n");
+        assert_eq!(enc(|b| flush_all(b, 0, false)), b"flush_all\r\n");
+        assert_eq!(enc(|b| flush_all(b, 5, true)), b"flush_all 5 noreply\r\n");
+        assert_eq!(
+            enc(|b| cache_memlimit(b, 64, false)),
+            b"cache_memlimit 64\r\n"
+        );
+        assert_eq!(enc(|b| verbosity(b, 1, true)), b"verbosity 1 noreply\r\n");
+        assert_eq!(enc(quit), b"quit\r\n");
+    }
+}

@@ -1,0 +1,9 @@
+//! The memcached text protocol, sans I/O: [`encode`] turns requests into bytes,
+//! [`parse`] turns bytes into responses. Nothing here touches a socket or a
+//! clock, so every path is unit-tested (and fuzzed) on byte strings.
+
+pub mod encode;
+pub mod parse;
+
+pub use encode::{Retrieve, StoreCmd, WireKey};
+pub use parse::{parse, ProtocolError, Response};
