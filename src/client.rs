@@ -227,6 +227,22 @@ pub struct Client {
     allow_unicode_keys: bool,
 }
 
+/// The key rules, applied before any I/O: not empty, at most 250 bytes together
+/// with a prefix of `prefix_len` bytes, no whitespace, control bytes, NUL or
+/// DEL, and non-ASCII bytes only when `allow_unicode` (then valid UTF-8).
+pub fn validate_key(key: &[u8], prefix_len: usize, allow_unicode: bool) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey("key is empty".into()));
+    }
+    let total = prefix_len + key.len();
+    if total > MAX_KEY_LEN {
+        return Err(Error::InvalidKey(format!(
+            "key is {total} bytes with its prefix (max {MAX_KEY_LEN})"
+        )));
+    }
+    check_key_bytes(key, allow_unicode, "key")
+}
+
 /// Rejects whitespace, control bytes, NUL and DEL everywhere, and bytes >= 0x80
 /// unless `unicode` (then the whole key must be UTF-8).
 fn check_key_bytes(key: &[u8], unicode: bool, what: &str) -> Result<()> {
@@ -351,16 +367,7 @@ impl Client {
 
     /// Validates a caller's key (prefix included in the length).
     pub fn check_key(&self, key: &[u8]) -> Result<()> {
-        if key.is_empty() {
-            return Err(Error::InvalidKey("key is empty".into()));
-        }
-        let total = self.key_prefix.len() + key.len();
-        if total > MAX_KEY_LEN {
-            return Err(Error::InvalidKey(format!(
-                "key is {total} bytes with its prefix (max {MAX_KEY_LEN})"
-            )));
-        }
-        check_key_bytes(key, self.allow_unicode_keys, "key")
+        validate_key(key, self.key_prefix.len(), self.allow_unicode_keys)
     }
 
     fn wire<'a>(&'a self, key: &'a [u8]) -> WireKey<'a> {
@@ -374,16 +381,27 @@ impl Client {
         o.unwrap_or(self.default_noreply)
     }
 
-    /// Runs `f` on a connection to server `idx`.
+    /// Runs `f` on a connection to server `idx`. When `f` fails, the
+    /// connection is dropped (it may hold unread replies), except for a
+    /// `SERVER_ERROR` that was the whole reply of a single command
+    /// (`server_error_is_clean`): the server consumed the request and the
+    /// stream is in step.
     fn with_conn<T>(
         &self,
         idx: usize,
+        server_error_is_clean: bool,
         f: impl FnOnce(&mut Conn, Instant) -> Result<T>,
     ) -> Result<T> {
         let server = &self.cluster.servers()[idx];
         let mut conn = server.pool.get(Instant::now() + self.timeout)?;
         let deadline = conn.deadline();
-        f(&mut conn, deadline)
+        let r = f(&mut conn, deadline);
+        if let Err(e) = &r {
+            if !(server_error_is_clean && matches!(e, Error::Server(_))) {
+                conn.poison();
+            }
+        }
+        r
     }
 
     /// Sends one command built by `encode` and maps its one-line reply with
@@ -398,7 +416,7 @@ impl Client {
         map: impl FnOnce(&Reply) -> Option<T>,
     ) -> Result<T> {
         let idx = self.cluster.route(key)?;
-        self.with_conn(idx, |conn, deadline| {
+        self.with_conn(idx, true, |conn, deadline| {
             if !noreply {
                 conn.begin_reply_request();
             }
@@ -617,7 +635,7 @@ impl Client {
     fn fetch_one(&self, cmd: Retrieve, key: &[u8]) -> Result<Option<Value>> {
         let idx = self.cluster.route(key)?;
         let prefix = &self.key_prefix;
-        self.with_conn(idx, |conn, deadline| {
+        self.with_conn(idx, false, |conn, deadline| {
             conn.begin_reply_request();
             encode::retrieve(&mut conn.wbuf, cmd, [WireKey { prefix, key }]);
             conn.flush(deadline)?;
@@ -731,7 +749,7 @@ impl Client {
         out: &mut [Option<Value>],
     ) -> Result<()> {
         let prefix = &self.key_prefix;
-        self.with_conn(server, |conn, _| {
+        self.with_conn(server, false, |conn, _| {
             conn.begin_reply_request();
             for chunk in idxs.chunks(KEYS_PER_GET) {
                 encode::retrieve(
@@ -810,7 +828,7 @@ impl Client {
         let keys: Vec<&[u8]> = items.iter().map(|(k, _, _)| *k).collect();
         let mut failed = Vec::new();
         for (server, idxs) in self.by_server(&keys)? {
-            self.with_conn(server, |conn, deadline| {
+            self.with_conn(server, false, |conn, deadline| {
                 pipeline(conn, deadline, noreply, &idxs, |buf, i| {
                     let (k, v, f) = items[i];
                     encode::store(buf, StoreCmd::Set, self.wire(k), f, exptime, v, noreply)
@@ -821,7 +839,8 @@ impl Client {
                 for &i in &idxs {
                     match read_reply(conn, conn.deadline())? {
                         Reply::Stored => {}
-                        Reply::NotStored => failed.push(i),
+                        // e.g. too large: this item failed, the stream is in step
+                        Reply::NotStored | Reply::Failed(Error::Server(_)) => failed.push(i),
                         r => return Err(wrong_reply(conn, r)),
                     }
                 }
@@ -841,7 +860,7 @@ impl Client {
         let noreply = self.noreply_default(noreply);
         let mut deleted = 0;
         for (server, idxs) in self.by_server(keys)? {
-            self.with_conn(server, |conn, deadline| {
+            self.with_conn(server, false, |conn, deadline| {
                 pipeline(conn, deadline, noreply, &idxs, |buf, i| {
                     encode::delete(buf, self.wire(keys[i]), noreply)
                 })?;
@@ -867,7 +886,7 @@ impl Client {
     /// Runs a server-wide command on every server; the first failure wins.
     fn on_all(&self, noreply: bool, encode: impl Fn(&mut Vec<u8>)) -> Result<()> {
         for idx in 0..self.cluster.servers().len() {
-            self.with_conn(idx, |conn, deadline| {
+            self.with_conn(idx, true, |conn, deadline| {
                 if !noreply {
                     conn.begin_reply_request();
                 }
@@ -909,7 +928,7 @@ impl Client {
     pub fn versions(&self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for (idx, s) in self.cluster.servers().iter().enumerate() {
-            let v = self.with_conn(idx, |conn, deadline| {
+            let v = self.with_conn(idx, true, |conn, deadline| {
                 conn.begin_reply_request();
                 encode::version(&mut conn.wbuf);
                 conn.flush(deadline)?;
@@ -927,7 +946,7 @@ impl Client {
     pub fn version(&self) -> Result<String> {
         let mut last = Error::NoServers;
         for (idx, _) in self.cluster.servers().iter().enumerate() {
-            let r = self.with_conn(idx, |conn, deadline| {
+            let r = self.with_conn(idx, true, |conn, deadline| {
                 conn.begin_reply_request();
                 encode::version(&mut conn.wbuf);
                 conn.flush(deadline)?;
@@ -955,7 +974,7 @@ impl Client {
         let mut out = Vec::new();
         for (idx, s) in self.cluster.servers().iter().enumerate() {
             let server = s.spec.addr.to_string();
-            self.with_conn(idx, |conn, deadline| {
+            self.with_conn(idx, false, |conn, deadline| {
                 conn.begin_reply_request();
                 encode::stats(&mut conn.wbuf, args.trim().as_bytes());
                 conn.flush(deadline)?;
