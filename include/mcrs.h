@@ -64,6 +64,11 @@ typedef enum mcrs_status {
   // A bug in mcrs was caught at the API boundary; the call had no effect
   // that can be relied on.
   MCRS_STATUS_PANIC = 17,
+  // The key's server failed recently and is not retried before the
+  // retry timeout has passed (clusters only; reads give misses with
+  // ignore_exc). After retry_attempts failures the server leaves the ring
+  // and its keys move to the live servers.
+  MCRS_STATUS_SERVER_DOWN = 18,
 } mcrs_status;
 
 // A memcached client (one server or a cluster). Thread-safe: share one
@@ -131,6 +136,61 @@ enum mcrs_status mcrs_client_new(const struct mcrs_config *cfg, struct mcrs_clie
 // Frees a client and closes its connections. NULL is ignored. No other call
 // may be running on the client.
 void mcrs_client_free(struct mcrs_client *client);
+
+// Stores `value` under `key` unconditionally. `exptime`: 0 never expires,
+// up to 30 days relative seconds, else a unix time (max INT32_MAX).
+// `value` may be NULL when `value_len` is 0. A value over the server's item
+// size limit gives MCRS_STATUS_SERVER_ERROR (with noreply: MCRS_STATUS_OK,
+// and the server's error is discarded without disturbing later replies).
+enum mcrs_status mcrs_client_set(const struct mcrs_client *c,
+                                 const uint8_t *key,
+                                 size_t key_len,
+                                 const uint8_t *value,
+                                 size_t value_len,
+                                 uint32_t flags,
+                                 uint32_t exptime,
+                                 mcrs_noreply noreply);
+
+// Stores only if the key is absent; MCRS_STATUS_NOT_STORED otherwise.
+enum mcrs_status mcrs_client_add(const struct mcrs_client *c,
+                                 const uint8_t *key,
+                                 size_t key_len,
+                                 const uint8_t *value,
+                                 size_t value_len,
+                                 uint32_t flags,
+                                 uint32_t exptime,
+                                 mcrs_noreply noreply);
+
+// Stores only if the key is present; MCRS_STATUS_NOT_STORED otherwise.
+enum mcrs_status mcrs_client_replace(const struct mcrs_client *c,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     const uint8_t *value,
+                                     size_t value_len,
+                                     uint32_t flags,
+                                     uint32_t exptime,
+                                     mcrs_noreply noreply);
+
+// Appends to an existing value (flags/exptime ignored by the server);
+// MCRS_STATUS_NOT_STORED when the key is absent.
+enum mcrs_status mcrs_client_append(const struct mcrs_client *c,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    const uint8_t *value,
+                                    size_t value_len,
+                                    uint32_t flags,
+                                    uint32_t exptime,
+                                    mcrs_noreply noreply);
+
+// Prepends to an existing value; MCRS_STATUS_NOT_STORED when absent.
+enum mcrs_status mcrs_client_prepend(const struct mcrs_client *c,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     const uint8_t *value,
+                                     size_t value_len,
+                                     uint32_t flags,
+                                     uint32_t exptime,
+                                     mcrs_noreply noreply);
 
 // Check-and-set: stores only if the item's cas unique is still `cas`.
 // MCRS_STATUS_OK (stored), MCRS_STATUS_EXISTS (changed since read) or
@@ -282,8 +342,8 @@ enum mcrs_status mcrs_client_quit(const struct mcrs_client *c);
 // A new configuration with the defaults: connect_timeout 1000 ms, timeout
 // 1000 ms, no_delay on, keepalive off, ignore_exc off, default_noreply on, no
 // key prefix, ASCII keys only, max_pool_size 32, no pool idle timeout,
-// retry_attempts 2, retry_timeout 1000 ms, dead_timeout 60000 ms, rendezvous
-// distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
+// retry_attempts 2, retry_timeout 1000 ms, dead_timeout 60000 ms,
+// flush_on_rejoin on, rendezvous distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
 struct mcrs_config *mcrs_config_new(void);
 
 // Frees a configuration. NULL is accepted and ignored.
@@ -304,6 +364,48 @@ enum mcrs_status mcrs_config_add_server_weighted(struct mcrs_config *cfg,
 // MCRS_STATUS_INVALID_ARGUMENT.
 enum mcrs_status mcrs_config_set_distribution(struct mcrs_config *cfg,
                                               mcrs_distribution distribution);
+
+// Bound on establishing a connection (per address tried); 0 gives
+// MCRS_STATUS_INVALID_ARGUMENT.
+enum mcrs_status mcrs_config_set_connect_timeout_ms(struct mcrs_config *cfg, uint32_t ms);
+
+// Bound on each operation, from sending the request to the last byte of the
+// reply (multi-key batches: per pipelined chunk of 256 keys), and on waiting
+// for a free pooled connection; 0 gives MCRS_STATUS_INVALID_ARGUMENT.
+enum mcrs_status mcrs_config_set_timeout_ms(struct mcrs_config *cfg, uint32_t ms);
+
+// Idle pooled connections older than this are closed, not reused (0: never,
+// the default).
+enum mcrs_status mcrs_config_set_pool_idle_timeout_ms(struct mcrs_config *cfg, uint32_t ms);
+
+// Minimum time between tries of a failing server (cluster only; default 1000).
+enum mcrs_status mcrs_config_set_retry_timeout_ms(struct mcrs_config *cfg, uint32_t ms);
+
+// How long a server that left the ring stays out before it is probed
+// (cluster only; default 60000).
+enum mcrs_status mcrs_config_set_dead_timeout_ms(struct mcrs_config *cfg, uint32_t ms);
+
+// TCP_NODELAY on new connections (default on).
+enum mcrs_status mcrs_config_set_no_delay(struct mcrs_config *cfg, bool on);
+
+// SO_KEEPALIVE on new connections (default off).
+enum mcrs_status mcrs_config_set_keepalive(struct mcrs_config *cfg, bool on);
+
+// When on, server and network failures on reads (get, gets, gat, gats,
+// get_many, gets_many) are reported as misses (default off).
+enum mcrs_status mcrs_config_set_ignore_exc(struct mcrs_config *cfg, bool on);
+
+// The noreply used by MCRS_NOREPLY_DEFAULT for set, add, replace, append,
+// prepend, delete, touch, flush_all and verbosity (default on). cas, incr,
+// decr and cache_memlimit default to waiting for the reply regardless.
+enum mcrs_status mcrs_config_set_default_noreply(struct mcrs_config *cfg, bool on);
+
+// Flush a dead server before it rejoins the ring (default on), so stale
+// copies it kept while out of the ring are never served (cluster only).
+enum mcrs_status mcrs_config_set_flush_on_rejoin(struct mcrs_config *cfg, bool on);
+
+// Allows UTF-8 keys (bytes >= 0x80); default off (ASCII only).
+enum mcrs_status mcrs_config_set_allow_unicode_keys(struct mcrs_config *cfg, bool on);
 
 // A prefix prepended to every key on the wire (not used for server
 // selection). It counts toward the 250-byte limit. `prefix` may be NULL only

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, PoolOptions, ServerSpec};
+use crate::cluster::{Cluster, HealthOptions, PoolOptions, ServerSpec};
 use crate::conn::{Conn, ConnOptions, ServerAddr};
 use crate::error::{Error, Result};
 use crate::protocol::encode::{self, Retrieve, StoreCmd, WireKey};
@@ -67,6 +67,7 @@ pub struct ClientBuilder {
     retry_attempts: u32,
     retry_timeout: Duration,
     dead_timeout: Duration,
+    flush_on_rejoin: bool,
 }
 
 impl Default for ClientBuilder {
@@ -87,6 +88,7 @@ impl Default for ClientBuilder {
             retry_attempts: 2,
             retry_timeout: Duration::from_secs(1),
             dead_timeout: Duration::from_secs(60),
+            flush_on_rejoin: true,
         }
     }
 }
@@ -178,16 +180,27 @@ impl ClientBuilder {
         self.pool_idle_timeout = (!d.is_zero()).then_some(d);
         self
     }
+    /// Failed retries of a failing server before it leaves the ring (cluster only).
     pub fn retry_attempts(&mut self, n: u32) -> &mut Self {
         self.retry_attempts = n;
         self
     }
+    /// Minimum time between tries of a failing server (cluster only).
     pub fn retry_timeout(&mut self, d: Duration) -> &mut Self {
         self.retry_timeout = d;
         self
     }
+    /// How long a server that left the ring stays out before it is probed.
     pub fn dead_timeout(&mut self, d: Duration) -> &mut Self {
         self.dead_timeout = d;
+        self
+    }
+    /// Flush a dead server when it rejoins the ring (default on), so stale
+    /// copies it kept while out cannot be served. Turn off only when other
+    /// clients that do not fail over share the servers and the cost of a
+    /// flush matters more than stale reads.
+    pub fn flush_on_rejoin(&mut self, on: bool) -> &mut Self {
+        self.flush_on_rejoin = on;
         self
     }
 
@@ -203,7 +216,13 @@ impl ClientBuilder {
             max_size: self.max_pool_size,
             idle_timeout: self.pool_idle_timeout,
         };
-        let cluster = Cluster::new(&self.servers, self.distribution, &conn, &pool)?;
+        let health = HealthOptions {
+            retry_attempts: self.retry_attempts,
+            retry_timeout: self.retry_timeout,
+            dead_timeout: self.dead_timeout,
+            flush_on_rejoin: self.flush_on_rejoin,
+        };
+        let cluster = Cluster::new(&self.servers, self.distribution, &conn, &pool, &health)?;
         Ok(Client {
             cluster,
             timeout: self.timeout,
@@ -287,6 +306,10 @@ fn check_value(value: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Keys of a multi-key command grouped by server: (server, key indices) in
+/// the caller's order, the indices of keys whose server is unusable, and why.
+type Routed = (Vec<(usize, Vec<usize>)>, Vec<usize>, Option<Error>);
 
 /// A reply to a single-line command, copied out of the read buffer.
 enum Reply {
@@ -393,15 +416,46 @@ impl Client {
         f: impl FnOnce(&mut Conn, Instant) -> Result<T>,
     ) -> Result<T> {
         let server = &self.cluster.servers()[idx];
-        let mut conn = server.pool.get(Instant::now() + self.timeout)?;
-        let deadline = conn.deadline();
-        let r = f(&mut conn, deadline);
-        if let Err(e) = &r {
-            if !(server_error_is_clean && matches!(e, Error::Server(_))) {
-                conn.poison();
-            }
-        }
+        let r = server
+            .pool
+            .get(Instant::now() + self.timeout)
+            .and_then(|mut conn| {
+                let deadline = conn.deadline();
+                let r = f(&mut conn, deadline);
+                if let Err(e) = &r {
+                    if !(server_error_is_clean && matches!(e, Error::Server(_))) {
+                        conn.poison();
+                    }
+                }
+                r
+            });
+        self.cluster.report(idx, &r);
         r
+    }
+
+    /// Runs `f` for each server's group of keys, the servers in parallel
+    /// (the calling thread takes the first group). Results in group order.
+    fn fan_out<T: Send>(
+        &self,
+        groups: &[(usize, Vec<usize>)],
+        f: impl Fn(usize, &[usize]) -> Result<T> + Sync,
+    ) -> Vec<Result<T>> {
+        match groups {
+            [] => Vec::new(),
+            [(s, idxs)] => vec![f(*s, idxs)],
+            [(s0, first), rest @ ..] => std::thread::scope(|scope| {
+                let f = &f;
+                let handles: Vec<_> = rest
+                    .iter()
+                    .map(|(s, idxs)| scope.spawn(move || f(*s, idxs)))
+                    .collect();
+                let mut out = vec![f(*s0, first)];
+                for h in handles {
+                    out.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                }
+                out
+            }),
+        }
     }
 
     /// Sends one command built by `encode` and maps its one-line reply with
@@ -705,33 +759,49 @@ impl Client {
         self.read_many(Retrieve::Gets, keys)
     }
 
-    /// Groups key indices by owning server, in the caller's order.
-    fn by_server(&self, keys: &[&[u8]]) -> Result<Vec<(usize, Vec<usize>)>> {
+    /// Groups key indices by owning server, in the caller's order. Keys whose
+    /// server cannot be used right now are returned apart, with the reason.
+    fn by_server(&self, keys: &[&[u8]]) -> Routed {
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        let mut unroutable = Vec::new();
+        let mut why = None;
         for (i, k) in keys.iter().enumerate() {
-            let s = self.cluster.route(k)?;
-            match groups.iter_mut().find(|(g, _)| *g == s) {
-                Some((_, v)) => v.push(i),
-                None => groups.push((s, vec![i])),
+            match self.cluster.route(k) {
+                Ok(s) => match groups.iter_mut().find(|(g, _)| *g == s) {
+                    Some((_, v)) => v.push(i),
+                    None => groups.push((s, vec![i])),
+                },
+                Err(e) => {
+                    unroutable.push(i);
+                    why.get_or_insert(e);
+                }
             }
         }
-        Ok(groups)
+        (groups, unroutable, why)
     }
 
     fn read_many(&self, cmd: Retrieve, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
         for k in keys {
             self.check_key(k)?;
         }
+        let (groups, _unroutable, why) = self.by_server(keys);
+        if let (Some(e), false) = (why, self.ignore_exc) {
+            return Err(e);
+        }
         let mut out: Vec<Option<Value>> = vec![None; keys.len()];
-        for (server, idxs) in self.by_server(keys)? {
-            let r = self.fetch_batch(server, cmd, keys, &idxs, &mut out);
-            if let Err(e) = r {
-                if !self.ignore_exc {
-                    return Err(e);
+        let results = self.fan_out(&groups, |server, idxs| {
+            self.fetch_batch(server, cmd, keys, idxs)
+        });
+        for r in results {
+            match r {
+                Ok(found) => {
+                    for (i, v) in found {
+                        out[i] = Some(v);
+                    }
                 }
-                for &i in &idxs {
-                    out[i] = None;
-                }
+                // ignore_exc: that server's keys are misses
+                Err(_) if self.ignore_exc => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
@@ -746,9 +816,9 @@ impl Client {
         cmd: Retrieve,
         keys: &[&[u8]],
         idxs: &[usize],
-        out: &mut [Option<Value>],
-    ) -> Result<()> {
+    ) -> Result<Vec<(usize, Value)>> {
         let prefix = &self.key_prefix;
+        let mut found = Vec::new();
         self.with_conn(server, false, |conn, _| {
             conn.begin_reply_request();
             for chunk in idxs.chunks(KEYS_PER_GET) {
@@ -787,11 +857,14 @@ impl Client {
                                 return Err(Error::Protocol("VALUE without cas for gets".into()));
                             }
                             next += pos + 1;
-                            out[chunk[next - 1]] = Some(Value {
-                                data: data.to_vec(),
-                                flags,
-                                cas,
-                            });
+                            found.push((
+                                chunk[next - 1],
+                                Value {
+                                    data: data.to_vec(),
+                                    flags,
+                                    cas,
+                                },
+                            ));
                             Ok(false)
                         }
                         Response::End => Ok(true),
@@ -808,7 +881,8 @@ impl Client {
                 }
             }
             Ok(())
-        })
+        })?;
+        Ok(found)
     }
 
     /// Stores many items; returns the indices of the items not stored (empty
@@ -826,17 +900,21 @@ impl Client {
         check_exptime(exptime)?;
         let noreply = self.noreply_default(noreply);
         let keys: Vec<&[u8]> = items.iter().map(|(k, _, _)| *k).collect();
-        let mut failed = Vec::new();
-        for (server, idxs) in self.by_server(&keys)? {
+        let (groups, mut failed, why) = self.by_server(&keys);
+        if let (Some(e), false) = (why, self.ignore_exc) {
+            return Err(e);
+        }
+        let results = self.fan_out(&groups, |server, idxs| {
             self.with_conn(server, false, |conn, deadline| {
-                pipeline(conn, deadline, noreply, &idxs, |buf, i| {
+                pipeline(conn, deadline, noreply, idxs, |buf, i| {
                     let (k, v, f) = items[i];
                     encode::store(buf, StoreCmd::Set, self.wire(k), f, exptime, v, noreply)
                 })?;
+                let mut failed = Vec::new();
                 if noreply {
-                    return Ok(());
+                    return Ok(failed);
                 }
-                for &i in &idxs {
+                for &i in idxs {
                     match read_reply(conn, conn.deadline())? {
                         Reply::Stored => {}
                         // e.g. too large: this item failed, the stream is in step
@@ -844,8 +922,16 @@ impl Client {
                         r => return Err(wrong_reply(conn, r)),
                     }
                 }
-                Ok(())
-            })?;
+                Ok(failed)
+            })
+        });
+        for (r, (_, idxs)) in results.into_iter().zip(&groups) {
+            match r {
+                Ok(f) => failed.extend(f),
+                // ignore_exc: the server's items count as not stored
+                Err(_) if self.ignore_exc => failed.extend_from_slice(idxs),
+                Err(e) => return Err(e),
+            }
         }
         failed.sort_unstable();
         Ok(failed)
@@ -858,25 +944,36 @@ impl Client {
             self.check_key(k)?;
         }
         let noreply = self.noreply_default(noreply);
-        let mut deleted = 0;
-        for (server, idxs) in self.by_server(keys)? {
+        let (groups, _unroutable, why) = self.by_server(keys);
+        if let (Some(e), false) = (why, self.ignore_exc) {
+            return Err(e);
+        }
+        let results = self.fan_out(&groups, |server, idxs| {
             self.with_conn(server, false, |conn, deadline| {
-                pipeline(conn, deadline, noreply, &idxs, |buf, i| {
+                pipeline(conn, deadline, noreply, idxs, |buf, i| {
                     encode::delete(buf, self.wire(keys[i]), noreply)
                 })?;
                 if noreply {
-                    deleted += idxs.len();
-                    return Ok(());
+                    return Ok(idxs.len());
                 }
-                for _ in &idxs {
+                let mut deleted = 0;
+                for _ in idxs {
                     match read_reply(conn, conn.deadline())? {
                         Reply::Deleted => deleted += 1,
                         Reply::NotFound => {}
                         r => return Err(wrong_reply(conn, r)),
                     }
                 }
-                Ok(())
-            })?;
+                Ok(deleted)
+            })
+        });
+        let mut deleted = 0;
+        for r in results {
+            match r {
+                Ok(n) => deleted += n,
+                Err(_) if self.ignore_exc => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(deleted)
     }

@@ -1,11 +1,31 @@
-//! The server set: which server a key goes to, and (with several servers)
-//! which servers are currently in the ring.
+//! The server set: which server a key goes to, and which servers are in the
+//! ring right now.
+//!
+//! Health follows pymemcache's HashClient, with one change: a dead server
+//! rejoins only after a successful probe.
+//! - A server that fails (connect error, timeout, closed connection, garbage)
+//!   is *failing*: it stays in the ring, but is not tried again until
+//!   `retry_timeout` has passed since its last failure; meanwhile its keys get
+//!   [`Error::ServerDown`] (misses with `ignore_exc`).
+//! - After `retry_attempts` failed retries it is *dead*: it leaves the ring and
+//!   its keys rebalance over the live servers.
+//! - `dead_timeout` after that, a background probe (`version`) runs; the server
+//!   rejoins the ring only when the probe succeeds, else it stays dead for
+//!   another `dead_timeout`. With `flush_on_rejoin` (the default) the probe
+//!   also flushes the server: while it was out its keys were written
+//!   elsewhere, and the stale copies it may still hold must not be served.
+//!
+//! The hot path costs one atomic load per routed key and one read lock on the
+//! ring; the slow paths (failures, probes) take a per-server mutex.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
-use crate::conn::{ConnOptions, ServerAddr};
+use crate::conn::{Conn, ConnOptions, ServerAddr};
 use crate::error::{Error, Result};
 use crate::pool::Pool;
+use crate::protocol::{encode, Response};
 use crate::ring::{Distribution, NodeSpec, Ring};
 
 /// One configured server.
@@ -37,14 +57,62 @@ pub struct PoolOptions {
     pub idle_timeout: Option<Duration>,
 }
 
+/// Failure handling of a cluster (ignored with a single server, which is
+/// always tried, as pymemcache's plain Client does).
+#[derive(Clone, Debug)]
+pub struct HealthOptions {
+    pub retry_attempts: u32,
+    pub retry_timeout: Duration,
+    pub dead_timeout: Duration,
+    /// Flush a dead server before it rejoins, so that copies it kept while it
+    /// was out (a stalled or partitioned server keeps its data) cannot shadow
+    /// values written to other servers meanwhile.
+    pub flush_on_rejoin: bool,
+}
+
+const HEALTHY: u8 = 0;
+const FAILING: u8 = 1;
+const DEAD: u8 = 2;
+
+#[derive(Debug)]
+struct Health {
+    /// failures since the server was last healthy
+    failures: u32,
+    last_failure: Option<Instant>,
+    /// when a dead server may next be probed
+    probe_at: Option<Instant>,
+    probing: bool,
+}
+
 pub struct Server {
     pub spec: ServerSpec,
     pub pool: Pool,
+    /// HEALTHY / FAILING / DEAD, readable without the lock
+    state: Arc<AtomicU8>,
+    health: Arc<Mutex<Health>>,
+}
+
+/// The ring over the servers that are not dead.
+struct LiveRing {
+    ring: Ring,
+    /// ring node index -> server index
+    members: Vec<usize>,
 }
 
 pub struct Cluster {
     servers: Vec<Server>,
-    ring: Option<Ring>,
+    dist: Distribution,
+    conn: ConnOptions,
+    opts: HealthOptions,
+    ring: RwLock<Arc<LiveRing>>,
+    /// set when some server is dead (a probe may be due)
+    any_dead: AtomicBool,
+    /// set by a probe that succeeded: the ring must be rebuilt
+    rejoined: Arc<AtomicBool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Cluster {
@@ -53,6 +121,7 @@ impl Cluster {
         dist: Distribution,
         conn: &ConnOptions,
         pool: &PoolOptions,
+        health: &HealthOptions,
     ) -> Result<Cluster> {
         if specs.is_empty() {
             return Err(Error::NoServers);
@@ -67,25 +136,217 @@ impl Cluster {
                     pool.max_size,
                     pool.idle_timeout,
                 ),
+                state: Arc::new(AtomicU8::new(HEALTHY)),
+                health: Arc::new(Mutex::new(Health {
+                    failures: 0,
+                    last_failure: None,
+                    probe_at: None,
+                    probing: false,
+                })),
             })
             .collect();
-        // With one server there is nothing to choose: no ring, no hashing.
-        let ring = (servers.len() > 1).then(|| {
-            let nodes: Vec<NodeSpec> = specs.iter().map(ServerSpec::node).collect();
-            Ring::new(dist, &nodes)
-        });
-        Ok(Cluster { servers, ring })
+        let c = Cluster {
+            ring: RwLock::new(Arc::new(LiveRing {
+                ring: Ring::new(dist, &[]),
+                members: Vec::new(),
+            })),
+            servers,
+            dist,
+            conn: conn.clone(),
+            opts: health.clone(),
+            any_dead: AtomicBool::new(false),
+            rejoined: Arc::new(AtomicBool::new(false)),
+        };
+        c.rebuild_ring();
+        Ok(c)
     }
 
     pub fn servers(&self) -> &[Server] {
         &self.servers
     }
 
-    /// Index of the server that owns `key` (the caller's key, before the prefix).
+    fn is_cluster(&self) -> bool {
+        self.servers.len() > 1
+    }
+
+    fn rebuild_ring(&self) {
+        let members: Vec<usize> = (0..self.servers.len())
+            .filter(|&i| self.servers[i].state.load(Ordering::Acquire) != DEAD)
+            .collect();
+        let nodes: Vec<NodeSpec> = members
+            .iter()
+            .map(|&i| self.servers[i].spec.node())
+            .collect();
+        let live = Arc::new(LiveRing {
+            ring: Ring::new(self.dist, &nodes),
+            members,
+        });
+        *self.ring.write().unwrap_or_else(|p| p.into_inner()) = live;
+    }
+
+    /// Index of the server that owns `key` (the caller's key, before the
+    /// prefix), or `ServerDown` when that server is failing and not yet due
+    /// for a retry, or `NoServers` when every server is dead.
     pub fn route(&self, key: &[u8]) -> Result<usize> {
-        match &self.ring {
-            None => Ok(0),
-            Some(r) => r.pick(key).ok_or(Error::NoServers),
+        if !self.is_cluster() {
+            return Ok(0);
         }
+        self.maintain();
+        let idx = {
+            let live = self.ring.read().unwrap_or_else(|p| p.into_inner());
+            match live.ring.pick(key) {
+                Some(n) => live.members[n],
+                None => return Err(Error::NoServers),
+            }
+        };
+        self.check_usable(idx)?;
+        Ok(idx)
+    }
+
+    /// A failing server is skipped until `retry_timeout` after its last failure.
+    fn check_usable(&self, idx: usize) -> Result<()> {
+        let s = &self.servers[idx];
+        if s.state.load(Ordering::Relaxed) == HEALTHY {
+            return Ok(());
+        }
+        let h = lock(&s.health);
+        match h.last_failure {
+            Some(t) if t.elapsed() < self.opts.retry_timeout => Err(Error::ServerDown(format!(
+                "{} failed {} time(s); next retry in {} ms",
+                s.spec.addr,
+                h.failures,
+                (self.opts.retry_timeout - t.elapsed()).as_millis()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the outcome of an operation on server `idx`: a server failure
+    /// counts toward its eviction, a success makes it healthy again.
+    pub fn report<T>(&self, idx: usize, r: &Result<T>) {
+        if !self.is_cluster() {
+            return;
+        }
+        let s = &self.servers[idx];
+        match r {
+            Err(e) if e.is_server_failure() => self.failed(idx),
+            _ if s.state.load(Ordering::Relaxed) == HEALTHY => {}
+            _ => {
+                // any answer (even an error reply) proves the server is up
+                let mut h = lock(&s.health);
+                if s.state.load(Ordering::Relaxed) == FAILING {
+                    h.failures = 0;
+                    h.last_failure = None;
+                    s.state.store(HEALTHY, Ordering::Release);
+                }
+            }
+        }
+    }
+
+    fn failed(&self, idx: usize) {
+        let s = &self.servers[idx];
+        let died = {
+            let mut h = lock(&s.health);
+            if s.state.load(Ordering::Relaxed) == DEAD {
+                return;
+            }
+            h.failures += 1;
+            h.last_failure = Some(Instant::now());
+            if h.failures > self.opts.retry_attempts {
+                h.probe_at = Some(Instant::now() + self.opts.dead_timeout);
+                s.state.store(DEAD, Ordering::Release);
+                true
+            } else {
+                s.state.store(FAILING, Ordering::Release);
+                false
+            }
+        };
+        if died {
+            // its keys move to the live servers; idle sockets to it are useless
+            self.any_dead.store(true, Ordering::Release);
+            self.rebuild_ring();
+            s.pool.close_idle();
+        }
+    }
+
+    /// Rebuilds the ring after a successful probe and starts probes that are due.
+    fn maintain(&self) {
+        if self.rejoined.swap(false, Ordering::AcqRel) {
+            self.rebuild_ring();
+        }
+        if !self.any_dead.load(Ordering::Acquire) {
+            return;
+        }
+        let now = Instant::now();
+        let mut still_dead = false;
+        for s in &self.servers {
+            if s.state.load(Ordering::Acquire) != DEAD {
+                continue;
+            }
+            still_dead = true;
+            let mut h = lock(&s.health);
+            if h.probing || h.probe_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            h.probing = true;
+            drop(h);
+            self.spawn_probe(s);
+        }
+        if !still_dead {
+            self.any_dead.store(false, Ordering::Release);
+        }
+    }
+
+    /// Probes a dead server with `version` on a fresh connection, off the
+    /// caller's thread; on success the server rejoins the ring.
+    fn spawn_probe(&self, s: &Server) {
+        let addr = s.spec.addr.clone();
+        let conn = self.conn.clone();
+        let state = s.state.clone();
+        let health = s.health.clone();
+        let rejoined = self.rejoined.clone();
+        let dead_timeout = self.opts.dead_timeout;
+        let flush = self.opts.flush_on_rejoin;
+        let spawned = std::thread::Builder::new()
+            .name("mcrs-probe".into())
+            .spawn(move || {
+                let ok = probe(&addr, &conn, flush).is_ok();
+                let mut h = lock(&health);
+                h.probing = false;
+                if ok {
+                    h.failures = 0;
+                    h.last_failure = None;
+                    h.probe_at = None;
+                    state.store(HEALTHY, Ordering::Release);
+                    rejoined.store(true, Ordering::Release);
+                } else {
+                    h.probe_at = Some(Instant::now() + dead_timeout);
+                }
+            });
+        if spawned.is_err() {
+            let mut h = lock(&s.health);
+            h.probing = false;
+            h.probe_at = Some(Instant::now() + dead_timeout);
+        }
+    }
+}
+
+fn probe(addr: &ServerAddr, opts: &ConnOptions, flush: bool) -> Result<()> {
+    let mut conn = Conn::connect(addr, opts)?;
+    let deadline = conn.deadline();
+    encode::version(&mut conn.wbuf);
+    if flush {
+        encode::flush_all(&mut conn.wbuf, 0, false);
+    }
+    conn.flush(deadline)?;
+    let mut ok = conn.read_response(deadline, |r| matches!(r, Response::Version(_)))?;
+    if flush {
+        ok &= conn.read_response(deadline, |r| matches!(r, Response::Ok))?;
+    }
+    conn.quit();
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Protocol("probe: unexpected reply".into()))
     }
 }

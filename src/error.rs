@@ -43,6 +43,10 @@ pub enum Error {
     /// No server is configured, or none is alive.
     #[error("no server available")]
     NoServers,
+    /// The key's server failed recently and is not retried before
+    /// `retry_timeout` has passed (cluster only).
+    #[error("server unavailable: {0}")]
+    ServerDown(String),
 }
 
 /// Shorthand used throughout the crate.

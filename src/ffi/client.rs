@@ -114,52 +114,174 @@ pub extern "C" fn mcrs_client_free(client: *mut mcrs_client) {
     })
 }
 
-macro_rules! store_fn {
-    ($(#[$doc:meta])* $name:ident, $method:ident) => {
-        $(#[$doc])*
-        #[no_mangle]
-        pub extern "C" fn $name(
-            c: *const mcrs_client,
-            key: *const u8,
-            key_len: usize,
-            value: *const u8,
-            value_len: usize,
-            flags: u32,
-            exptime: u32,
-            noreply: mcrs_noreply,
-        ) -> mcrs_status {
-            ffi_boundary!({
-                check_null!(c, key);
-                let key = arg_bytes!(key, key_len);
-                let value = arg_bytes!(value, value_len);
-                let nr = try_ffi!(noreply_arg(noreply));
-                let stored = try_ffi!(client(c).$method(key, value, flags, exptime, nr));
-                outcome(if stored { MCRS_STATUS_OK } else { MCRS_STATUS_NOT_STORED })
-            })
-        }
-    };
+/// A storage method of [`Client`]: (key, value, flags, exptime, noreply).
+type StoreFn = fn(&Client, &[u8], &[u8], u32, u32, Option<bool>) -> Result<bool, Error>;
+
+/// Shared body of set/add/replace/append/prepend.
+#[allow(clippy::too_many_arguments)]
+fn store(
+    c: *const mcrs_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: u32,
+    noreply: mcrs_noreply,
+    cmd: StoreFn,
+) -> mcrs_status {
+    check_null!(c, key);
+    let key = arg_bytes!(key, key_len);
+    let value = arg_bytes!(value, value_len);
+    let nr = try_ffi!(noreply_arg(noreply));
+    let stored = try_ffi!(cmd(client(c), key, value, flags, exptime, nr));
+    outcome(if stored {
+        MCRS_STATUS_OK
+    } else {
+        MCRS_STATUS_NOT_STORED
+    })
 }
 
-store_fn!(
-    /// Stores `value` under `key` unconditionally. `exptime`: 0 never expires,
-    /// up to 30 days relative seconds, else a unix time (max INT32_MAX).
-    /// `value` may be NULL when `value_len` is 0. A value over the server's item
-    /// size limit gives MCRS_STATUS_SERVER_ERROR (with noreply: MCRS_STATUS_OK,
-    /// and the server's error is discarded without disturbing later replies).
-    mcrs_client_set, set);
-store_fn!(
-    /// Stores only if the key is absent; MCRS_STATUS_NOT_STORED otherwise.
-    mcrs_client_add, add);
-store_fn!(
-    /// Stores only if the key is present; MCRS_STATUS_NOT_STORED otherwise.
-    mcrs_client_replace, replace);
-store_fn!(
-    /// Appends to an existing value (flags/exptime ignored by the server);
-    /// MCRS_STATUS_NOT_STORED when the key is absent.
-    mcrs_client_append, append);
-store_fn!(
-    /// Prepends to an existing value; MCRS_STATUS_NOT_STORED when absent.
-    mcrs_client_prepend, prepend);
+/// Stores `value` under `key` unconditionally. `exptime`: 0 never expires,
+/// up to 30 days relative seconds, else a unix time (max INT32_MAX).
+/// `value` may be NULL when `value_len` is 0. A value over the server's item
+/// size limit gives MCRS_STATUS_SERVER_ERROR (with noreply: MCRS_STATUS_OK,
+/// and the server's error is discarded without disturbing later replies).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn mcrs_client_set(
+    c: *const mcrs_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: u32,
+    noreply: mcrs_noreply,
+) -> mcrs_status {
+    ffi_boundary!({
+        store(
+            c,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            exptime,
+            noreply,
+            Client::set,
+        )
+    })
+}
+/// Stores only if the key is absent; MCRS_STATUS_NOT_STORED otherwise.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn mcrs_client_add(
+    c: *const mcrs_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: u32,
+    noreply: mcrs_noreply,
+) -> mcrs_status {
+    ffi_boundary!({
+        store(
+            c,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            exptime,
+            noreply,
+            Client::add,
+        )
+    })
+}
+/// Stores only if the key is present; MCRS_STATUS_NOT_STORED otherwise.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn mcrs_client_replace(
+    c: *const mcrs_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: u32,
+    noreply: mcrs_noreply,
+) -> mcrs_status {
+    ffi_boundary!({
+        store(
+            c,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            exptime,
+            noreply,
+            Client::replace,
+        )
+    })
+}
+/// Appends to an existing value (flags/exptime ignored by the server);
+/// MCRS_STATUS_NOT_STORED when the key is absent.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn mcrs_client_append(
+    c: *const mcrs_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: u32,
+    noreply: mcrs_noreply,
+) -> mcrs_status {
+    ffi_boundary!({
+        store(
+            c,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            exptime,
+            noreply,
+            Client::append,
+        )
+    })
+}
+/// Prepends to an existing value; MCRS_STATUS_NOT_STORED when absent.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn mcrs_client_prepend(
+    c: *const mcrs_client,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    flags: u32,
+    exptime: u32,
+    noreply: mcrs_noreply,
+) -> mcrs_status {
+    ffi_boundary!({
+        store(
+            c,
+            key,
+            key_len,
+            value,
+            value_len,
+            flags,
+            exptime,
+            noreply,
+            Client::prepend,
+        )
+    })
+}
 
 /// Check-and-set: stores only if the item's cas unique is still `cas`.
 /// MCRS_STATUS_OK (stored), MCRS_STATUS_EXISTS (changed since read) or

@@ -27,8 +27,8 @@ pub const MCRS_DISTRIBUTION_XXH3: mcrs_distribution = 2;
 /// A new configuration with the defaults: connect_timeout 1000 ms, timeout
 /// 1000 ms, no_delay on, keepalive off, ignore_exc off, default_noreply on, no
 /// key prefix, ASCII keys only, max_pool_size 32, no pool idle timeout,
-/// retry_attempts 2, retry_timeout 1000 ms, dead_timeout 60000 ms, rendezvous
-/// distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
+/// retry_attempts 2, retry_timeout 1000 ms, dead_timeout 60000 ms,
+/// flush_on_rejoin on, rendezvous distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
 #[no_mangle]
 pub extern "C" fn mcrs_config_new() -> *mut mcrs_config {
     ffi_boundary_value!(std::ptr::null_mut(), {
@@ -115,87 +115,144 @@ pub extern "C" fn mcrs_config_set_distribution(
     })
 }
 
-/// Defines a setter that takes milliseconds; `$apply` maps (builder, Duration)
-/// to `Result<(), Error>`.
-macro_rules! ms_setter {
-    ($(#[$doc:meta])* $name:ident, $apply:expr) => {
-        $(#[$doc])*
-        #[no_mangle]
-        pub extern "C" fn $name(cfg: *mut mcrs_config, ms: u32) -> mcrs_status {
-            ffi_boundary!({
-                check_null!(cfg);
-                // SAFETY: checked non-NULL; the caller owns cfg for the call.
-                let cfg = unsafe { &mut *cfg };
-                let apply: fn(&mut ClientBuilder, Duration) -> Result<(), Error> = $apply;
-                try_ffi!(apply(&mut cfg.0, Duration::from_millis(ms.into())));
-                MCRS_STATUS_OK
-            })
-        }
-    };
+/// Shared body of the millisecond setters.
+fn set_ms(
+    cfg: *mut mcrs_config,
+    ms: u32,
+    apply: fn(&mut ClientBuilder, Duration) -> Result<(), Error>,
+) -> mcrs_status {
+    check_null!(cfg);
+    // SAFETY: checked non-NULL; the caller owns cfg for the call.
+    let cfg = unsafe { &mut *cfg };
+    try_ffi!(apply(&mut cfg.0, Duration::from_millis(ms.into())));
+    MCRS_STATUS_OK
 }
 
-ms_setter!(
-    /// Bound on establishing a connection (per address tried); 0 gives INVALID_ARGUMENT.
-    mcrs_config_set_connect_timeout_ms, |b, d| b.connect_timeout(d).map(drop));
-ms_setter!(
-    /// Bound on each operation, from sending the request to the last byte of
-    /// the reply (multi-key batches: per pipelined chunk of 256 keys), and on
-    /// waiting for a free pooled connection; 0 gives INVALID_ARGUMENT.
-    mcrs_config_set_timeout_ms, |b, d| b.timeout(d).map(drop));
-ms_setter!(
-/// Idle pooled connections older than this are closed, not reused (0: never).
-mcrs_config_set_pool_idle_timeout_ms, |b, d| {
-    b.pool_idle_timeout(d);
-    Ok(())
-});
-ms_setter!(
-/// Minimum time between retries of a failing server (cluster only).
-mcrs_config_set_retry_timeout_ms, |b, d| {
-    b.retry_timeout(d);
-    Ok(())
-});
-ms_setter!(
-/// How long a server removed from the ring stays out before it is probed
-/// (cluster only).
-mcrs_config_set_dead_timeout_ms, |b, d| {
-    b.dead_timeout(d);
-    Ok(())
-});
-
-/// Defines a setter that takes a bool.
-macro_rules! bool_setter {
-    ($(#[$doc:meta])* $name:ident, $method:ident) => {
-        $(#[$doc])*
-        #[no_mangle]
-        pub extern "C" fn $name(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
-            ffi_boundary!({
-                check_null!(cfg);
-                // SAFETY: checked non-NULL.
-                unsafe { &mut *cfg }.0.$method(on);
-                MCRS_STATUS_OK
-            })
-        }
-    };
+/// Shared body of the bool setters.
+fn set_bool(cfg: *mut mcrs_config, on: bool, apply: fn(&mut ClientBuilder, bool)) -> mcrs_status {
+    check_null!(cfg);
+    // SAFETY: checked non-NULL; the caller owns cfg for the call.
+    apply(&mut unsafe { &mut *cfg }.0, on);
+    MCRS_STATUS_OK
 }
 
-bool_setter!(
-    /// TCP_NODELAY on new connections (default on).
-    mcrs_config_set_no_delay, no_delay);
-bool_setter!(
-    /// SO_KEEPALIVE on new connections (default off).
-    mcrs_config_set_keepalive, keepalive);
-bool_setter!(
-    /// When on, server and network failures on reads (get, gets, gat, gats,
-    /// get_many, gets_many) are reported as misses (default off).
-    mcrs_config_set_ignore_exc, ignore_exc);
-bool_setter!(
-    /// The noreply used by MCRS_NOREPLY_DEFAULT for set, add, replace, append,
-    /// prepend, delete, touch, flush_all and verbosity (default on). cas, incr,
-    /// decr and cache_memlimit default to waiting for the reply regardless.
-    mcrs_config_set_default_noreply, default_noreply);
-bool_setter!(
-    /// Allows UTF-8 keys (bytes >= 0x80); default off (ASCII only).
-    mcrs_config_set_allow_unicode_keys, allow_unicode_keys);
+/// Bound on establishing a connection (per address tried); 0 gives
+/// MCRS_STATUS_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_connect_timeout_ms(
+    cfg: *mut mcrs_config,
+    ms: u32,
+) -> mcrs_status {
+    ffi_boundary!({ set_ms(cfg, ms, |b, d| b.connect_timeout(d).map(drop)) })
+}
+
+/// Bound on each operation, from sending the request to the last byte of the
+/// reply (multi-key batches: per pipelined chunk of 256 keys), and on waiting
+/// for a free pooled connection; 0 gives MCRS_STATUS_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_timeout_ms(cfg: *mut mcrs_config, ms: u32) -> mcrs_status {
+    ffi_boundary!({ set_ms(cfg, ms, |b, d| b.timeout(d).map(drop)) })
+}
+
+/// Idle pooled connections older than this are closed, not reused (0: never,
+/// the default).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_pool_idle_timeout_ms(
+    cfg: *mut mcrs_config,
+    ms: u32,
+) -> mcrs_status {
+    ffi_boundary!({
+        set_ms(cfg, ms, |b, d| {
+            b.pool_idle_timeout(d);
+            Ok(())
+        })
+    })
+}
+
+/// Minimum time between tries of a failing server (cluster only; default 1000).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_retry_timeout_ms(cfg: *mut mcrs_config, ms: u32) -> mcrs_status {
+    ffi_boundary!({
+        set_ms(cfg, ms, |b, d| {
+            b.retry_timeout(d);
+            Ok(())
+        })
+    })
+}
+
+/// How long a server that left the ring stays out before it is probed
+/// (cluster only; default 60000).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_dead_timeout_ms(cfg: *mut mcrs_config, ms: u32) -> mcrs_status {
+    ffi_boundary!({
+        set_ms(cfg, ms, |b, d| {
+            b.dead_timeout(d);
+            Ok(())
+        })
+    })
+}
+
+/// TCP_NODELAY on new connections (default on).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_no_delay(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
+    ffi_boundary!({
+        set_bool(cfg, on, |b, on| {
+            b.no_delay(on);
+        })
+    })
+}
+/// SO_KEEPALIVE on new connections (default off).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_keepalive(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
+    ffi_boundary!({
+        set_bool(cfg, on, |b, on| {
+            b.keepalive(on);
+        })
+    })
+}
+/// When on, server and network failures on reads (get, gets, gat, gats,
+/// get_many, gets_many) are reported as misses (default off).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_ignore_exc(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
+    ffi_boundary!({
+        set_bool(cfg, on, |b, on| {
+            b.ignore_exc(on);
+        })
+    })
+}
+/// The noreply used by MCRS_NOREPLY_DEFAULT for set, add, replace, append,
+/// prepend, delete, touch, flush_all and verbosity (default on). cas, incr,
+/// decr and cache_memlimit default to waiting for the reply regardless.
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_default_noreply(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
+    ffi_boundary!({
+        set_bool(cfg, on, |b, on| {
+            b.default_noreply(on);
+        })
+    })
+}
+/// Flush a dead server before it rejoins the ring (default on), so stale
+/// copies it kept while out of the ring are never served (cluster only).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_flush_on_rejoin(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
+    ffi_boundary!({
+        set_bool(cfg, on, |b, on| {
+            b.flush_on_rejoin(on);
+        })
+    })
+}
+/// Allows UTF-8 keys (bytes >= 0x80); default off (ASCII only).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_allow_unicode_keys(
+    cfg: *mut mcrs_config,
+    on: bool,
+) -> mcrs_status {
+    ffi_boundary!({
+        set_bool(cfg, on, |b, on| {
+            b.allow_unicode_keys(on);
+        })
+    })
+}
 
 /// A prefix prepended to every key on the wire (not used for server
 /// selection). It counts toward the 250-byte limit. `prefix` may be NULL only

@@ -51,6 +51,11 @@ pub enum mcrs_status {
     /// A bug in mcrs was caught at the API boundary; the call had no effect
     /// that can be relied on.
     MCRS_STATUS_PANIC = 17,
+    /// The key's server failed recently and is not retried before the
+    /// retry timeout has passed (clusters only; reads give misses with
+    /// ignore_exc). After retry_attempts failures the server leaves the ring
+    /// and its keys move to the live servers.
+    MCRS_STATUS_SERVER_DOWN = 18,
 }
 
 use mcrs_status::*;
@@ -69,6 +74,7 @@ impl From<&Error> for mcrs_status {
             Error::UnexpectedClose => MCRS_STATUS_UNEXPECTED_CLOSE,
             Error::Protocol(_) => MCRS_STATUS_PROTOCOL,
             Error::NoServers => MCRS_STATUS_NO_SERVERS,
+            Error::ServerDown(_) => MCRS_STATUS_SERVER_DOWN,
         }
     }
 }
@@ -121,6 +127,7 @@ fn status_cstr(s: u32) -> &'static str {
         15 => "no servers available\0",
         16 => "buffer too small\0",
         17 => "internal panic (bug in mcrs)\0",
+        18 => "server down (failed recently, waiting for retry)\0",
         _ => "unknown status\0",
     }
 }

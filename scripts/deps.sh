@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the examples and tests need and the machine lacks: memcached,
+# cmake, a C compiler, valgrind (Debian packages) and the Python packages used
+# by the interoperability tests. Idempotent: does nothing when all is present.
+set -euo pipefail
+
+need_apt=()
+command -v memcached >/dev/null || need_apt+=(memcached)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v valgrind >/dev/null || need_apt+=(valgrind)
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+# pylibmc builds against libmemcached's headers (ketama interop fixtures)
+[ -e /usr/include/libmemcached/memcached.h ] || need_apt+=(libmemcached-dev)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing: ${need_apt[*]} — install them (e.g. sudo apt-get install -y ${need_apt[*]})" >&2
+    exit 1
+  fi
+  echo "installing ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import pymemcache, pytest' 2>/dev/null; then
+  echo "installing pymemcache and pytest" >&2
+  python3 -m pip install -q pymemcache pytest 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs every test of the project: lints, Rust unit and integration tests, the
+# header check, the C suite under ctest (static, shared, and sanitized), the
+# Python interop tests and the Go and Node binding suites. Each suite starts
+# the memcached servers it needs on free loopback ports and stops them.
+#
+#   scripts/test.sh          # everything
+#   MCRS_QUICK=1 scripts/test.sh   # skip the sanitizer/valgrind passes
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+bash scripts/deps.sh
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "rustfmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "build (regenerates include/mcrs.h)"
+cargo build --release --quiet
+if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+  if ! git -C "$root" diff --exit-code -- include/mcrs.h; then
+    echo "include/mcrs.h is out of date: commit the regenerated header" >&2
+    exit 1
+  fi
+  if [ -n "$(git -C "$root" ls-files --others --exclude-standard -- include)" ]; then
+    echo "include/ has uncommitted generated files" >&2
+    exit 1
+  fi
+fi
+
+step "cargo test"
+cargo test --release --quiet 2>&1 | tail -n +1
+
+step "C tests (ctest: static and shared library)"
+cmake -S tests/c -B target/ctest -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build target/ctest -j 2 >/dev/null
+ctest --test-dir target/ctest --output-on-failure
+
+if [ -z "${MCRS_QUICK:-}" ]; then
+  step "C tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  cmake -S tests/c -B target/ctest-asan -DCMAKE_BUILD_TYPE=Debug -DMCRS_SANITIZE=address,undefined >/dev/null
+  cmake --build target/ctest-asan -j 2 >/dev/null
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir target/ctest-asan --output-on-failure
+fi
+
+step "Python interoperability (pymemcache)"
+python3 -m pytest -q tests/interop
+
+if [ -d bindings/go ] && [ -f bindings/go/go.mod ]; then
+  step "Go binding"
+  if command -v go >/dev/null || [ -x /usr/local/go/bin/go ]; then
+    (cd bindings/go && PATH="$PATH:/usr/local/go/bin" go vet ./... && PATH="$PATH:/usr/local/go/bin" go test -count=1 ./...)
+  else
+    echo "go is not installed: cannot run the Go suite" >&2; exit 1
+  fi
+fi
+
+if [ -d bindings/node ] && [ -f bindings/node/package.json ]; then
+  step "Node binding"
+  (cd bindings/node && { [ -d node_modules/koffi ] || npm ci --no-audit --no-fund --silent; } && node --test test/)
+fi
+
+step "all suites passed"
