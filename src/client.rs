@@ -415,22 +415,52 @@ impl Client {
         server_error_is_clean: bool,
         f: impl FnOnce(&mut Conn, Instant) -> Result<T>,
     ) -> Result<T> {
-        let server = &self.cluster.servers()[idx];
-        let r = server
-            .pool
-            .get(Instant::now() + self.timeout)
-            .and_then(|mut conn| {
-                let deadline = conn.deadline();
-                let r = f(&mut conn, deadline);
-                if let Err(e) = &r {
-                    if !(server_error_is_clean && matches!(e, Error::Server(_))) {
-                        conn.poison();
-                    }
-                }
-                r
-            });
+        let mut f = Some(f);
+        let (r, _) = self.attempt(idx, server_error_is_clean, &mut |c, d| {
+            (f.take().expect("called once"))(c, d)
+        });
         self.cluster.report(idx, &r);
         r
+    }
+
+    /// Like `with_conn`, for reads (safe to repeat): when a pooled connection
+    /// turns out to be stale (the server restarted or closed it while idle),
+    /// the read is retried once on a fresh connection instead of failing.
+    fn with_conn_idempotent<T>(
+        &self,
+        idx: usize,
+        mut f: impl FnMut(&mut Conn, Instant) -> Result<T>,
+    ) -> Result<T> {
+        let (mut r, reused) = self.attempt(idx, false, &mut f);
+        if reused && matches!(r, Err(Error::UnexpectedClose | Error::Io(_))) {
+            r = self.attempt(idx, false, &mut f).0;
+        }
+        self.cluster.report(idx, &r);
+        r
+    }
+
+    /// One try of `f` on a pooled connection; also says whether the
+    /// connection had been used before (so could have gone stale).
+    fn attempt<T>(
+        &self,
+        idx: usize,
+        server_error_is_clean: bool,
+        f: &mut dyn FnMut(&mut Conn, Instant) -> Result<T>,
+    ) -> (Result<T>, bool) {
+        let server = &self.cluster.servers()[idx];
+        let mut conn = match server.pool.get(Instant::now() + self.timeout) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), false),
+        };
+        let reused = conn.was_used();
+        let deadline = conn.deadline();
+        let r = f(&mut conn, deadline);
+        if let Err(e) = &r {
+            if !(server_error_is_clean && matches!(e, Error::Server(_))) {
+                conn.poison();
+            }
+        }
+        (r, reused)
     }
 
     /// Runs `f` for each server's group of keys, the servers in parallel
@@ -689,7 +719,7 @@ impl Client {
     fn fetch_one(&self, cmd: Retrieve, key: &[u8]) -> Result<Option<Value>> {
         let idx = self.cluster.route(key)?;
         let prefix = &self.key_prefix;
-        self.with_conn(idx, false, |conn, deadline| {
+        self.with_conn_idempotent(idx, |conn, deadline| {
             conn.begin_reply_request();
             encode::retrieve(&mut conn.wbuf, cmd, [WireKey { prefix, key }]);
             conn.flush(deadline)?;
@@ -818,8 +848,8 @@ impl Client {
         idxs: &[usize],
     ) -> Result<Vec<(usize, Value)>> {
         let prefix = &self.key_prefix;
-        let mut found = Vec::new();
-        self.with_conn(server, false, |conn, _| {
+        self.with_conn_idempotent(server, |conn, _| {
+            let mut found = Vec::new();
             conn.begin_reply_request();
             for chunk in idxs.chunks(KEYS_PER_GET) {
                 encode::retrieve(
@@ -880,9 +910,8 @@ impl Client {
                     }
                 }
             }
-            Ok(())
-        })?;
-        Ok(found)
+            Ok(found)
+        })
     }
 
     /// Stores many items; returns the indices of the items not stored (empty

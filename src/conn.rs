@@ -166,6 +166,9 @@ pub struct Conn {
     /// (and any error lines before it) must be consumed first
     barrier_pending: bool,
     broken: bool,
+    /// false until the first request was sent: a fresh connection cannot be
+    /// stale
+    used: bool,
     pub last_used: Instant,
 }
 
@@ -226,6 +229,7 @@ impl Conn {
             unacked_noreply: false,
             barrier_pending: false,
             broken: false,
+            used: false,
             last_used: Instant::now(),
         };
         if opts.keepalive {
@@ -241,6 +245,11 @@ impl Conn {
     /// `fork()`: such a connection must be dropped, not reused.
     pub fn is_reusable(&self) -> bool {
         !self.broken && self.fork_gen == FORK_GENERATION.load(Ordering::Relaxed)
+    }
+
+    /// True once a request was sent on this connection.
+    pub fn was_used(&self) -> bool {
+        self.used
     }
 
     /// Marks the connection unusable (its place in the reply stream is unknown).
@@ -279,6 +288,7 @@ impl Conn {
     }
 
     fn flush_inner(&mut self, deadline: Instant) -> Result<()> {
+        self.used = true;
         let mut off = 0;
         while off < self.wbuf.len() {
             let rest = &self.wbuf[off..];

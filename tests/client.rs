@@ -29,7 +29,14 @@ fn set_get_roundtrip_with_flags_and_binary_values() {
     let c = client(&m);
     assert!(c.set(b"some_key", b"some_value", 0, 0, None).unwrap());
     let v = c.get(b"some_key").unwrap().unwrap();
-    assert_eq!(v, Value { data: b"some_value".to_vec(), flags: 0, cas: None });
+    assert_eq!(
+        v,
+        Value {
+            data: b"some_value".to_vec(),
+            flags: 0,
+            cas: None
+        }
+    );
 
     let binary = b"a\r\nEND\r\n\0VALUE x 0 1\r\n\xff".to_vec();
     c.set(b"bin", &binary, 16, 0, Some(false)).unwrap();
@@ -87,12 +94,21 @@ fn storage_command_outcomes() {
 fn cas_outcomes() {
     let m = Memcached::start();
     let c = client(&m);
-    assert_eq!(c.cas(b"c", b"v", 0, 0, 1, None).unwrap(), CasOutcome::NotFound);
+    assert_eq!(
+        c.cas(b"c", b"v", 0, 0, 1, None).unwrap(),
+        CasOutcome::NotFound
+    );
     c.set(b"c", b"v1", 0, 0, None).unwrap();
     let v = c.gets(b"c").unwrap().unwrap();
     let cas = v.cas.expect("gets returns cas");
-    assert_eq!(c.cas(b"c", b"v2", 0, 0, cas, None).unwrap(), CasOutcome::Stored);
-    assert_eq!(c.cas(b"c", b"v3", 0, 0, cas, None).unwrap(), CasOutcome::Exists);
+    assert_eq!(
+        c.cas(b"c", b"v2", 0, 0, cas, None).unwrap(),
+        CasOutcome::Stored
+    );
+    assert_eq!(
+        c.cas(b"c", b"v3", 0, 0, cas, None).unwrap(),
+        CasOutcome::Exists
+    );
     assert_eq!(data(c.get(b"c").unwrap()), Some(b"v2".to_vec()));
 }
 
@@ -105,7 +121,11 @@ fn incr_decr_touch_gat_delete() {
     assert_eq!(c.incr(b"n", 5, None).unwrap(), Some(15));
     assert_eq!(c.decr(b"n", 20, None).unwrap(), Some(0));
     assert_eq!(c.incr(b"n", u64::MAX, None).unwrap(), Some(u64::MAX));
-    assert_eq!(c.incr(b"n", 2, None).unwrap(), Some(1), "incr wraps at 2^64");
+    assert_eq!(
+        c.incr(b"n", 2, None).unwrap(),
+        Some(1),
+        "incr wraps at 2^64"
+    );
     c.set(b"s", b"abc", 0, 0, None).unwrap();
     assert!(matches!(c.incr(b"s", 1, None), Err(Error::Client(_))));
     // the connection that saw CLIENT_ERROR is dropped; the client goes on
@@ -142,13 +162,24 @@ fn multi_key_commands_align_results() {
         .map(|i| (format!("mk{i}").into_bytes(), format!("v{i}").into_bytes()))
         .collect();
     let refs: Vec<(&[u8], &[u8], u32)> = items.iter().map(|(k, v)| (&k[..], &v[..], 7)).collect();
-    assert_eq!(c.set_many(&refs, 0, Some(false)).unwrap(), Vec::<usize>::new());
+    assert_eq!(
+        c.set_many(&refs, 0, Some(false)).unwrap(),
+        Vec::<usize>::new()
+    );
 
     let keys: Vec<&[u8]> = vec![b"mk3", b"nope", b"mk1", b"mk3", b"mk49"];
     let got = c.get_many(&keys).unwrap();
     let want: Vec<Option<&[u8]>> = vec![Some(b"v3"), None, Some(b"v1"), Some(b"v3"), Some(b"v49")];
-    assert_eq!(got.iter().map(|v| v.as_ref().map(|v| &v.data[..])).collect::<Vec<_>>(), want);
-    assert!(got.iter().flatten().all(|v| v.flags == 7 && v.cas.is_none()));
+    assert_eq!(
+        got.iter()
+            .map(|v| v.as_ref().map(|v| &v.data[..]))
+            .collect::<Vec<_>>(),
+        want
+    );
+    assert!(got
+        .iter()
+        .flatten()
+        .all(|v| v.flags == 7 && v.cas.is_none()));
     let got = c.gets_many(&keys).unwrap();
     assert!(got.iter().flatten().all(|v| v.cas.is_some()));
     assert_eq!(c.get_many(&[]).unwrap(), Vec::<Option<Value>>::new());
@@ -166,7 +197,10 @@ fn set_many_reports_items_not_stored() {
     let items: Vec<(&[u8], &[u8], u32)> = vec![(b"a", b"1", 0), (b"b", &big, 0), (b"c", b"3", 0)];
     assert_eq!(c.set_many(&items, 0, Some(false)).unwrap(), vec![1]);
     assert_eq!(data(c.get(b"c").unwrap()), Some(b"3".to_vec()));
-    assert_eq!(c.set_many(&items, 0, Some(true)).unwrap(), Vec::<usize>::new());
+    assert_eq!(
+        c.set_many(&items, 0, Some(true)).unwrap(),
+        Vec::<usize>::new()
+    );
     assert_eq!(data(c.get(b"a").unwrap()), Some(b"1".to_vec()));
 }
 
@@ -181,7 +215,9 @@ fn huge_get_many_does_not_deadlock() {
     let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
     let got = c.get_many(&refs).unwrap();
     assert_eq!(got.len(), 100_000);
-    assert!(got.iter().all(|v| v.as_ref().is_some_and(|v| v.data == value)));
+    assert!(got
+        .iter()
+        .all(|v| v.as_ref().is_some_and(|v| v.data == value)));
 }
 
 /// A noreply command the server still answers with an error must not shift
@@ -204,13 +240,21 @@ fn noreply_errors_never_shift_later_replies() {
     c.set(b"big", &big, 0, 0, Some(true)).unwrap();
     assert!(!c.add(b"small", b"x", 0, 0, Some(false)).unwrap());
     c.set(b"big", &big, 0, 0, Some(true)).unwrap();
-    assert_eq!(c.incr(b"small", 1, None).err().map(|e| e.to_string().contains("CLIENT_ERROR")), Some(true));
+    assert_eq!(
+        c.incr(b"small", 1, None)
+            .err()
+            .map(|e| e.to_string().contains("CLIENT_ERROR")),
+        Some(true)
+    );
     c.set(b"big", &big, 0, 0, Some(true)).unwrap();
     let got = c.get_many(&[b"small", b"big"]).unwrap();
     assert_eq!(data(got[0].clone()), Some(b"right".to_vec()));
     assert_eq!(got[1], None);
     // and a reply-mode too-large set is a clear SERVER_ERROR
-    assert!(matches!(c.set(b"big", &big, 0, 0, Some(false)), Err(Error::Server(_))));
+    assert!(matches!(
+        c.set(b"big", &big, 0, 0, Some(false)),
+        Err(Error::Server(_))
+    ));
     assert_eq!(data(c.get(b"small").unwrap()), Some(b"right".to_vec()));
 }
 
@@ -222,10 +266,19 @@ fn server_wide_commands() {
     assert!(v.starts_with("1."), "{v}");
     c.set(b"k", b"v", 0, 0, Some(false)).unwrap();
     let stats = c.stats("").unwrap();
-    let get = |n: &str| stats.iter().find(|(_, name, _)| name == n).map(|(_, _, v)| v.clone());
+    let get = |n: &str| {
+        stats
+            .iter()
+            .find(|(_, name, _)| name == n)
+            .map(|(_, _, v)| v.clone())
+    };
     assert_eq!(get("curr_items").as_deref(), Some("1"));
     assert!(stats.iter().all(|(s, _, _)| *s == m.addr()));
-    assert!(c.stats("settings").unwrap().iter().any(|(_, n, _)| n == "maxconns"));
+    assert!(c
+        .stats("settings")
+        .unwrap()
+        .iter()
+        .any(|(_, n, _)| n == "maxconns"));
     assert!(c.stats("reset").unwrap().is_empty());
     c.cache_memlimit(100, None).unwrap();
     c.verbosity(0, Some(false)).unwrap();
@@ -254,7 +307,10 @@ fn key_prefix_and_unicode_keys() {
     assert_eq!(plain.get(b"user").unwrap(), None);
     let got = prefixed.get_many(&[b"user", b"x"]).unwrap();
     assert_eq!(data(got[0].clone()), Some(b"1".to_vec()));
-    assert!(matches!(prefixed.get(&[b'k'; 247]), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        prefixed.get(&[b'k'; 247]),
+        Err(Error::InvalidKey(_))
+    ));
     prefixed.get(&[b'k'; 246]).unwrap();
 
     let key = "caf\u{e9}-\u{1f600}".as_bytes();
@@ -269,8 +325,14 @@ fn invalid_keys_fail_before_io() {
     let c = Client::connect("127.0.0.1:1").unwrap();
     for bad in [&b""[..], b"a b", b"a\nb", b"a\0b", &[b'k'; 251]] {
         assert!(matches!(c.get(bad), Err(Error::InvalidKey(_))), "{bad:?}");
-        assert!(matches!(c.set(bad, b"v", 0, 0, None), Err(Error::InvalidKey(_))));
-        assert!(matches!(c.delete_many(&[b"ok", bad], None), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            c.set(bad, b"v", 0, 0, None),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(matches!(
+            c.delete_many(&[b"ok", bad], None),
+            Err(Error::InvalidKey(_))
+        ));
     }
     assert!(matches!(c.get(b"ok"), Err(Error::ConnectFailed { .. })));
 }
@@ -289,7 +351,9 @@ fn ignore_exc_turns_read_failures_into_misses() {
     let mut m = Memcached::start();
     let c = {
         let mut b = builder(&m.addr());
-        b.ignore_exc(true).connect_timeout(Duration::from_millis(200)).unwrap();
+        b.ignore_exc(true)
+            .connect_timeout(Duration::from_millis(200))
+            .unwrap();
         b.build().unwrap()
     };
     c.set(b"k", b"v", 0, 0, Some(false)).unwrap();
@@ -319,7 +383,10 @@ fn stalled_server_costs_about_the_timeout_then_recovers() {
     let took = t0.elapsed();
     m.resume();
     assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
-    assert!(took >= timeout - Duration::from_millis(20), "gave up early: {took:?}");
+    assert!(
+        took >= timeout - Duration::from_millis(20),
+        "gave up early: {took:?}"
+    );
     assert!(took < timeout * 4, "hung past the timeout: {took:?}");
     // the timed-out connection is not reused: its late reply cannot leak
     assert_eq!(data(c.get(b"k").unwrap()), Some(b"v".to_vec()));
@@ -339,7 +406,10 @@ fn peer_that_never_answers_times_out() {
     let t0 = Instant::now();
     assert!(matches!(c.get(b"k"), Err(Error::Timeout(_))));
     assert!(t0.elapsed() < timeout * 4);
-    assert!(matches!(c.set(b"k", b"v", 0, 0, Some(false)), Err(Error::Timeout(_))));
+    assert!(matches!(
+        c.set(b"k", b"v", 0, 0, Some(false)),
+        Err(Error::Timeout(_))
+    ));
 }
 
 #[test]
@@ -362,7 +432,11 @@ fn peer_that_trickles_cannot_extend_the_deadline() {
     let t0 = Instant::now();
     let r = c.get(b"k");
     assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
-    assert!(t0.elapsed() < timeout + Duration::from_millis(150), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < timeout + Duration::from_millis(150),
+        "{:?}",
+        t0.elapsed()
+    );
 }
 
 #[test]
@@ -398,7 +472,11 @@ fn peer_sending_garbage_or_wrong_keys_is_a_protocol_error() {
         });
         let c = Client::connect(&peer.addr()).unwrap();
         let r = c.get(b"k");
-        assert!(matches!(r, Err(Error::Protocol(_))), "{:?}: {r:?}", String::from_utf8_lossy(reply));
+        assert!(
+            matches!(r, Err(Error::Protocol(_))),
+            "{:?}: {r:?}",
+            String::from_utf8_lossy(reply)
+        );
     }
 }
 
@@ -407,7 +485,10 @@ fn server_error_in_the_middle_of_a_multi_get() {
     let peer = FakePeer::start(|i, mut s| {
         while read_line(&mut s).is_some() {
             if i == 0 {
-                send(&mut s, b"VALUE a 0 1\r\n1\r\nSERVER_ERROR out of memory\r\n");
+                send(
+                    &mut s,
+                    b"VALUE a 0 1\r\n1\r\nSERVER_ERROR out of memory\r\n",
+                );
             } else {
                 send(&mut s, b"VALUE a 0 1\r\n1\r\nVALUE b 0 1\r\n2\r\nEND\r\n");
             }
@@ -421,10 +502,17 @@ fn server_error_in_the_middle_of_a_multi_get() {
 
 #[test]
 fn closed_port_is_connect_failed() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let c = Client::connect(&format!("127.0.0.1:{port}")).unwrap();
     assert!(matches!(c.get(b"k"), Err(Error::ConnectFailed { .. })));
-    assert!(matches!(c.set(b"k", b"v", 0, 0, None), Err(Error::ConnectFailed { .. })));
+    assert!(matches!(
+        c.set(b"k", b"v", 0, 0, None),
+        Err(Error::ConnectFailed { .. })
+    ));
 }
 
 #[test]
@@ -444,7 +532,8 @@ fn many_threads_share_one_client() {
                     let v = format!("value {t} {i}");
                     // reply mode: a noreply set on one pooled connection may be
                     // overtaken by a get on another
-                    c.set(k.as_bytes(), v.as_bytes(), t, 0, Some(false)).unwrap();
+                    c.set(k.as_bytes(), v.as_bytes(), t, 0, Some(false))
+                        .unwrap();
                     let got = c.get(k.as_bytes()).unwrap().unwrap();
                     assert_eq!((got.data, got.flags), (v.into_bytes(), t));
                 }
@@ -454,4 +543,16 @@ fn many_threads_share_one_client() {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+#[test]
+fn reads_survive_a_server_restart_transparently() {
+    let mut m = Memcached::start();
+    let c = client(&m);
+    c.set(b"k", b"v", 0, 0, Some(false)).unwrap();
+    m.restart();
+    // the pooled connection is stale; the read is retried on a fresh one
+    assert_eq!(c.get(b"k").unwrap(), None);
+    c.set(b"k", b"v2", 0, 0, Some(false)).unwrap();
+    assert_eq!(data(c.get(b"k").unwrap()), Some(b"v2".to_vec()));
 }
