@@ -132,15 +132,18 @@ fn status_cstr(s: u32) -> &'static str {
     }
 }
 
+/// An `mcrs_status` as it arrives from C: the raw integer, since a C caller
+/// can pass any value and a Rust enum must never hold one outside its list.
+/// The header spells it `mcrs_status` (cbindgen.toml renames it).
+pub type mcrs_status_raw = std::ffi::c_int;
+
 /// A static, NUL-terminated description of `status`. Any value is accepted:
 /// unknown ones give "unknown status". Never NULL; never free it.
 /// Thread-safe.
 #[no_mangle]
-pub extern "C" fn mcrs_status_str(status: mcrs_status) -> *const c_char {
-    // Read the raw integer: a C caller may pass a value outside the enum.
-    // SAFETY: mcrs_status is repr(C), i.e. the size of a C int.
-    let raw: u32 = unsafe { std::mem::transmute_copy(&status) };
-    status_cstr(raw).as_ptr().cast()
+pub extern "C" fn mcrs_status_str(status: mcrs_status_raw) -> *const c_char {
+    let known = u32::try_from(status).unwrap_or(u32::MAX);
+    status_cstr(known).as_ptr().cast()
 }
 
 /// Copies the calling thread's last error detail into `buf` (NUL-terminated,
