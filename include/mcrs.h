@@ -87,8 +87,10 @@ typedef struct mcrs_config mcrs_config;
 typedef struct mcrs_stats mcrs_stats;
 
 // An item read from the server: its bytes, flags and (for gets/gats) cas
-// unique. Owned by the caller, freed with `mcrs_value_free`. Immutable, so
-// safe to read from several threads.
+// unique. A value returned by get/gets/gat/gats is owned by the caller and
+// freed with `mcrs_value_free`; a value obtained from `mcrs_values_get` is
+// borrowed from its list and must not be freed. Immutable, so safe to read
+// from several threads.
 typedef struct mcrs_value mcrs_value;
 
 // The results of a multi-key read: entry i belongs to the caller's key i.

@@ -13,7 +13,7 @@ use crate::cluster::{Cluster, HealthOptions, PoolOptions, ServerSpec};
 use crate::conn::{Conn, ConnOptions, ServerAddr};
 use crate::error::{Error, Result};
 use crate::protocol::encode::{self, Retrieve, StoreCmd, WireKey};
-use crate::protocol::Response;
+use crate::protocol::{GetReply, Response};
 use crate::ring::Distribution;
 
 /// Longest key memcached accepts, prefix included.
@@ -38,6 +38,23 @@ pub struct Value {
     pub flags: u32,
     /// Present when read with `gets`, `gats` or `gets_many`.
     pub cas: Option<u64>,
+}
+
+impl Value {
+    fn new(data: &[u8], flags: u32, cas: Option<u64>) -> Value {
+        Value {
+            data: data.to_vec(),
+            flags,
+            cas,
+        }
+    }
+}
+
+fn not_asked_for(k: &[u8]) -> Error {
+    Error::Protocol(format!(
+        "VALUE for a key that was not asked for: {:?}",
+        String::from_utf8_lossy(k)
+    ))
 }
 
 /// The result of a `cas` command.
@@ -249,7 +266,17 @@ pub struct Client {
 /// The key rules, applied before any I/O: not empty, at most 250 bytes together
 /// with a prefix of `prefix_len` bytes, no whitespace, control bytes, NUL or
 /// DEL, and non-ASCII bytes only when `allow_unicode` (then valid UTF-8).
+#[inline]
 pub fn validate_key(key: &[u8], prefix_len: usize, allow_unicode: bool) -> Result<()> {
+    if !key.is_empty() && prefix_len + key.len() <= MAX_KEY_LEN && all_printable_ascii(key) {
+        return Ok(());
+    }
+    validate_key_slow(key, prefix_len, allow_unicode)
+}
+
+/// The exact rules, with a message saying what is wrong.
+#[cold]
+fn validate_key_slow(key: &[u8], prefix_len: usize, allow_unicode: bool) -> Result<()> {
     if key.is_empty() {
         return Err(Error::InvalidKey("key is empty".into()));
     }
@@ -265,6 +292,9 @@ pub fn validate_key(key: &[u8], prefix_len: usize, allow_unicode: bool) -> Resul
 /// Rejects whitespace, control bytes, NUL and DEL everywhere, and bytes >= 0x80
 /// unless `unicode` (then the whole key must be UTF-8).
 fn check_key_bytes(key: &[u8], unicode: bool, what: &str) -> Result<()> {
+    if all_printable_ascii(key) {
+        return Ok(());
+    }
     let mut non_ascii = false;
     for (i, &b) in key.iter().enumerate() {
         if b <= b' ' || b == 0x7f {
@@ -285,6 +315,31 @@ fn check_key_bytes(key: &[u8], unicode: bool, what: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// True when every byte is in 0x21..=0x7e (the common case), eight bytes at a
+/// time. A false answer only sends the key to the exact byte-by-byte check.
+#[inline]
+fn all_printable_ascii(key: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word_ok = |w: u64| {
+        // a byte < 0x21 (classic "has byte less than n" test, exact for n <= 128)
+        let low = w.wrapping_sub(ONES * 0x21) & !w & HIGH;
+        // a byte >= 0x7f: adding 1 carries it into the high bit (or it is set)
+        let high = (w | w.wrapping_add(ONES)) & HIGH;
+        low | high == 0
+    };
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        if !word_ok(u64::from_le_bytes(c.try_into().expect("8 bytes"))) {
+            return false;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .all(|&b| (0x21..0x7f).contains(&b))
 }
 
 fn check_exptime(exptime: u32) -> Result<()> {
@@ -448,7 +503,7 @@ impl Client {
         f: &mut dyn FnMut(&mut Conn, Instant) -> Result<T>,
     ) -> (Result<T>, bool) {
         let server = &self.cluster.servers()[idx];
-        let mut conn = match server.pool.get(Instant::now() + self.timeout) {
+        let mut conn = match server.pool.get(self.timeout) {
             Ok(c) => c,
             Err(e) => return (Err(e), false),
         };
@@ -704,94 +759,179 @@ impl Client {
 
     // ---- retrieval --------------------------------------------------------
 
-    fn read_one(&self, cmd: Retrieve, key: &[u8]) -> Result<Option<Value>> {
+    /// Reads one key with `cmd` and hands the value, borrowed from the read
+    /// buffer, to `visit(data, flags, cas)`: no copy is made unless `visit`
+    /// makes one. `Ok(None)` is a miss (or any read failure with ignore_exc).
+    pub fn fetch_with<T>(
+        &self,
+        cmd: Retrieve,
+        key: &[u8],
+        visit: impl FnOnce(&[u8], u32, Option<u64>) -> T,
+    ) -> Result<Option<T>> {
         self.check_key(key)?;
         if let Retrieve::Gat(e) | Retrieve::Gats(e) = cmd {
             check_exptime(e)?;
         }
-        match self.fetch_one(cmd, key) {
+        let mut visit = Some(visit);
+        let r = self.cluster.route(key).and_then(|idx| {
+            self.with_conn_idempotent(idx, |conn, deadline| {
+                self.fetch_one(conn, deadline, cmd, key, &mut visit)
+            })
+        });
+        match r {
             // ignore_exc: a failed read is a miss (caller errors were raised above)
             Err(_) if self.ignore_exc => Ok(None),
             r => r,
         }
     }
 
-    fn fetch_one(&self, cmd: Retrieve, key: &[u8]) -> Result<Option<Value>> {
-        let idx = self.cluster.route(key)?;
-        let prefix = &self.key_prefix;
-        self.with_conn_idempotent(idx, |conn, deadline| {
-            conn.begin_reply_request();
-            encode::retrieve(&mut conn.wbuf, cmd, [WireKey { prefix, key }]);
-            conn.flush(deadline)?;
-            let mut found: Option<Value> = None;
-            loop {
-                let step = conn.read_response(deadline, |r| match r {
-                    Response::Value {
-                        key: k,
-                        flags,
-                        cas,
-                        data,
-                    } => {
-                        if found.is_some() || !wire_key_matches(k, prefix, key) {
-                            return Err(Error::Protocol(format!(
-                                "VALUE for a key that was not asked for: {:?}",
-                                String::from_utf8_lossy(k)
-                            )));
-                        }
-                        if cmd.with_cas() && cas.is_none() {
-                            return Err(Error::Protocol("VALUE without cas for gets".into()));
-                        }
-                        found = Some(Value {
-                            data: data.to_vec(),
-                            flags,
-                            cas,
-                        });
-                        Ok(false)
-                    }
-                    Response::End => Ok(true),
-                    other => Err(response_error(&other)),
-                })?;
-                match step {
-                    Ok(true) => return Ok(found),
-                    Ok(false) => {}
-                    Err(e) => {
-                        conn.poison();
-                        return Err(e);
-                    }
-                }
+    fn fetch_one<T>(
+        &self,
+        conn: &mut Conn,
+        deadline: Instant,
+        cmd: Retrieve,
+        key: &[u8],
+        visit: &mut Option<impl FnOnce(&[u8], u32, Option<u64>) -> T>,
+    ) -> Result<Option<T>> {
+        let prefix = &self.key_prefix[..];
+        conn.begin_reply_request();
+        encode::retrieve_one(&mut conn.wbuf, cmd, WireKey { prefix, key });
+        conn.flush(deadline)?;
+        let fast = conn.read_get_reply(deadline, prefix, key, |r| match r {
+            GetReply::Miss => Ok(None),
+            GetReply::Hit { cas: None, .. } if cmd.with_cas() => {
+                Err(Error::Protocol("VALUE without cas for gets".into()))
             }
-        })
+            GetReply::Hit { flags, cas, data } => {
+                let visit = visit.take().expect("one value per key");
+                Ok(Some(visit(data, flags, cas)))
+            }
+        })?;
+        if let Some(r) = fast {
+            return r;
+        }
+        // not the usual shape: walk the reply element by element
+        let mut found: Option<T> = None;
+        loop {
+            let done = conn.read_response(deadline, |r| match r {
+                Response::Value {
+                    key: k,
+                    flags,
+                    cas,
+                    data,
+                } => {
+                    if found.is_some() || !wire_key_matches(k, prefix, key) {
+                        return Err(not_asked_for(k));
+                    }
+                    if cmd.with_cas() && cas.is_none() {
+                        return Err(Error::Protocol("VALUE without cas for gets".into()));
+                    }
+                    let visit = visit.take().expect("one value per key");
+                    found = Some(visit(data, flags, cas));
+                    Ok(false)
+                }
+                Response::End => Ok(true),
+                other => Err(response_error(&other)),
+            })??;
+            if done {
+                return Ok(found);
+            }
+        }
     }
 
     /// `get`: the value, or None on a miss.
     pub fn get(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.read_one(Retrieve::Get, key)
+        self.fetch_with(Retrieve::Get, key, Value::new)
     }
     /// `gets`: the value with its cas unique.
     pub fn gets(&self, key: &[u8]) -> Result<Option<Value>> {
-        self.read_one(Retrieve::Gets, key)
+        self.fetch_with(Retrieve::Gets, key, Value::new)
     }
     /// `gat`: get and set a new exptime.
     pub fn gat(&self, key: &[u8], exptime: u32) -> Result<Option<Value>> {
-        self.read_one(Retrieve::Gat(exptime), key)
+        self.fetch_with(Retrieve::Gat(exptime), key, Value::new)
     }
     /// `gats`: get with cas and set a new exptime.
     pub fn gats(&self, key: &[u8], exptime: u32) -> Result<Option<Value>> {
-        self.read_one(Retrieve::Gats(exptime), key)
+        self.fetch_with(Retrieve::Gats(exptime), key, Value::new)
     }
 
     /// `get` of many keys; result `i` belongs to `keys[i]` (None: a miss).
     pub fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
-        self.read_many(Retrieve::Get, keys)
+        self.collect_many(Retrieve::Get, keys)
     }
     /// `gets` of many keys, with cas uniques.
     pub fn gets_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
-        self.read_many(Retrieve::Gets, keys)
+        self.collect_many(Retrieve::Gets, keys)
+    }
+
+    fn collect_many(&self, cmd: Retrieve, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
+        let mut out: Vec<Option<Value>> = vec![None; keys.len()];
+        self.fetch_many_with(cmd, keys, |i, data, flags, cas| {
+            out[i] = Some(Value::new(data, flags, cas));
+        })?;
+        Ok(out)
+    }
+
+    /// Reads many keys with `cmd` (`Get`, `Gets`, `Gat`, `Gats`): one
+    /// pipelined request per server, the servers in parallel. Each hit is
+    /// handed to `visit(index of the key, data, flags, cas)`; misses are not.
+    /// A key asked twice is visited twice.
+    pub fn fetch_many_with(
+        &self,
+        cmd: Retrieve,
+        keys: &[&[u8]],
+        mut visit: impl FnMut(usize, &[u8], u32, Option<u64>),
+    ) -> Result<()> {
+        for k in keys {
+            self.check_key(k)?;
+        }
+        if let Retrieve::Gat(e) | Retrieve::Gats(e) = cmd {
+            check_exptime(e)?;
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (groups, _unroutable, why) = self.by_server(keys);
+        if let (Some(e), false) = (why, self.ignore_exc) {
+            return Err(e);
+        }
+        if let [(server, idxs)] = &groups[..] {
+            // one server: values go straight from the read buffer to `visit`
+            let r = self.fetch_batch(*server, cmd, keys, idxs, &mut visit);
+            return match r {
+                Err(_) if self.ignore_exc => Ok(()),
+                r => r,
+            };
+        }
+        let results = self.fan_out(&groups, |server, idxs| {
+            let mut got: Vec<(usize, Value)> = Vec::new();
+            self.fetch_batch(server, cmd, keys, idxs, &mut |i, d, f, c| {
+                got.push((i, Value::new(d, f, c)))
+            })
+            .map(|()| got)
+        });
+        for r in results {
+            match r {
+                Ok(got) => {
+                    for (i, v) in got {
+                        visit(i, &v.data, v.flags, v.cas);
+                    }
+                }
+                // ignore_exc: that server's keys are misses
+                Err(_) if self.ignore_exc => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Groups key indices by owning server, in the caller's order. Keys whose
     /// server cannot be used right now are returned apart, with the reason.
     fn by_server(&self, keys: &[&[u8]]) -> Routed {
+        if self.cluster.servers().len() == 1 {
+            return (vec![(0, (0..keys.len()).collect())], Vec::new(), None);
+        }
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
         let mut unroutable = Vec::new();
         let mut why = None;
@@ -810,33 +950,6 @@ impl Client {
         (groups, unroutable, why)
     }
 
-    fn read_many(&self, cmd: Retrieve, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
-        for k in keys {
-            self.check_key(k)?;
-        }
-        let (groups, _unroutable, why) = self.by_server(keys);
-        if let (Some(e), false) = (why, self.ignore_exc) {
-            return Err(e);
-        }
-        let mut out: Vec<Option<Value>> = vec![None; keys.len()];
-        let results = self.fan_out(&groups, |server, idxs| {
-            self.fetch_batch(server, cmd, keys, idxs)
-        });
-        for r in results {
-            match r {
-                Ok(found) => {
-                    for (i, v) in found {
-                        out[i] = Some(v);
-                    }
-                }
-                // ignore_exc: that server's keys are misses
-                Err(_) if self.ignore_exc => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    }
-
     /// One server's share of a multi-key read: all `get` lines in one write,
     /// then the replies, each `VALUE` matched to the key it answers (memcached
     /// answers in request order, skipping misses).
@@ -846,10 +959,10 @@ impl Client {
         cmd: Retrieve,
         keys: &[&[u8]],
         idxs: &[usize],
-    ) -> Result<Vec<(usize, Value)>> {
-        let prefix = &self.key_prefix;
-        self.with_conn_idempotent(server, |conn, _| {
-            let mut found = Vec::new();
+        visit: &mut dyn FnMut(usize, &[u8], u32, Option<u64>),
+    ) -> Result<()> {
+        let prefix = &self.key_prefix[..];
+        self.with_conn_idempotent(server, |conn, deadline| {
             conn.begin_reply_request();
             for chunk in idxs.chunks(KEYS_PER_GET) {
                 encode::retrieve(
@@ -861,13 +974,13 @@ impl Client {
                     }),
                 );
             }
-            conn.flush(conn.deadline())?;
-            for chunk in idxs.chunks(KEYS_PER_GET) {
-                // Each chunk's replies get a full timeout of their own.
-                let deadline = conn.deadline();
+            conn.flush(deadline)?;
+            for (n, chunk) in idxs.chunks(KEYS_PER_GET).enumerate() {
+                // each chunk's replies get a full timeout of their own
+                let deadline = if n == 0 { deadline } else { conn.deadline() };
                 let mut next = 0; // position in chunk of the next key that may be answered
                 loop {
-                    let step = conn.read_response(deadline, |r| match r {
+                    let done = conn.read_response(deadline, |r| match r {
                         Response::Value {
                             key: k,
                             flags,
@@ -878,39 +991,24 @@ impl Client {
                                 .iter()
                                 .position(|&i| wire_key_matches(k, prefix, keys[i]))
                             else {
-                                return Err(Error::Protocol(format!(
-                                    "VALUE for a key that was not asked for: {:?}",
-                                    String::from_utf8_lossy(k)
-                                )));
+                                return Err(not_asked_for(k));
                             };
                             if cmd.with_cas() && cas.is_none() {
                                 return Err(Error::Protocol("VALUE without cas for gets".into()));
                             }
                             next += pos + 1;
-                            found.push((
-                                chunk[next - 1],
-                                Value {
-                                    data: data.to_vec(),
-                                    flags,
-                                    cas,
-                                },
-                            ));
+                            visit(chunk[next - 1], data, flags, cas);
                             Ok(false)
                         }
                         Response::End => Ok(true),
                         other => Err(response_error(&other)),
-                    })?;
-                    match step {
-                        Ok(true) => break,
-                        Ok(false) => {}
-                        Err(e) => {
-                            conn.poison();
-                            return Err(e);
-                        }
+                    })??;
+                    if done {
+                        break;
                     }
                 }
             }
-            Ok(found)
+            Ok(())
         })
     }
 
@@ -944,7 +1042,8 @@ impl Client {
                     return Ok(failed);
                 }
                 for &i in idxs {
-                    match read_reply(conn, conn.deadline())? {
+                    let d = conn.deadline();
+                    match read_reply(conn, d)? {
                         Reply::Stored => {}
                         // e.g. too large: this item failed, the stream is in step
                         Reply::NotStored | Reply::Failed(Error::Server(_)) => failed.push(i),
@@ -987,7 +1086,8 @@ impl Client {
                 }
                 let mut deleted = 0;
                 for _ in idxs {
-                    match read_reply(conn, conn.deadline())? {
+                    let d = conn.deadline();
+                    match read_reply(conn, d)? {
                         Reply::Deleted => deleted += 1,
                         Reply::NotFound => {}
                         r => return Err(wrong_reply(conn, r)),
@@ -1183,6 +1283,21 @@ mod tests {
         b.add_server("127.0.0.1:1").unwrap();
         b.key_prefix(prefix).unwrap().allow_unicode_keys(unicode);
         b.build().unwrap()
+    }
+
+    #[test]
+    fn fast_key_check_agrees_with_the_rules() {
+        for b in 0..=255u8 {
+            for pos in 0..17 {
+                let mut k = vec![b'k'; 17];
+                k[pos] = b;
+                assert_eq!(
+                    all_printable_ascii(&k),
+                    (0x21..0x7f).contains(&b),
+                    "byte {b:#x} at {pos}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -187,10 +187,15 @@ impl Cluster {
     /// Index of the server that owns `key` (the caller's key, before the
     /// prefix), or `ServerDown` when that server is failing and not yet due
     /// for a retry, or `NoServers` when every server is dead.
+    #[inline]
     pub fn route(&self, key: &[u8]) -> Result<usize> {
         if !self.is_cluster() {
             return Ok(0);
         }
+        self.route_in_ring(key)
+    }
+
+    fn route_in_ring(&self, key: &[u8]) -> Result<usize> {
         self.maintain();
         let idx = {
             let live = self.ring.read().unwrap_or_else(|p| p.into_inner());

@@ -24,7 +24,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::protocol::{self, Response};
+use crate::protocol::{self, FastGet, GetReply, Response};
 
 /// Default memcached port, used when an address gives none.
 pub const DEFAULT_PORT: u16 = 11211;
@@ -166,6 +166,10 @@ pub struct Conn {
     /// (and any error lines before it) must be consumed first
     barrier_pending: bool,
     broken: bool,
+    /// the next read is the first of the operation and nothing has waited
+    /// yet: SO_RCVTIMEO (the full timeout) already bounds it, so the clock
+    /// need not be read
+    first_read: bool,
     /// false until the first request was sent: a fresh connection cannot be
     /// stale
     used: bool,
@@ -230,6 +234,7 @@ impl Conn {
             barrier_pending: false,
             broken: false,
             used: false,
+            first_read: false,
             last_used: Instant::now(),
         };
         if opts.keepalive {
@@ -258,7 +263,8 @@ impl Conn {
     }
 
     /// The deadline for an operation starting now.
-    pub fn deadline(&self) -> Instant {
+    pub fn deadline(&mut self) -> Instant {
+        self.first_read = true;
         Instant::now() + self.timeout
     }
 
@@ -316,13 +322,13 @@ impl Conn {
             }
         }
         self.wbuf.clear();
-        self.last_used = Instant::now();
         Ok(())
     }
 
     /// Waits until the socket takes more bytes; reads replies that arrive in the
     /// meantime so the server is never stuck writing to us.
     fn wait_writable(&mut self, deadline: Instant) -> Result<()> {
+        self.first_read = false;
         loop {
             let left = self.time_left(deadline)?;
             let mut pfd = libc::pollfd {
@@ -427,6 +433,9 @@ impl Conn {
 
     /// Blocking read of more bytes, never past `deadline`.
     fn fill(&mut self, deadline: Instant) -> Result<()> {
+        if std::mem::take(&mut self.first_read) && self.rcvtimeo == self.timeout {
+            return self.recv_some(0).map(|_| ());
+        }
         let left = self.time_left(deadline)?;
         // Keep SO_RCVTIMEO within 1 ms of the time left: lower it as the
         // deadline nears, raise it back on the next operation. On the fast path
@@ -473,11 +482,49 @@ impl Conn {
                     }
                     let t = f(resp);
                     self.consume(used);
-                    self.last_used = Instant::now();
                     return Ok(t);
                 }
                 Ok(None) => self.fill(deadline)?,
                 Err(e) => return Err(Error::Protocol(e.0)),
+            }
+        }
+    }
+
+    /// The fast path for the reply to a one-key retrieval of `prefix + key`:
+    /// hands the whole reply to `f` and returns `Some`, or returns `None`
+    /// without consuming anything when the reply is not the expected shape
+    /// (the caller then reads it with [`Conn::read_response`]).
+    pub fn read_get_reply<T>(
+        &mut self,
+        deadline: Instant,
+        prefix: &[u8],
+        key: &[u8],
+        f: impl FnOnce(GetReply<'_>) -> T,
+    ) -> Result<Option<T>> {
+        if self.barrier_pending {
+            return Ok(None);
+        }
+        loop {
+            if self.rpos == self.rbuf.len() {
+                // nothing buffered (the usual case right after the request)
+                if let Err(e) = self.fill(deadline) {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+            match protocol::parse_get_reply(&self.rbuf[self.rpos..], prefix, key) {
+                FastGet::Done(reply, used) => {
+                    let t = f(reply);
+                    self.consume(used);
+                    return Ok(Some(t));
+                }
+                FastGet::NeedMore => {
+                    if let Err(e) = self.fill(deadline) {
+                        self.broken = true;
+                        return Err(e);
+                    }
+                }
+                FastGet::Other => return Ok(None),
             }
         }
     }

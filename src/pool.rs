@@ -5,8 +5,15 @@
 //! at once. Idle connections are reused most-recently-used first, so a light
 //! load keeps few sockets warm; one idle longer than `idle_timeout` is closed
 //! rather than reused (the server or a middlebox may have dropped it).
+//!
+//! The most recently returned connection sits in a lock-free slot: checking it
+//! out and back in is one atomic swap each, with no mutex, which is what a
+//! thread doing one request after another hits every time. The mutex-guarded
+//! list only serves the overflow when several threads are in flight at once.
 
 use std::ops::{Deref, DerefMut};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -18,13 +25,19 @@ pub struct Pool {
     opts: ConnOptions,
     max_size: usize,
     idle_timeout: Option<Duration>,
+    /// one idle connection (a `Box<Conn>` turned into a raw pointer), or null
+    hot: AtomicPtr<Conn>,
+    /// callers blocked in `get`; while there are some, connections come back
+    /// through the mutex so that the condvar wakes them
+    waiting: AtomicUsize,
     state: Mutex<State>,
     returned: Condvar,
 }
 
 struct State {
-    idle: Vec<Conn>,
-    /// connections that exist: idle ones plus those checked out
+    /// boxed so that checking out and in moves a pointer, not the connection
+    idle: Vec<Box<Conn>>,
+    /// connections that exist: in the hot slot, idle in the list, or checked out
     open: usize,
 }
 
@@ -40,6 +53,8 @@ impl Pool {
             opts,
             max_size: max_size.max(1),
             idle_timeout,
+            hot: AtomicPtr::new(ptr::null_mut()),
+            waiting: AtomicUsize::new(0),
             state: Mutex::new(State {
                 idle: Vec::new(),
                 open: 0,
@@ -58,20 +73,35 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn take_hot(&self) -> Option<Box<Conn>> {
+        let p = self.hot.swap(ptr::null_mut(), Ordering::SeqCst);
+        // SAFETY: a non-null pointer in the slot came from Box::into_raw and
+        // the swap made this thread its only owner.
+        (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+    }
+
+    fn usable(&self, conn: &Conn) -> bool {
+        conn.is_reusable()
+            && !self
+                .idle_timeout
+                .is_some_and(|t| conn.last_used.elapsed() > t)
+    }
+
     /// Checks out a connection, opening one when none is idle and the pool has
-    /// room, else waiting for one until `deadline` (then `Error::Timeout`).
-    pub fn get(&self, deadline: Instant) -> Result<PooledConn<'_>> {
+    /// room, else waiting up to `wait` for one (then `Error::Timeout`).
+    pub fn get(&self, wait: Duration) -> Result<PooledConn<'_>> {
+        if let Some(conn) = self.take_hot() {
+            if self.usable(&conn) {
+                return Ok(self.pooled(conn));
+            }
+            self.discard(conn);
+        }
+        let mut deadline = None; // read the clock only if we must wait
         let mut st = self.lock();
         loop {
-            while let Some(conn) = st.idle.pop() {
-                let stale = self
-                    .idle_timeout
-                    .is_some_and(|t| conn.last_used.elapsed() > t);
-                if conn.is_reusable() && !stale {
-                    return Ok(PooledConn {
-                        pool: self,
-                        conn: Some(conn),
-                    });
+            while let Some(conn) = st.idle.pop().or_else(|| self.take_hot()) {
+                if self.usable(&conn) {
+                    return Ok(self.pooled(conn));
                 }
                 st.open -= 1;
                 drop(conn);
@@ -80,55 +110,110 @@ impl Pool {
                 st.open += 1;
                 drop(st);
                 return match Conn::connect(&self.addr, &self.opts) {
-                    Ok(conn) => Ok(PooledConn {
-                        pool: self,
-                        conn: Some(conn),
-                    }),
+                    Ok(conn) => Ok(self.pooled(Box::new(conn))),
                     Err(e) => {
-                        self.lock().open -= 1;
-                        self.returned.notify_one();
+                        self.discard_slot();
                         Err(e)
                     }
                 };
             }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + wait);
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Timeout(self.opts.timeout.as_millis() as u64));
+            }
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            // A connection put into the hot slot before `put` could see this
+            // waiter must be taken now, or it would sit there while we sleep.
+            // (SeqCst on `waiting` and `hot` makes one of the two sides see
+            // the other.)
+            if let Some(conn) = self.take_hot() {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                if self.usable(&conn) {
+                    return Ok(self.pooled(conn));
+                }
+                st.open -= 1;
+                continue;
             }
             st = self
                 .returned
                 .wait_timeout(st, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
-    fn put(&self, conn: Conn) {
-        let mut st = self.lock();
-        if conn.is_reusable() {
-            st.idle.push(conn);
-            drop(st);
-        } else {
-            st.open -= 1;
-            drop(st);
-            drop(conn);
+    fn pooled(&self, conn: Box<Conn>) -> PooledConn<'_> {
+        PooledConn {
+            pool: self,
+            conn: Some(conn),
         }
+    }
+
+    /// Closes a connection that will not be reused and frees its slot.
+    fn discard(&self, conn: Box<Conn>) {
+        drop(conn);
+        self.discard_slot();
+    }
+
+    fn discard_slot(&self) {
+        self.lock().open -= 1;
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.returned.notify_one();
+        }
+    }
+
+    fn put(&self, mut conn: Box<Conn>) {
+        if !conn.is_reusable() {
+            return self.discard(conn);
+        }
+        if self.idle_timeout.is_some() {
+            conn.last_used = Instant::now();
+        }
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            let p = Box::into_raw(conn);
+            match self
+                .hot
+                .compare_exchange(ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    // a caller may have started waiting meanwhile: it must not
+                    // sleep while this connection sits in the slot
+                    if self.waiting.load(Ordering::SeqCst) > 0 {
+                        let _guard = self.lock();
+                        self.returned.notify_one();
+                    }
+                    return;
+                }
+                // SAFETY: p came from Box::into_raw just above and was not shared.
+                Err(_) => conn = unsafe { Box::from_raw(p) },
+            }
+        }
+        self.lock().idle.push(conn);
         self.returned.notify_one();
     }
 
     /// Closes every idle connection (sending `quit`); connections in use are
-    /// closed when they come back only if they are broken, so a concurrent
-    /// caller is never disturbed.
+    /// left alone, so a concurrent caller is never disturbed.
     pub fn close_idle(&self) {
         let idle = {
             let mut st = self.lock();
-            st.open -= st.idle.len();
-            std::mem::take(&mut st.idle)
+            let mut idle = std::mem::take(&mut st.idle);
+            idle.extend(self.take_hot());
+            st.open -= idle.len();
+            idle
         };
         self.returned.notify_all();
         for c in idle {
-            c.quit();
+            (*c).quit();
         }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        drop(self.take_hot());
     }
 }
 
@@ -136,7 +221,7 @@ impl Pool {
 /// broken) on drop.
 pub struct PooledConn<'a> {
     pool: &'a Pool,
-    conn: Option<Conn>,
+    conn: Option<Box<Conn>>,
 }
 
 impl Deref for PooledConn<'_> {

@@ -148,9 +148,10 @@ fn incr_decr_touch_gat_delete() {
 fn expiry_is_honoured() {
     let m = Memcached::start();
     let c = client(&m);
-    c.set(b"e", b"x", 0, 1, Some(false)).unwrap();
+    // memcached's clock ticks once a second: exptime 2 survives at least one tick
+    c.set(b"e", b"x", 0, 2, Some(false)).unwrap();
     assert!(c.get(b"e").unwrap().is_some());
-    thread::sleep(Duration::from_millis(2100));
+    thread::sleep(Duration::from_millis(3100));
     assert_eq!(c.get(b"e").unwrap(), None);
 }
 

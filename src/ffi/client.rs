@@ -4,10 +4,11 @@ use std::ffi::{c_char, CStr, CString};
 
 use super::config::mcrs_config;
 use super::status::{fail, mcrs_status, mcrs_status::*, outcome, set_last_error};
-use super::value::{mcrs_stats, mcrs_value, mcrs_values};
+use super::value::{mcrs_stats, mcrs_value, mcrs_values, OwnedValue, ValuesBuilder};
 use super::{bytes, check_null, ffi_boundary, ffi_boundary_value, try_ffi};
-use crate::client::{CasOutcome, Client, Value};
+use crate::client::{CasOutcome, Client};
 use crate::error::Error;
+use crate::protocol::Retrieve;
 
 /// A memcached client (one server or a cluster). Thread-safe: share one
 /// `const mcrs_client *` between threads; calls on it may run concurrently.
@@ -320,17 +321,18 @@ fn read_one(
     key: *const u8,
     key_len: usize,
     out: *mut *mut mcrs_value,
-    read: impl FnOnce(&Client, &[u8]) -> Result<Option<Value>, Error>,
+    cmd: Retrieve,
 ) -> mcrs_status {
     check_null!(out);
     // SAFETY: out is non-NULL.
     unsafe { *out = std::ptr::null_mut() };
     check_null!(c, key);
     let key = arg_bytes!(key, key_len);
-    match try_ffi!(read(client(c), key)) {
+    // one allocation, copied straight from the read buffer
+    match try_ffi!(client(c).fetch_with(cmd, key, OwnedValue::new)) {
         Some(v) => {
             // SAFETY: out is non-NULL.
-            unsafe { *out = Box::into_raw(Box::new(mcrs_value(v))) };
+            unsafe { *out = v.into_raw() };
             MCRS_STATUS_OK
         }
         None => outcome(MCRS_STATUS_NOT_FOUND),
@@ -347,7 +349,7 @@ pub extern "C" fn mcrs_client_get(
     key_len: usize,
     out: *mut *mut mcrs_value,
 ) -> mcrs_status {
-    ffi_boundary!({ read_one(c, key, key_len, out, |cl, k| cl.get(k)) })
+    ffi_boundary!({ read_one(c, key, key_len, out, Retrieve::Get) })
 }
 
 /// Like `mcrs_client_get`, and the value carries its cas unique.
@@ -358,7 +360,7 @@ pub extern "C" fn mcrs_client_gets(
     key_len: usize,
     out: *mut *mut mcrs_value,
 ) -> mcrs_status {
-    ffi_boundary!({ read_one(c, key, key_len, out, |cl, k| cl.gets(k)) })
+    ffi_boundary!({ read_one(c, key, key_len, out, Retrieve::Gets) })
 }
 
 /// Get-and-touch: reads `key` and sets its exptime.
@@ -370,7 +372,7 @@ pub extern "C" fn mcrs_client_gat(
     exptime: u32,
     out: *mut *mut mcrs_value,
 ) -> mcrs_status {
-    ffi_boundary!({ read_one(c, key, key_len, out, |cl, k| cl.gat(k, exptime)) })
+    ffi_boundary!({ read_one(c, key, key_len, out, Retrieve::Gat(exptime)) })
 }
 
 /// Get-and-touch with the cas unique.
@@ -382,7 +384,7 @@ pub extern "C" fn mcrs_client_gats(
     exptime: u32,
     out: *mut *mut mcrs_value,
 ) -> mcrs_status {
-    ffi_boundary!({ read_one(c, key, key_len, out, |cl, k| cl.gats(k, exptime)) })
+    ffi_boundary!({ read_one(c, key, key_len, out, Retrieve::Gats(exptime)) })
 }
 
 fn read_many(
@@ -402,15 +404,11 @@ fn read_many(
         set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
         return MCRS_STATUS_NULL_POINTER;
     };
-    let cl = client(c);
-    let vals = try_ffi!(if gets {
-        cl.gets_many(&keys)
-    } else {
-        cl.get_many(&keys)
-    });
-    let vs = mcrs_values(vals.into_iter().map(|v| v.map(mcrs_value)).collect());
+    let cmd = if gets { Retrieve::Gets } else { Retrieve::Get };
+    let mut b = ValuesBuilder::new(keys.len());
+    try_ffi!(client(c).fetch_many_with(cmd, &keys, |i, d, f, cas| b.hit(i, d, f, cas)));
     // SAFETY: out is non-NULL.
-    unsafe { *out = Box::into_raw(Box::new(vs)) };
+    unsafe { *out = Box::into_raw(Box::new(b.finish())) };
     MCRS_STATUS_OK
 }
 

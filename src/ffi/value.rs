@@ -1,21 +1,133 @@
 //! Results handed to C: one value, a list of values, a list of stats.
 
+use std::alloc::{handle_alloc_error, Layout};
 use std::ffi::{c_char, CString};
+use std::mem::{align_of, size_of};
+use std::ptr::NonNull;
 
 use super::status::{fail, mcrs_status, mcrs_status::*};
 use super::{check_null, ffi_boundary, ffi_boundary_value};
-use crate::client::Value;
 use crate::error::Error;
 
 /// An item read from the server: its bytes, flags and (for gets/gats) cas
-/// unique. Owned by the caller, freed with `mcrs_value_free`. Immutable, so
-/// safe to read from several threads.
-pub struct mcrs_value(pub(crate) Value);
+/// unique. A value returned by get/gets/gat/gats is owned by the caller and
+/// freed with `mcrs_value_free`; a value obtained from `mcrs_values_get` is
+/// borrowed from its list and must not be freed. Immutable, so safe to read
+/// from several threads.
+pub struct mcrs_value {
+    data: *const u8,
+    len: usize,
+    flags: u32,
+    cas: u64,
+}
+
+/// An owned `mcrs_value` in one allocation: the header, then the bytes.
+/// Dropping it frees the allocation; `into_raw` hands it to C. It is made
+/// with libc's malloc directly (aligned for the header): one call on the get
+/// path instead of the Rust allocator's layers over the same malloc.
+pub(crate) struct OwnedValue(NonNull<mcrs_value>);
+
+impl OwnedValue {
+    /// Copies `data` into a new value.
+    pub(crate) fn new(data: &[u8], flags: u32, cas: Option<u64>) -> OwnedValue {
+        let size = size_of::<mcrs_value>() + data.len();
+        // SAFETY: malloc has no preconditions; its result is aligned for any
+        // fundamental type, which covers the header.
+        let base = unsafe { libc::malloc(size) }.cast::<u8>();
+        let Some(hdr) = NonNull::new(base.cast::<mcrs_value>()) else {
+            let layout = Layout::from_size_align(size, align_of::<mcrs_value>()).expect("layout");
+            handle_alloc_error(layout);
+        };
+        // SAFETY: the block holds a header followed by data.len() bytes.
+        unsafe {
+            let bytes = base.add(size_of::<mcrs_value>());
+            std::ptr::copy_nonoverlapping(data.as_ptr(), bytes, data.len());
+            hdr.as_ptr().write(mcrs_value {
+                data: bytes,
+                len: data.len(),
+                flags,
+                cas: cas.unwrap_or(0),
+            });
+        }
+        OwnedValue(hdr)
+    }
+
+    pub(crate) fn into_raw(self) -> *mut mcrs_value {
+        let p = self.0.as_ptr();
+        std::mem::forget(self);
+        p
+    }
+
+    /// # Safety
+    /// `p` came from `into_raw` and is not used afterwards.
+    unsafe fn free_raw(p: *mut mcrs_value) {
+        libc::free(p.cast());
+    }
+}
+
+impl Drop for OwnedValue {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `new` and is freed once.
+        unsafe { Self::free_raw(self.0.as_ptr()) }
+    }
+}
 
 /// The results of a multi-key read: entry i belongs to the caller's key i.
 /// Owned by the caller, freed with `mcrs_values_free` (which frees every
 /// value in it).
-pub struct mcrs_values(pub(crate) Vec<Option<mcrs_value>>);
+pub struct mcrs_values {
+    /// owns every hit's bytes, back to back; never touched once entries point in
+    _arena: Vec<u8>,
+    entries: Vec<mcrs_value>,
+    present: Vec<bool>,
+}
+
+/// Collects hits into one arena, then fixes up the pointers.
+pub(crate) struct ValuesBuilder {
+    arena: Vec<u8>,
+    /// (offset, len, flags, cas) per key; None for a miss
+    slots: Vec<Option<(usize, usize, u32, u64)>>,
+}
+
+impl ValuesBuilder {
+    pub(crate) fn new(n: usize) -> ValuesBuilder {
+        ValuesBuilder {
+            arena: Vec::new(),
+            slots: vec![None; n],
+        }
+    }
+
+    pub(crate) fn hit(&mut self, i: usize, data: &[u8], flags: u32, cas: Option<u64>) {
+        let off = self.arena.len();
+        self.arena.extend_from_slice(data);
+        self.slots[i] = Some((off, data.len(), flags, cas.unwrap_or(0)));
+    }
+
+    pub(crate) fn finish(self) -> mcrs_values {
+        let base = self.arena.as_ptr();
+        let mut present = Vec::with_capacity(self.slots.len());
+        let entries = self
+            .slots
+            .iter()
+            .map(|slot| {
+                present.push(slot.is_some());
+                let (off, len, flags, cas) = slot.unwrap_or((0, 0, 0, 0));
+                mcrs_value {
+                    // SAFETY: off <= arena.len(); the arena is not touched again.
+                    data: unsafe { base.add(off) },
+                    len,
+                    flags,
+                    cas,
+                }
+            })
+            .collect();
+        mcrs_values {
+            _arena: self.arena,
+            entries,
+            present,
+        }
+    }
+}
 
 /// `stats` results: (server, name, value) entries. Owned by the caller, freed
 /// with `mcrs_stats_free`.
@@ -28,7 +140,7 @@ pub extern "C" fn mcrs_value_data(v: *const mcrs_value) -> *const u8 {
     ffi_boundary_value!(std::ptr::null(), {
         // SAFETY: a non-NULL v came from mcrs and is alive.
         match unsafe { v.as_ref() } {
-            Some(v) => v.0.data.as_ptr(),
+            Some(v) => v.data,
             None => std::ptr::null(),
         }
     })
@@ -38,23 +150,21 @@ pub extern "C" fn mcrs_value_data(v: *const mcrs_value) -> *const u8 {
 #[no_mangle]
 pub extern "C" fn mcrs_value_len(v: *const mcrs_value) -> usize {
     // SAFETY: as above.
-    ffi_boundary_value!(0, { unsafe { v.as_ref() }.map_or(0, |v| v.0.data.len()) })
+    ffi_boundary_value!(0, { unsafe { v.as_ref() }.map_or(0, |v| v.len) })
 }
 
 /// The value's 32-bit flags (0 for NULL).
 #[no_mangle]
 pub extern "C" fn mcrs_value_flags(v: *const mcrs_value) -> u32 {
     // SAFETY: as above.
-    ffi_boundary_value!(0, { unsafe { v.as_ref() }.map_or(0, |v| v.0.flags) })
+    ffi_boundary_value!(0, { unsafe { v.as_ref() }.map_or(0, |v| v.flags) })
 }
 
 /// The cas unique (0 when the value was not read with gets/gats, or for NULL).
 #[no_mangle]
 pub extern "C" fn mcrs_value_cas(v: *const mcrs_value) -> u64 {
     // SAFETY: as above.
-    ffi_boundary_value!(0, {
-        unsafe { v.as_ref() }.and_then(|v| v.0.cas).unwrap_or(0)
-    })
+    ffi_boundary_value!(0, { unsafe { v.as_ref() }.map_or(0, |v| v.cas) })
 }
 
 /// Frees a value returned by get/gets/gat/gats. NULL is ignored. Do not free a
@@ -63,8 +173,8 @@ pub extern "C" fn mcrs_value_cas(v: *const mcrs_value) -> u64 {
 pub extern "C" fn mcrs_value_free(v: *mut mcrs_value) {
     ffi_boundary_value!((), {
         if !v.is_null() {
-            // SAFETY: v came from Box::into_raw in this crate and is freed once.
-            drop(unsafe { Box::from_raw(v) });
+            // SAFETY: v came from OwnedValue::into_raw and is freed once.
+            unsafe { OwnedValue::free_raw(v) };
         }
     })
 }
@@ -73,7 +183,9 @@ pub extern "C" fn mcrs_value_free(v: *mut mcrs_value) {
 #[no_mangle]
 pub extern "C" fn mcrs_values_len(vs: *const mcrs_values) -> usize {
     // SAFETY: a non-NULL vs came from mcrs and is alive.
-    ffi_boundary_value!(0, { unsafe { vs.as_ref() }.map_or(0, |vs| vs.0.len()) })
+    ffi_boundary_value!(0, {
+        unsafe { vs.as_ref() }.map_or(0, |vs| vs.entries.len())
+    })
 }
 
 /// Entry `i`: the value of the caller's key i, or NULL for a miss (or when i is
@@ -83,8 +195,8 @@ pub extern "C" fn mcrs_values_len(vs: *const mcrs_values) -> usize {
 pub extern "C" fn mcrs_values_get(vs: *const mcrs_values, i: usize) -> *const mcrs_value {
     ffi_boundary_value!(std::ptr::null(), {
         // SAFETY: as above.
-        match unsafe { vs.as_ref() }.and_then(|vs| vs.0.get(i)) {
-            Some(Some(v)) => v as *const mcrs_value,
+        match unsafe { vs.as_ref() } {
+            Some(vs) if vs.present.get(i) == Some(&true) => &vs.entries[i] as *const mcrs_value,
             _ => std::ptr::null(),
         }
     })

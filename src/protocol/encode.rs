@@ -156,6 +156,18 @@ pub fn retrieve<'k>(buf: &mut Vec<u8>, cmd: Retrieve, keys: impl IntoIterator<It
     buf.extend_from_slice(b"\r\n");
 }
 
+/// One-key retrieval: the same bytes as [`retrieve`], laid out with one
+/// reservation (the hot path of `get`).
+pub fn retrieve_one(buf: &mut Vec<u8>, cmd: Retrieve, key: WireKey<'_>) {
+    if cmd != Retrieve::Get {
+        return retrieve(buf, cmd, [key]);
+    }
+    buf.reserve(key.prefix.len() + key.key.len() + 6);
+    buf.extend_from_slice(b"get ");
+    key.push(buf);
+    buf.extend_from_slice(b"\r\n");
+}
+
 /// `delete <key> [noreply]\r\n`
 pub fn delete(buf: &mut Vec<u8>, key: WireKey<'_>, noreply: bool) {
     buf.extend_from_slice(b"delete ");
@@ -288,6 +300,14 @@ mod tests {
     fn other_commands() {
         let keys = [k(b"a"), k(b"b")];
         assert_eq!(enc(|b| retrieve(b, Retrieve::Get, [k(b"a")])), b"get a\r\n");
+        assert_eq!(
+            enc(|b| retrieve_one(b, Retrieve::Get, k(b"a"))),
+            b"get a\r\n"
+        );
+        assert_eq!(
+            enc(|b| retrieve_one(b, Retrieve::Gats(3), k(b"a"))),
+            b"gats 3 a\r\n"
+        );
         assert_eq!(enc(|b| retrieve(b, Retrieve::Gets, keys)), b"gets a b\r\n");
         assert_eq!(
             enc(|b| retrieve(b, Retrieve::Gat(10), keys)),

@@ -6,4 +6,4 @@ pub mod encode;
 pub mod parse;
 
 pub use encode::{Retrieve, StoreCmd, WireKey};
-pub use parse::{parse, ProtocolError, Response};
+pub use parse::{parse, parse_get_reply, FastGet, GetReply, ProtocolError, Response};

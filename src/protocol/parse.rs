@@ -110,7 +110,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Response<'_>, usize)>, ProtocolError>
         Some(b'S') if line == b"STORED" => Response::Stored,
         Some(b'S') if line.starts_with(b"STAT ") => {
             let rest = &line[5..];
-            match rest.iter().position(|&b| b == b' ') {
+            match memchr(b' ', rest) {
                 Some(sp) if sp > 0 => Response::Stat {
                     name: &rest[..sp],
                     value: &rest[sp + 1..],
@@ -157,10 +157,37 @@ fn trim_trailing_spaces(mut s: &[u8]) -> &[u8] {
 }
 
 fn find_newline(buf: &[u8]) -> Option<usize> {
-    // Lines are short and sit at the front; a plain scan over at most
-    // MAX_LINE + 2 bytes is enough and keeps the parser dependency-free.
-    let window = &buf[..buf.len().min(MAX_LINE + 2)];
-    window.iter().position(|&b| b == b'\n')
+    memchr(b'\n', &buf[..buf.len().min(MAX_LINE + 2)])
+}
+
+/// Index of the first `needle` in `hay`. libc's memchr is vectorized; for the
+/// short lines of this protocol that beats a byte loop several times over.
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    if hay.is_empty() {
+        return None;
+    }
+    // SAFETY: hay is a valid slice; memchr reads at most hay.len() bytes.
+    let p = unsafe { libc::memchr(hay.as_ptr().cast(), needle.into(), hay.len()) };
+    if p.is_null() {
+        None
+    } else {
+        Some(p as usize - hay.as_ptr() as usize)
+    }
+}
+
+/// Reads a decimal number starting at `s[i]`: (value, index after it).
+/// At least one digit, at most 20, no overflow.
+fn number_at(s: &[u8], mut i: usize) -> Option<(u64, usize)> {
+    let start = i;
+    let mut n: u64 = 0;
+    while let Some(&b) = s.get(i) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        i += 1;
+    }
+    (i > start).then_some((n, i))
 }
 
 fn parse_value<'a>(
@@ -168,21 +195,32 @@ fn parse_value<'a>(
     line: &'a [u8],
     header_len: usize,
 ) -> Result<Option<(Response<'a>, usize)>, ProtocolError> {
-    let mut fields = line[6..].split(|&b| b == b' ');
-    let key = fields.next().unwrap_or_default();
-    let flags = fields.next().and_then(parse_u64);
-    let len = fields.next().and_then(parse_u64);
-    let cas = match fields.next() {
-        None => None,
-        Some(c) => match parse_u64(c) {
-            Some(c) => Some(c),
-            None => return err("malformed cas in VALUE line", line),
-        },
-    };
-    if key.is_empty() || fields.next().is_some() {
+    // VALUE <key> <flags> <bytes> [<cas>]
+    let rest = &line[6..];
+    let Some(sp) = memchr(b' ', rest).filter(|&sp| sp > 0) else {
         return err("malformed VALUE line", line);
-    }
-    let (Some(flags), Some(len)) = (flags, len) else {
+    };
+    let key = &rest[..sp];
+    let fields = (|| {
+        let (flags, i) = number_at(rest, sp + 1)?;
+        if rest.get(i) != Some(&b' ') {
+            return None;
+        }
+        let (len, i) = number_at(rest, i + 1)?;
+        let cas = match rest.get(i) {
+            None => None,
+            Some(b' ') => {
+                let (cas, j) = number_at(rest, i + 1)?;
+                if j != rest.len() {
+                    return None;
+                }
+                Some(cas)
+            }
+            Some(_) => return None,
+        };
+        Some((flags, len, cas))
+    })();
+    let Some((flags, len, cas)) = fields else {
         return err("malformed VALUE line", line);
     };
     let Ok(flags) = u32::try_from(flags) else {
@@ -208,6 +246,146 @@ fn parse_value<'a>(
         },
         end,
     )))
+}
+
+/// The reply to a one-key `get`/`gets`/`gat`/`gats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetReply<'a> {
+    Hit {
+        flags: u32,
+        cas: Option<u64>,
+        data: &'a [u8],
+    },
+    Miss,
+}
+
+/// What [`parse_get_reply`] made of the bytes so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastGet<'a> {
+    /// The whole reply, and the bytes it used.
+    Done(GetReply<'a>, usize),
+    /// A prefix of the expected reply: read more.
+    NeedMore,
+    /// Not the expected shape: let the generic parser look.
+    Other,
+}
+
+/// Parses the whole reply to a one-key retrieval of `prefix + key` in one go:
+/// `END`, or the `VALUE` of exactly that key followed by `END`. This is the
+/// hot path of a `get`, so the expected bytes are compared in place instead
+/// of being tokenized. Anything else (an error reply, a value for another
+/// key, garbage) is [`FastGet::Other`]: the generic [`parse`] then classifies
+/// the same bytes.
+pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<'a> {
+    const END: &[u8] = b"END\r\n";
+    if buf.starts_with(END) {
+        return FastGet::Done(GetReply::Miss, END.len());
+    }
+    let head = 6 + prefix.len() + key.len() + 1;
+    if buf.len() < head {
+        // too short to tell: only keep waiting if it can still be our reply
+        let can_be = |want: &[u8]| buf.len() < want.len() && want.starts_with(buf);
+        if can_be(END) || (b"VALUE ".starts_with(&buf[..buf.len().min(6)])) {
+            return FastGet::NeedMore;
+        }
+        return FastGet::Other;
+    }
+    let ours = buf.starts_with(b"VALUE ")
+        && eq_short(&buf[6..6 + prefix.len()], prefix)
+        && eq_short(&buf[6 + prefix.len()..head - 1], key)
+        && buf[head - 1] == b' ';
+    if !ours {
+        return FastGet::Other;
+    }
+    // <flags> <bytes>[ <cas>]\r\n, scanned in place (no tokenizing)
+    let num = |at: usize| {
+        if at >= buf.len() {
+            Err(FastGet::NeedMore)
+        } else {
+            number_at(buf, at).ok_or(FastGet::Other)
+        }
+    };
+    let (flags, i) = match num(head) {
+        Ok(n) => n,
+        Err(f) => return f,
+    };
+    let (len, mut i) = match buf.get(i) {
+        Some(b' ') => match num(i + 1) {
+            Ok(n) => n,
+            Err(f) => return f,
+        },
+        None => return FastGet::NeedMore,
+        Some(_) => return FastGet::Other,
+    };
+    let mut cas = None;
+    if buf.get(i) == Some(&b' ') {
+        match num(i + 1) {
+            Ok((c, j)) => {
+                cas = Some(c);
+                i = j;
+            }
+            Err(f) => return f,
+        }
+    }
+    // a number that reached the end of the buffer may still be growing
+    if i >= buf.len() || (i + 1 == buf.len() && buf[i] == b'\r') {
+        return FastGet::NeedMore;
+    }
+    if buf[i] != b'\r' || buf[i + 1] != b'\n' {
+        return FastGet::Other;
+    }
+    let (Ok(flags), Ok(len)) = (u32::try_from(flags), usize::try_from(len)) else {
+        return FastGet::Other;
+    };
+    if len > MAX_VALUE {
+        return FastGet::Other;
+    }
+    let line_end = i + 1; // index of '\n'
+    let data_start = line_end + 1;
+    let data_end = data_start + len;
+    let total = data_end + 2 + END.len();
+    if buf.len() < total {
+        // whatever has arrived must still fit the expected shape
+        let tail = &buf[data_end.min(buf.len())..];
+        let expect = &b"\r\nEND\r\n"[..];
+        if expect.starts_with(&tail[..tail.len().min(expect.len())]) {
+            return FastGet::NeedMore;
+        }
+        return FastGet::Other;
+    }
+    if !eq_short(&buf[data_end..total], b"\r\nEND\r\n") {
+        return FastGet::Other;
+    }
+    FastGet::Done(
+        GetReply::Hit {
+            flags,
+            cas,
+            data: &buf[data_start..data_end],
+        },
+        total,
+    )
+}
+
+/// Slice equality without a call into memcmp: keys are short, and the call
+/// costs more than comparing a few words in place.
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        if u64::from_ne_bytes(x.try_into().expect("8"))
+            != u64::from_ne_bytes(y.try_into().expect("8"))
+        {
+            return false;
+        }
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x == y)
 }
 
 /// Strict unsigned decimal: digits only, no sign, no overflow, not empty.
@@ -387,6 +565,68 @@ mod tests {
         assert!(parse(&junk).is_err());
         let almost = vec![b'x'; MAX_LINE];
         assert_eq!(parse(&almost).unwrap(), None);
+    }
+
+    /// The one-key fast path agrees with the generic parser on every prefix
+    /// of every reply, and defers to it for anything unexpected.
+    #[test]
+    fn get_reply_fast_path() {
+        let cases: [(&[u8], Option<GetReply<'static>>); 4] = [
+            (b"END\r\n", Some(GetReply::Miss)),
+            (
+                b"VALUE p:key 7 3\r\nabc\r\nEND\r\n",
+                Some(GetReply::Hit {
+                    flags: 7,
+                    cas: None,
+                    data: b"abc",
+                }),
+            ),
+            (
+                b"VALUE p:key 0 4 99\r\nEND\r\r\nEND\r\n",
+                Some(GetReply::Hit {
+                    flags: 0,
+                    cas: Some(99),
+                    data: b"END\r",
+                }),
+            ),
+            (
+                b"VALUE p:key 0 0\r\n\r\nEND\r\n",
+                Some(GetReply::Hit {
+                    flags: 0,
+                    cas: None,
+                    data: b"",
+                }),
+            ),
+        ];
+        for (bytes, want) in cases {
+            for cut in 0..bytes.len() {
+                assert_eq!(
+                    parse_get_reply(&bytes[..cut], b"p:", b"key"),
+                    FastGet::NeedMore,
+                    "cut {cut}"
+                );
+            }
+            let FastGet::Done(got, used) = parse_get_reply(bytes, b"p:", b"key") else {
+                panic!("not parsed: {:?}", String::from_utf8_lossy(bytes));
+            };
+            assert_eq!((Some(got), used), (want, bytes.len()));
+        }
+        for other in [
+            &b"VALUE p:kez 0 1\r\nx\r\nEND\r\n"[..],
+            b"VALUE p:key 0 1\r\nx\r\nVALUE p:key 0 1\r\nx\r\nEND\r\n",
+            b"VALUE p:key 0 2\r\nabc\r\nEND\r\n",
+            b"SERVER_ERROR out of memory\r\n",
+            b"ERROR\r\n",
+            b"VALUE p:key x 1\r\n",
+            b"garbage\r\n",
+        ] {
+            assert_eq!(
+                parse_get_reply(other, b"p:", b"key"),
+                FastGet::Other,
+                "{:?}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,114 @@
+/* mcrs side of the anchor benchmark: the same program as
+   ../shared/bench/lmc_bench.c, written against the mcrs C API, so the two run
+   side by side on one memcached.
+   usage: bench HOST PORT OPS VALUE_SIZE [WORKLOAD]
+   workloads: set, get, mget100, set_noreply (default: all, in that order)
+   prints one line per workload: name ops_per_second */
+#include "mcrs.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void die(const char *what, mcrs_status st) {
+  char detail[256];
+  mcrs_last_error(detail, sizeof detail);
+  fprintf(stderr, "%s: %s (%s)\n", what, mcrs_status_str(st), detail);
+  exit(1);
+}
+
+int main(int argc, char **argv) {
+  const char *host = argc > 1 ? argv[1] : "127.0.0.1";
+  int port = argc > 2 ? atoi(argv[2]) : 11211;
+  long ops = argc > 3 ? atol(argv[3]) : 100000;
+  size_t vsz = argc > 4 ? (size_t)atol(argv[4]) : 100;
+  const char *only = argc > 5 ? argv[5] : NULL;
+#define RUN(name) if (!only || !strcmp(only, name))
+  char addr[300];
+  snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+  mcrs_config *cfg = mcrs_config_new();
+  mcrs_status st = mcrs_config_add_server(cfg, addr);
+  if (st != MCRS_STATUS_OK) die("add_server", st);
+  mcrs_config_set_no_delay(cfg, true);
+  mcrs_client *mc;
+  st = mcrs_client_new(cfg, &mc);
+  if (st != MCRS_STATUS_OK) die("client_new", st);
+  mcrs_config_free(cfg);
+  uint8_t *val = malloc(vsz);
+  memset(val, 'v', vsz);
+  char key[64];
+  double t0, t1;
+  /* set with reply (as libmemcached's default) */
+  RUN("set") {
+    t0 = now();
+    for (long i = 0; i < ops; i++) {
+      int kl = snprintf(key, sizeof key, "bench:key:%ld", i % 1000);
+      st = mcrs_client_set(mc, (const uint8_t *)key, (size_t)kl, val, vsz, 0, 0, MCRS_NOREPLY_OFF);
+      if (st != MCRS_STATUS_OK) die("set", st);
+    }
+    t1 = now();
+    printf("set %.0f\n", ops / (t1 - t0));
+  }
+  /* get hit */
+  RUN("get") {
+    t0 = now();
+    for (long i = 0; i < ops; i++) {
+      int kl = snprintf(key, sizeof key, "bench:key:%ld", i % 1000);
+      mcrs_value *v;
+      st = mcrs_client_get(mc, (const uint8_t *)key, (size_t)kl, &v);
+      if (st != MCRS_STATUS_OK || mcrs_value_len(v) != vsz) die("get miss", st);
+      mcrs_value_free(v);
+    }
+    t1 = now();
+    printf("get %.0f\n", ops / (t1 - t0));
+  }
+  /* multi-get of 100 keys */
+  const uint8_t *keys[100];
+  size_t klens[100];
+  char kb[100][32];
+  for (int j = 0; j < 100; j++) {
+    klens[j] = (size_t)snprintf(kb[j], 32, "bench:key:%d", j);
+    keys[j] = (const uint8_t *)kb[j];
+  }
+  long rounds = ops / 100, got = 0;
+  RUN("mget100") {
+    t0 = now();
+    for (long r = 0; r < rounds; r++) {
+      mcrs_values *vs;
+      st = mcrs_client_get_many(mc, keys, klens, 100, &vs);
+      if (st != MCRS_STATUS_OK) die("mget", st);
+      for (size_t j = 0; j < mcrs_values_len(vs); j++)
+        if (mcrs_values_get(vs, j)) got++;
+      mcrs_values_free(vs);
+    }
+    t1 = now();
+    if (got != rounds * 100) {
+      fprintf(stderr, "mget got %ld\n", got);
+      return 1;
+    }
+    printf("mget100_keys %.0f\n", got / (t1 - t0));
+  }
+  /* set noreply stream, then one get as a barrier (as lmc_bench does) */
+  RUN("set_noreply") {
+    t0 = now();
+    for (long i = 0; i < ops; i++) {
+      int kl = snprintf(key, sizeof key, "bench:nr:%ld", i % 1000);
+      st = mcrs_client_set(mc, (const uint8_t *)key, (size_t)kl, val, vsz, 0, 0, MCRS_NOREPLY_ON);
+      if (st != MCRS_STATUS_OK) die("set noreply", st);
+    }
+    mcrs_value *v;
+    st = mcrs_client_get(mc, (const uint8_t *)"bench:nr:999", 12, &v);
+    if (st == MCRS_STATUS_OK) mcrs_value_free(v);
+    t1 = now();
+    printf("set_noreply %.0f\n", ops / (t1 - t0));
+  }
+  mcrs_client_free(mc);
+  free(val);
+  return 0;
+}
