@@ -57,6 +57,9 @@ fn not_asked_for(k: &[u8]) -> Error {
     ))
 }
 
+/// Receives each hit of a multi-key read: (key index, data, flags, cas).
+type HitVisitor<'a> = dyn FnMut(usize, &[u8], u32, Option<u64>) + 'a;
+
 /// The result of a `cas` command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CasOutcome {
@@ -959,7 +962,7 @@ impl Client {
         cmd: Retrieve,
         keys: &[&[u8]],
         idxs: &[usize],
-        visit: &mut dyn FnMut(usize, &[u8], u32, Option<u64>),
+        visit: &mut HitVisitor<'_>,
     ) -> Result<()> {
         let prefix = &self.key_prefix[..];
         self.with_conn_idempotent(server, |conn, deadline| {

@@ -36,6 +36,7 @@ pub struct Pool {
 
 struct State {
     /// boxed so that checking out and in moves a pointer, not the connection
+    #[allow(clippy::vec_box)]
     idle: Vec<Box<Conn>>,
     /// connections that exist: in the hot slot, idle in the list, or checked out
     open: usize,

@@ -82,7 +82,9 @@ impl Memcached {
             Some(p) => cmd.arg("-s").arg(p),
             None => cmd.args(["-l", "127.0.0.1", "-p", &self.port.to_string()]),
         };
-        cmd.args(&self.extra).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let mut child = cmd.spawn().expect("spawn memcached");
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
