@@ -1,0 +1,112 @@
+'use strict';
+// Test support: real memcached servers on free loopback ports, started by the
+// tests themselves and killed afterwards. (Not a test file: the test script
+// runs test/*.test.js only.)
+
+const { spawn, spawnSync } = require('node:child_process');
+const net = require('node:net');
+
+const running = new Set();
+process.on('exit', () => {
+  for (const p of running) {
+    try { p.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function memcachedPath() {
+  const r = spawnSync('sh', ['-c', 'command -v memcached'], { encoding: 'utf8' });
+  const p = r.stdout.trim();
+  if (r.status !== 0 || !p) {
+    throw new Error('memcached is not installed (the tests need the real server: apt-get install memcached)');
+  }
+  return p;
+}
+
+/**
+ * Starts `memcached -l 127.0.0.1 -p PORT -U 0 -t 1` (plus `-u root` as root)
+ * and resolves once it accepts connections. Returns
+ * { port, address, proc, stop(), kill(), pause(), resume() }.
+ */
+async function startMemcached(extraArgs = []) {
+  const bin = memcachedPath();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', '1', ...extraArgs];
+    if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('-u', 'root');
+    const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (d) => { stderr += d; });
+    let exited = false;
+    const exitP = new Promise((r) => proc.once('exit', () => { exited = true; running.delete(proc); r(); }));
+    running.add(proc);
+    const deadline = Date.now() + 5000;
+    while (!exited && Date.now() < deadline) {
+      if (await canConnect(port)) {
+        const stop = async () => {
+          if (!exited) { try { proc.kill('SIGCONT'); } catch { /* gone */ } proc.kill('SIGKILL'); }
+          await exitP;
+        };
+        return {
+          port,
+          address: `127.0.0.1:${port}`,
+          proc,
+          stop,
+          kill: stop,
+          pause: () => proc.kill('SIGSTOP'),
+          resume: () => proc.kill('SIGCONT'),
+        };
+      }
+      await sleep(20);
+    }
+    if (!exited) proc.kill('SIGKILL');
+    await exitP;
+    if (attempt === 4) throw new Error(`memcached did not start on port ${port}: ${stderr}`);
+  }
+  throw new Error('unreachable');
+}
+
+/** A key unique to this process and call, so tests do not see each other's data. */
+let counter = 0;
+function uniqueKey(prefix = 'k') {
+  counter += 1;
+  return `${prefix}_${process.pid}_${counter}`;
+}
+
+/** Whether python3 with pymemcache is available: null when yes, else the reason. */
+function pymemcacheMissing() {
+  const r = spawnSync('python3', ['-c', 'import pymemcache, pymemcache.serde; print(pymemcache.__version__)'], { encoding: 'utf8' });
+  if (r.error) return `python3 is not available (${r.error.code || r.error.message})`;
+  if (r.status !== 0) return 'pymemcache is not installed for python3 (pip install pymemcache)';
+  return null;
+}
+
+/** Runs a python3 script with JSON on stdin; returns its JSON stdout. */
+function python(script, input) {
+  const r = spawnSync('python3', ['-c', script], { input: JSON.stringify(input), encoding: 'utf8', timeout: 30000 });
+  if (r.status !== 0) throw new Error(`python3 failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+module.exports = { startMemcached, uniqueKey, sleep, freePort, pymemcacheMissing, python };
