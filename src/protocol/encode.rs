@@ -27,18 +27,78 @@ impl StoreCmd {
 }
 
 /// Appends the decimal form of `n` without going through `fmt`.
-pub fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+#[inline]
+pub fn push_u64(buf: &mut Vec<u8>, n: u64) {
+    Cursor::new(buf, 20).num(n);
+}
+
+/// Writes into the spare capacity of a `Vec<u8>` that was reserved for at
+/// least as many bytes as will be written: the hot encoders use it so a
+/// command costs one capacity check instead of one per piece.
+struct Cursor<'a> {
+    buf: &'a mut Vec<u8>,
+    at: *mut u8,
+    end: *mut u8,
+}
+
+impl<'a> Cursor<'a> {
+    /// Reserves room for `max` more bytes.
+    #[inline]
+    fn new(buf: &'a mut Vec<u8>, max: usize) -> Cursor<'a> {
+        buf.reserve(max);
+        let spare = buf.spare_capacity_mut();
+        let at = spare.as_mut_ptr().cast::<u8>();
+        // SAFETY: spare has at least `max` bytes.
+        let end = unsafe { at.add(max) };
+        Cursor { buf, at, end }
+    }
+
+    #[inline]
+    fn put(&mut self, b: &[u8]) {
+        assert!(b.len() <= self.end as usize - self.at as usize, "cursor overrun");
+        // SAFETY: checked above that b fits in the reserved room.
+        unsafe {
+            std::ptr::copy_nonoverlapping(b.as_ptr(), self.at, b.len());
+            self.at = self.at.add(b.len());
         }
     }
-    buf.extend_from_slice(&tmp[i..]);
+
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        assert!(self.at < self.end, "cursor overrun");
+        // SAFETY: checked above that one byte fits.
+        unsafe {
+            self.at.write(b);
+            self.at = self.at.add(1);
+        }
+    }
+
+    #[inline]
+    fn num(&mut self, mut n: u64) {
+        if n < 10 {
+            return self.byte(b'0' + n as u8);
+        }
+        let digits = n.ilog10() as usize + 1;
+        assert!(digits <= self.end as usize - self.at as usize, "cursor overrun");
+        // SAFETY: checked above that the digits fit; written back to front.
+        unsafe {
+            let mut q = self.at.add(digits);
+            while n > 0 {
+                q = q.sub(1);
+                q.write(b'0' + (n % 10) as u8);
+                n /= 10;
+            }
+            self.at = self.at.add(digits);
+        }
+    }
+}
+
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        let written = self.at as usize - self.buf.spare_capacity_mut().as_ptr() as usize;
+        // SAFETY: exactly `written` bytes of the spare capacity were initialized.
+        unsafe { self.buf.set_len(self.buf.len() + written) };
+    }
 }
 
 fn push_noreply(buf: &mut Vec<u8>, noreply: bool) {
@@ -75,9 +135,7 @@ pub fn store(
     value: &[u8],
     noreply: bool,
 ) {
-    buf.reserve(value.len() + key.prefix.len() + key.key.len() + 48);
-    buf.extend_from_slice(cmd.verb());
-    store_tail(buf, key, flags, exptime, value, None, noreply);
+    store_line(buf, cmd.verb(), key, flags, exptime, value, None, noreply);
 }
 
 /// `cas <key> <flags> <exptime> <bytes> <cas unique> [noreply]\r\n<data>\r\n`
@@ -90,13 +148,14 @@ pub fn cas(
     cas_unique: u64,
     noreply: bool,
 ) {
-    buf.reserve(value.len() + key.prefix.len() + key.key.len() + 68);
-    buf.extend_from_slice(b"cas ");
-    store_tail(buf, key, flags, exptime, value, Some(cas_unique), noreply);
+    store_line(buf, b"cas ", key, flags, exptime, value, Some(cas_unique), noreply);
 }
 
-fn store_tail(
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn store_line(
     buf: &mut Vec<u8>,
+    verb: &[u8],
     key: WireKey<'_>,
     flags: u32,
     exptime: u32,
@@ -104,21 +163,28 @@ fn store_tail(
     cas_unique: Option<u64>,
     noreply: bool,
 ) {
-    key.push(buf);
-    buf.push(b' ');
-    push_u64(buf, flags.into());
-    buf.push(b' ');
-    push_u64(buf, exptime.into());
-    buf.push(b' ');
-    push_u64(buf, value.len() as u64);
-    if let Some(c) = cas_unique {
-        buf.push(b' ');
-        push_u64(buf, c);
+    // verb, key, four numbers with their spaces, " noreply\r\n", the value, "\r\n"
+    let max = verb.len() + key.prefix.len() + key.key.len() + 4 * 21 + 10 + value.len() + 2;
+    let mut c = Cursor::new(buf, max);
+    c.put(verb);
+    c.put(key.prefix);
+    c.put(key.key);
+    c.byte(b' ');
+    c.num(flags.into());
+    c.byte(b' ');
+    c.num(exptime.into());
+    c.byte(b' ');
+    c.num(value.len() as u64);
+    if let Some(cas) = cas_unique {
+        c.byte(b' ');
+        c.num(cas);
     }
-    push_noreply(buf, noreply);
-    buf.extend_from_slice(b"\r\n");
-    buf.extend_from_slice(value);
-    buf.extend_from_slice(b"\r\n");
+    if noreply {
+        c.put(b" noreply");
+    }
+    c.put(b"\r\n");
+    c.put(value);
+    c.put(b"\r\n");
 }
 
 /// Which retrieval command to send.
@@ -162,10 +228,11 @@ pub fn retrieve_one(buf: &mut Vec<u8>, cmd: Retrieve, key: WireKey<'_>) {
     if cmd != Retrieve::Get {
         return retrieve(buf, cmd, [key]);
     }
-    buf.reserve(key.prefix.len() + key.key.len() + 6);
-    buf.extend_from_slice(b"get ");
-    key.push(buf);
-    buf.extend_from_slice(b"\r\n");
+    let mut c = Cursor::new(buf, key.prefix.len() + key.key.len() + 6);
+    c.put(b"get ");
+    c.put(key.prefix);
+    c.put(key.key);
+    c.put(b"\r\n");
 }
 
 /// `delete <key> [noreply]\r\n`

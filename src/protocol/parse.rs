@@ -88,6 +88,10 @@ fn err<T>(msg: impl Into<String>, line: &[u8]) -> Result<T, ProtocolError> {
 /// when the first `n` bytes form element `r`, and `Err` when the bytes cannot be
 /// a valid response (the connection must then be dropped).
 pub fn parse(buf: &[u8]) -> Result<Option<(Response<'_>, usize)>, ProtocolError> {
+    // the reply of nearly every storage command, checked before any scanning
+    if buf.starts_with(b"STORED\r\n") {
+        return Ok(Some((Response::Stored, 8)));
+    }
     let Some(nl) = find_newline(buf) else {
         if buf.len() > MAX_LINE {
             return err("response line too long", buf);

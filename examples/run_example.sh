@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build libmcrs, compile examples/basic.c against it, and run it.
+#
+#   examples/run_example.sh            # starts a private memcached on a free loopback port
+#   MCRS_SERVERS=127.0.0.1:11211 examples/run_example.sh   # uses your servers
+#
+# Works from any directory. Environment: CC (default cc), CARGO (default cargo),
+# MCRS_SKIP_BUILD=1 to reuse an existing target/release build.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+cc="${CC:-cc}"
+cargo="${CARGO:-cargo}"
+libdir="$root/target/release"
+out_dir="$root/target/examples"
+exe="$out_dir/basic"
+
+if [ "${MCRS_SKIP_BUILD:-0}" != 1 ]; then
+    echo "==> building libmcrs (cargo build --release)" >&2
+    (cd "$root" && "$cargo" build --release)
+fi
+for f in "$root/include/mcrs.h" "$libdir/libmcrs.so"; do
+    if [ ! -e "$f" ]; then
+        echo "run_example.sh: $f is missing; run 'cargo build --release' in $root" >&2
+        exit 1
+    fi
+done
+
+echo "==> compiling examples/basic.c" >&2
+mkdir -p "$out_dir"
+"$cc" -std=c11 -Wall -Wextra -Werror -O2 -I"$root/include" "$here/basic.c" \
+    -L"$libdir" -lmcrs -Wl,-rpath,"$libdir" -o "$exe"
+
+if [ -n "${MCRS_SERVERS:-}" ]; then
+    echo "==> running against $MCRS_SERVERS" >&2
+    exec "$exe"
+fi
+
+echo "==> MCRS_SERVERS is not set: starting a private memcached" >&2
+# with_memcached.sh stops memcached when the example exits and returns its exit code.
+exec bash "$root/tests/c/with_memcached.sh" \
+    bash -c 'echo "==> running against $MCRS_TEST_SERVER" >&2; MCRS_SERVERS="$MCRS_TEST_SERVER" exec "$0"' "$exe"
