@@ -94,8 +94,17 @@ int main(int argc, char **argv) {
     }
     printf("mget100_keys %.0f\n", got / (t1 - t0));
   }
-  /* set noreply stream, then one get as a barrier (as lmc_bench does) */
+  /* set noreply stream, then one get as a barrier (as lmc_bench does, which
+     turns on MEMCACHED_BEHAVIOR_NOREPLY and BUFFER_REQUESTS for it: the mcrs
+     counterpart is a client with buffer_noreply) */
   RUN("set_noreply") {
+    mcrs_client_free(mc);
+    cfg = mcrs_config_new();
+    mcrs_config_add_server(cfg, addr);
+    mcrs_config_set_buffer_noreply(cfg, true);
+    st = mcrs_client_new(cfg, &mc);
+    if (st != MCRS_STATUS_OK) die("client_new", st);
+    mcrs_config_free(cfg);
     t0 = now();
     for (long i = 0; i < ops; i++) {
       int kl = snprintf(key, sizeof key, "bench:nr:%ld", i % 1000);

@@ -337,6 +337,10 @@ enum mcrs_status mcrs_client_verbosity(const struct mcrs_client *c,
                                        uint32_t level,
                                        mcrs_noreply noreply);
 
+// Writes the noreply commands buffered by `mcrs_config_set_buffer_noreply`.
+// A failure is reported after every server was tried.
+enum mcrs_status mcrs_client_flush_buffers(const struct mcrs_client *c);
+
 // Sends `quit` on every idle connection and closes it. The client stays
 // usable: later calls reconnect.
 enum mcrs_status mcrs_client_quit(const struct mcrs_client *c);
@@ -405,6 +409,13 @@ enum mcrs_status mcrs_config_set_default_noreply(struct mcrs_config *cfg, bool o
 // Flush a dead server before it rejoins the ring (default on), so stale
 // copies it kept while out of the ring are never served (cluster only).
 enum mcrs_status mcrs_config_set_flush_on_rejoin(struct mcrs_config *cfg, bool on);
+
+// Buffers noreply commands (libmemcached's BUFFER_REQUESTS; default off):
+// they are written when 64 KiB accumulate on a connection, when a command
+// that waits for a reply is sent on it, on `mcrs_client_flush_buffers`, and
+// when the client is freed. With it off, a noreply call returns once its
+// bytes are written.
+enum mcrs_status mcrs_config_set_buffer_noreply(struct mcrs_config *cfg, bool on);
 
 // Allows UTF-8 keys (bytes >= 0x80); default off (ASCII only).
 enum mcrs_status mcrs_config_set_allow_unicode_keys(struct mcrs_config *cfg, bool on);

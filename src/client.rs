@@ -7,10 +7,10 @@
 //! `ignore_exc`, failures on reads become misses. Keys are validated before
 //! any I/O.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cluster::{Cluster, HealthOptions, PoolOptions, ServerSpec};
-use crate::conn::{Conn, ConnOptions, ServerAddr};
+use crate::conn::{Conn, ConnOptions, Deadline, ServerAddr};
 use crate::error::{Error, Result};
 use crate::protocol::encode::{self, Retrieve, StoreCmd, WireKey};
 use crate::protocol::{GetReply, Response};
@@ -27,6 +27,10 @@ pub const MAX_VALUE_LEN: usize = i32::MAX as usize - 2;
 /// Keys per `get` line in a multi-key request; bigger batches are sent as
 /// several pipelined commands in one write.
 const KEYS_PER_GET: usize = 256;
+
+/// With `buffer_noreply`, noreply commands are written once this many bytes
+/// have accumulated on a connection (or earlier, see `flush_buffers`).
+const NOREPLY_BUFFER: usize = 64 * 1024;
 
 /// Bytes of pipelined storage commands encoded before they are flushed.
 const PIPELINE_CHUNK: usize = 256 * 1024;
@@ -88,6 +92,7 @@ pub struct ClientBuilder {
     retry_timeout: Duration,
     dead_timeout: Duration,
     flush_on_rejoin: bool,
+    buffer_noreply: bool,
 }
 
 impl Default for ClientBuilder {
@@ -109,6 +114,7 @@ impl Default for ClientBuilder {
             retry_timeout: Duration::from_secs(1),
             dead_timeout: Duration::from_secs(60),
             flush_on_rejoin: true,
+            buffer_noreply: false,
         }
     }
 }
@@ -215,6 +221,15 @@ impl ClientBuilder {
         self.dead_timeout = d;
         self
     }
+    /// Buffer noreply commands (libmemcached's BUFFER_REQUESTS): they are
+    /// written when 64 KiB have accumulated on a connection, when a command
+    /// that waits for a reply goes out on it, or on [`Client::flush_buffers`]
+    /// (and when the client is dropped), instead of one write each. Default
+    /// off: a noreply call then returns once its bytes are written.
+    pub fn buffer_noreply(&mut self, on: bool) -> &mut Self {
+        self.buffer_noreply = on;
+        self
+    }
     /// Flush a dead server when it rejoins the ring (default on), so stale
     /// copies it kept while out cannot be served. Turn off only when other
     /// clients that do not fail over share the servers and the cost of a
@@ -250,6 +265,7 @@ impl ClientBuilder {
             default_noreply: self.default_noreply,
             key_prefix: self.key_prefix.clone(),
             allow_unicode_keys: self.allow_unicode_keys,
+            buffer_noreply: self.buffer_noreply,
         })
     }
 }
@@ -264,6 +280,7 @@ pub struct Client {
     default_noreply: bool,
     key_prefix: Vec<u8>,
     allow_unicode_keys: bool,
+    buffer_noreply: bool,
 }
 
 /// The key rules, applied before any I/O: not empty, at most 250 bytes together
@@ -413,7 +430,7 @@ fn owned_reply(conn_err: &mut Option<bool>, r: Response<'_>) -> Reply {
 
 /// Reads one single-line reply, poisoning the connection when the reply leaves
 /// its state uncertain.
-fn read_reply(conn: &mut Conn, deadline: Instant) -> Result<Reply> {
+fn read_reply(conn: &mut Conn, deadline: Deadline) -> Result<Reply> {
     let mut poison = None;
     let r = conn.read_response(deadline, |r| owned_reply(&mut poison, r))?;
     if poison.is_some() {
@@ -471,7 +488,7 @@ impl Client {
         &self,
         idx: usize,
         server_error_is_clean: bool,
-        f: impl FnOnce(&mut Conn, Instant) -> Result<T>,
+        f: impl FnOnce(&mut Conn, Deadline) -> Result<T>,
     ) -> Result<T> {
         let mut f = Some(f);
         let (r, _) = self.attempt(idx, server_error_is_clean, &mut |c, d| {
@@ -487,7 +504,7 @@ impl Client {
     fn with_conn_idempotent<T>(
         &self,
         idx: usize,
-        mut f: impl FnMut(&mut Conn, Instant) -> Result<T>,
+        mut f: impl FnMut(&mut Conn, Deadline) -> Result<T>,
     ) -> Result<T> {
         let (mut r, reused) = self.attempt(idx, false, &mut f);
         if reused && matches!(r, Err(Error::UnexpectedClose | Error::Io(_))) {
@@ -503,7 +520,7 @@ impl Client {
         &self,
         idx: usize,
         server_error_is_clean: bool,
-        f: &mut dyn FnMut(&mut Conn, Instant) -> Result<T>,
+        f: &mut impl FnMut(&mut Conn, Deadline) -> Result<T>,
     ) -> (Result<T>, bool) {
         let server = &self.cluster.servers()[idx];
         let mut conn = match server.pool.get(self.timeout) {
@@ -563,11 +580,15 @@ impl Client {
                 conn.begin_reply_request();
             }
             encode(&mut conn.wbuf, noreply);
-            conn.flush(deadline)?;
             if noreply {
                 conn.note_noreply_sent();
+                // buffered mode: the bytes go out with a later write
+                if !self.buffer_noreply || conn.wbuf.len() >= NOREPLY_BUFFER {
+                    conn.flush(deadline)?;
+                }
                 return Ok(on_noreply);
             }
+            conn.flush(deadline)?;
             let r = read_reply(conn, deadline)?;
             match map(&r) {
                 Some(t) => Ok(t),
@@ -791,7 +812,7 @@ impl Client {
     fn fetch_one<T>(
         &self,
         conn: &mut Conn,
-        deadline: Instant,
+        deadline: Deadline,
         cmd: Retrieve,
         key: &[u8],
         visit: &mut Option<impl FnOnce(&[u8], u32, Option<u64>) -> T>,
@@ -1232,6 +1253,18 @@ impl Client {
         Ok(out)
     }
 
+    /// Writes the noreply commands buffered on idle connections (with
+    /// `buffer_noreply`); the first failure is returned after all were tried.
+    pub fn flush_buffers(&self) -> Result<()> {
+        let mut first = None;
+        for s in self.cluster.servers() {
+            if let Err(e) = s.pool.flush_idle() {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     /// Sends `quit` on and closes every idle connection; later calls reconnect.
     pub fn quit(&self) {
         for s in self.cluster.servers() {
@@ -1256,7 +1289,7 @@ fn response_error(r: &Response<'_>) -> Error {
 /// `Conn::flush`), with a noreply barrier first when replies are expected.
 fn pipeline(
     conn: &mut Conn,
-    deadline: Instant,
+    deadline: Deadline,
     noreply: bool,
     idxs: &[usize],
     mut encode_one: impl FnMut(&mut Vec<u8>, usize),

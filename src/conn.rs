@@ -117,6 +117,35 @@ pub struct ConnOptions {
     pub keepalive: bool,
 }
 
+// ---- deadlines ----------------------------------------------------------------
+
+/// When an operation must be over, on the coarse monotonic clock: timeouts
+/// are milliseconds, its resolution (a few ms at worst) is plenty, and it is
+/// read in a fraction of the cost of the precise clock, once per operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline(u64);
+
+fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer; this clock id always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Deadline {
+    pub fn after(d: Duration) -> Deadline {
+        Deadline(coarse_now_ns().saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+    }
+
+    /// Time left (zero once passed).
+    pub fn left(self) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(coarse_now_ns()))
+    }
+}
+
 // ---- fork detection -------------------------------------------------------
 
 /// Bumped in the child after `fork()`. A connection remembers the value it was
@@ -180,8 +209,7 @@ impl Conn {
     pub fn connect(addr: &ServerAddr, opts: &ConnOptions) -> Result<Conn> {
         let fork_gen = fork_generation();
         let failed = |reason: String| Error::ConnectFailed {
-            addr: addr.to_string(),
-            reason,
+            detail: format!("{addr}: {reason}"),
         };
         let sock = match addr {
             ServerAddr::Tcp { host, port } => {
@@ -263,9 +291,9 @@ impl Conn {
     }
 
     /// The deadline for an operation starting now.
-    pub fn deadline(&mut self) -> Instant {
+    pub fn deadline(&mut self) -> Deadline {
         self.first_read = true;
-        Instant::now() + self.timeout
+        Deadline::after(self.timeout)
     }
 
     /// Call before encoding a command that expects a reply: when earlier noreply
@@ -285,7 +313,7 @@ impl Conn {
     }
 
     /// Sends everything in `wbuf`.
-    pub fn flush(&mut self, deadline: Instant) -> Result<()> {
+    pub fn flush(&mut self, deadline: Deadline) -> Result<()> {
         let r = self.flush_inner(deadline);
         if r.is_err() {
             self.broken = true;
@@ -293,7 +321,7 @@ impl Conn {
         r
     }
 
-    fn flush_inner(&mut self, deadline: Instant) -> Result<()> {
+    fn flush_inner(&mut self, deadline: Deadline) -> Result<()> {
         self.used = true;
         let mut off = 0;
         while off < self.wbuf.len() {
@@ -327,7 +355,7 @@ impl Conn {
 
     /// Waits until the socket takes more bytes; reads replies that arrive in the
     /// meantime so the server is never stuck writing to us.
-    fn wait_writable(&mut self, deadline: Instant) -> Result<()> {
+    fn wait_writable(&mut self, deadline: Deadline) -> Result<()> {
         self.first_read = false;
         loop {
             let left = self.time_left(deadline)?;
@@ -358,8 +386,8 @@ impl Conn {
         }
     }
 
-    fn time_left(&self, deadline: Instant) -> Result<Duration> {
-        let left = deadline.saturating_duration_since(Instant::now());
+    fn time_left(&self, deadline: Deadline) -> Result<Duration> {
+        let left = deadline.left();
         if left.is_zero() {
             Err(Error::Timeout(self.timeout.as_millis() as u64))
         } else {
@@ -432,7 +460,7 @@ impl Conn {
     }
 
     /// Blocking read of more bytes, never past `deadline`.
-    fn fill(&mut self, deadline: Instant) -> Result<()> {
+    fn fill(&mut self, deadline: Deadline) -> Result<()> {
         if std::mem::take(&mut self.first_read) && self.rcvtimeo == self.timeout {
             return self.recv_some(0).map(|_| ());
         }
@@ -452,7 +480,7 @@ impl Conn {
     /// to earlier noreply commands are skipped here, never returned.
     pub fn read_response<T>(
         &mut self,
-        deadline: Instant,
+        deadline: Deadline,
         f: impl FnOnce(Response<'_>) -> T,
     ) -> Result<T> {
         let r = self.read_inner(deadline, f);
@@ -462,7 +490,11 @@ impl Conn {
         r
     }
 
-    fn read_inner<T>(&mut self, deadline: Instant, f: impl FnOnce(Response<'_>) -> T) -> Result<T> {
+    fn read_inner<T>(
+        &mut self,
+        deadline: Deadline,
+        f: impl FnOnce(Response<'_>) -> T,
+    ) -> Result<T> {
         loop {
             match protocol::parse(&self.rbuf[self.rpos..]) {
                 Ok(Some((resp, used))) => {
@@ -496,7 +528,7 @@ impl Conn {
     /// (the caller then reads it with [`Conn::read_response`]).
     pub fn read_get_reply<T>(
         &mut self,
-        deadline: Instant,
+        deadline: Deadline,
         prefix: &[u8],
         key: &[u8],
         f: impl FnOnce(GetReply<'_>) -> T,
@@ -537,16 +569,24 @@ impl Conn {
         }
     }
 
+    /// True when requests sit in the write buffer (buffered noreply commands).
+    pub fn has_pending_writes(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
     /// True when bytes arrived that no request asked for yet.
     pub fn has_buffered_input(&self) -> bool {
         self.rpos < self.rbuf.len()
     }
 
-    /// Best effort `quit`; the connection is dropped afterwards either way.
+    /// Best effort `quit` (after any buffered noreply commands); the
+    /// connection is dropped afterwards either way.
     pub fn quit(mut self) {
-        self.wbuf.clear();
+        if !self.is_reusable() {
+            self.wbuf.clear();
+        }
         protocol::encode::quit(&mut self.wbuf);
-        let deadline = Instant::now() + self.timeout.min(Duration::from_millis(100));
+        let deadline = Deadline::after(self.timeout.min(Duration::from_millis(100)));
         let _ = self.flush(deadline);
         match &self.sock {
             Socket::Tcp(s) => {
@@ -555,6 +595,18 @@ impl Conn {
             Socket::Unix(s) => {
                 let _ = s.shutdown(std::net::Shutdown::Both);
             }
+        }
+    }
+}
+
+impl Drop for Conn {
+    /// Buffered noreply commands are written before the socket closes
+    /// (bounded by the timeout), unless the connection is broken or belongs
+    /// to the parent process.
+    fn drop(&mut self) {
+        if !self.wbuf.is_empty() && self.is_reusable() {
+            let d = Deadline::after(self.timeout);
+            let _ = self.flush(d);
         }
     }
 }

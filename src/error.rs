@@ -26,8 +26,11 @@ pub enum Error {
     #[error("server does not know the command (ERROR)")]
     UnknownCommand,
     /// No connection could be made to a server.
-    #[error("cannot connect to {addr}: {reason}")]
-    ConnectFailed { addr: String, reason: String },
+    #[error("cannot connect to {detail}")]
+    ConnectFailed {
+        /// "address: reason"
+        detail: String,
+    },
     /// A socket error other than a timeout or an orderly close.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
@@ -48,6 +51,9 @@ pub enum Error {
     #[error("server unavailable: {0}")]
     ServerDown(String),
 }
+
+// Results travel through every layer of the hot path: keep the error small.
+const _: () = assert!(std::mem::size_of::<Error>() <= 32);
 
 /// Shorthand used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;

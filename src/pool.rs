@@ -195,6 +195,28 @@ impl Pool {
         self.returned.notify_one();
     }
 
+    /// Writes what idle connections hold in their write buffers (buffered
+    /// noreply commands).
+    pub fn flush_idle(&self) -> Result<()> {
+        let idle = {
+            let mut st = self.lock();
+            let mut idle = std::mem::take(&mut st.idle);
+            idle.extend(self.take_hot());
+            idle
+        };
+        let mut r = Ok(());
+        for mut c in idle {
+            if c.has_pending_writes() {
+                let d = c.deadline();
+                if let Err(e) = c.flush(d) {
+                    r = r.and(Err(e));
+                }
+            }
+            self.put(c);
+        }
+        r
+    }
+
     /// Closes every idle connection (sending `quit`); connections in use are
     /// left alone, so a concurrent caller is never disturbed.
     pub fn close_idle(&self) {

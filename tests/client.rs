@@ -557,3 +557,50 @@ fn reads_survive_a_server_restart_transparently() {
     c.set(b"k", b"v2", 0, 0, Some(false)).unwrap();
     assert_eq!(data(c.get(b"k").unwrap()), Some(b"v2".to_vec()));
 }
+
+#[test]
+fn buffered_noreply_is_written_on_flush_on_reply_and_on_drop() {
+    let m = Memcached::start();
+    let observer = client(&m);
+    let c = {
+        let mut b = builder(&m.addr());
+        b.buffer_noreply(true);
+        b.build().unwrap()
+    };
+    c.set(b"b1", b"1", 0, 0, Some(true)).unwrap();
+    // still in the client's buffer: another connection cannot see it
+    assert_eq!(observer.get(b"b1").unwrap(), None);
+    c.flush_buffers().unwrap();
+    // written: the server applies it (on its own connection, so allow it a moment)
+    assert!(eventually(
+        || data(observer.get(b"b1").unwrap()) == Some(b"1".to_vec())
+    ));
+    // a command that waits for a reply writes the buffer first, in order
+    c.set(b"b2", b"2", 0, 0, Some(true)).unwrap();
+    assert_eq!(data(c.get(b"b2").unwrap()), Some(b"2".to_vec()));
+    // a big stream goes out in 64 KiB writes without any flush
+    let v = vec![b'x'; 1000];
+    for i in 0..200 {
+        c.set(format!("s{i}").as_bytes(), &v, 0, 0, Some(true))
+            .unwrap();
+    }
+    assert!(eventually(|| observer.get(b"s0").unwrap().is_some()));
+    // and dropping the client writes what is left
+    c.set(b"b3", b"3", 0, 0, Some(true)).unwrap();
+    drop(c);
+    assert!(eventually(
+        || data(observer.get(b"b3").unwrap()) == Some(b"3".to_vec())
+    ));
+}
+
+/// Polls `f` for up to a second: for effects that cross connections.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(1) {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    false
+}

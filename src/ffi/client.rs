@@ -738,6 +738,17 @@ pub extern "C" fn mcrs_client_verbosity(
     })
 }
 
+/// Writes the noreply commands buffered by `mcrs_config_set_buffer_noreply`.
+/// A failure is reported after every server was tried.
+#[no_mangle]
+pub extern "C" fn mcrs_client_flush_buffers(c: *const mcrs_client) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(c);
+        try_ffi!(client(c).flush_buffers());
+        MCRS_STATUS_OK
+    })
+}
+
 /// Sends `quit` on every idle connection and closes it. The client stays
 /// usable: later calls reconnect.
 #[no_mangle]

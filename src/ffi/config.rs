@@ -241,6 +241,20 @@ pub extern "C" fn mcrs_config_set_flush_on_rejoin(cfg: *mut mcrs_config, on: boo
         })
     })
 }
+/// Buffers noreply commands (libmemcached's BUFFER_REQUESTS; default off):
+/// they are written when 64 KiB accumulate on a connection, when a command
+/// that waits for a reply is sent on it, on `mcrs_client_flush_buffers`, and
+/// when the client is freed. With it off, a noreply call returns once its
+/// bytes are written.
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_buffer_noreply(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
+    ffi_boundary!({
+        set_bool(cfg, on, |b, on| {
+            b.buffer_noreply(on);
+        })
+    })
+}
+
 /// Allows UTF-8 keys (bytes >= 0x80); default off (ASCII only).
 #[no_mangle]
 pub extern "C" fn mcrs_config_set_allow_unicode_keys(

@@ -55,7 +55,10 @@ impl<'a> Cursor<'a> {
 
     #[inline]
     fn put(&mut self, b: &[u8]) {
-        assert!(b.len() <= self.end as usize - self.at as usize, "cursor overrun");
+        assert!(
+            b.len() <= self.end as usize - self.at as usize,
+            "cursor overrun"
+        );
         // SAFETY: checked above that b fits in the reserved room.
         unsafe {
             std::ptr::copy_nonoverlapping(b.as_ptr(), self.at, b.len());
@@ -79,7 +82,10 @@ impl<'a> Cursor<'a> {
             return self.byte(b'0' + n as u8);
         }
         let digits = n.ilog10() as usize + 1;
-        assert!(digits <= self.end as usize - self.at as usize, "cursor overrun");
+        assert!(
+            digits <= self.end as usize - self.at as usize,
+            "cursor overrun"
+        );
         // SAFETY: checked above that the digits fit; written back to front.
         unsafe {
             let mut q = self.at.add(digits);
@@ -148,7 +154,16 @@ pub fn cas(
     cas_unique: u64,
     noreply: bool,
 ) {
-    store_line(buf, b"cas ", key, flags, exptime, value, Some(cas_unique), noreply);
+    store_line(
+        buf,
+        b"cas ",
+        key,
+        flags,
+        exptime,
+        value,
+        Some(cas_unique),
+        noreply,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

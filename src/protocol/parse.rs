@@ -294,7 +294,7 @@ pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
         }
         return FastGet::Other;
     }
-    let ours = buf.starts_with(b"VALUE ")
+    let ours = eq_short(&buf[..6], b"VALUE ")
         && eq_short(&buf[6..6 + prefix.len()], prefix)
         && eq_short(&buf[6 + prefix.len()..head - 1], key)
         && buf[head - 1] == b' ';
@@ -371,25 +371,33 @@ pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
 }
 
 /// Slice equality without a call into memcmp: keys are short, and the call
-/// costs more than comparing a few words in place.
+/// costs more than comparing a few (possibly overlapping) words in place.
 #[inline]
 fn eq_short(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    #[inline]
+    fn word<const N: usize>(s: &[u8], at: usize) -> [u8; N] {
+        s[at..at + N].try_into().expect("in range")
+    }
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        if u64::from_ne_bytes(x.try_into().expect("8"))
-            != u64::from_ne_bytes(y.try_into().expect("8"))
-        {
-            return false;
+    match n {
+        0 => true,
+        1 => a[0] == b[0],
+        2..=3 => word::<2>(a, 0) == word::<2>(b, 0) && word::<2>(a, n - 2) == word::<2>(b, n - 2),
+        4..=7 => word::<4>(a, 0) == word::<4>(b, 0) && word::<4>(a, n - 4) == word::<4>(b, n - 4),
+        _ => {
+            let mut i = 0;
+            while i + 8 <= n {
+                if word::<8>(a, i) != word::<8>(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            i == n || word::<8>(a, n - 8) == word::<8>(b, n - 8)
         }
     }
-    ca.remainder()
-        .iter()
-        .zip(cb.remainder())
-        .all(|(x, y)| x == y)
 }
 
 /// Strict unsigned decimal: digits only, no sign, no overflow, not empty.
@@ -630,6 +638,21 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(other)
             );
+        }
+    }
+
+    #[test]
+    fn short_equality() {
+        let pool = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        for n in 0..pool.len() {
+            let a = &pool[..n];
+            assert!(eq_short(a, a));
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 1;
+                assert!(!eq_short(a, &b), "len {n} differs at {i}");
+            }
+            assert!(!eq_short(a, &pool[..n + 1]));
         }
     }
 
