@@ -1,0 +1,51 @@
+// Package mcrs is a memcached client for Go over libmcrs, the Rust core of
+// the mcrs project, called through cgo.
+//
+// It covers what pymemcache does: one server or a cluster (keys spread by
+// pymemcache's rendezvous hashing, libmemcached's ketama, or xxh3),
+// serializer hooks, noreply defaults, multi-key commands pipelined per
+// server, ignore_exc, and connect/operation timeouts.
+//
+//	client, err := mcrs.New([]string{"localhost:11211"})
+//	if err != nil { ... }
+//	defer client.Close()
+//	client.Set("some_key", "some_value")
+//	value, found, err := client.Get("some_key") // "some_value", true, nil
+//
+// # Values
+//
+// Values go through a [Serde]. [DefaultSerde] stores []byte, string and
+// integers with pymemcache's flags (0, 16 and 2), so Python's
+// pymemcache.serde.pickle_serde reads them back as bytes, str and int, and
+// the reverse; other types are an error matching [ErrUnsupportedValue].
+// [WithSerde] with [SerdeFunc] plugs in a serializer/deserializer pair, e.g.
+// JSON. [Client.GetBytes] reads the raw bytes whatever the flags.
+//
+// # Results and errors
+//
+// Reads report a miss as found == false, never as an error. Conditional
+// writes report their outcome as an error: [ErrNotStored] (Add, Replace,
+// Append, Prepend), [ErrExists] and [ErrNotFound] (Cas), [ErrNotFound]
+// (Delete, Touch). Failures are [*Error] values carrying the library's status
+// and detail; match them with errors.Is against the sentinels ([ErrTimeout],
+// [ErrConnectFailed], [ErrInvalidKey], ...).
+//
+// Storage commands, Delete and Touch default to noreply, as in pymemcache:
+// they return once the request is written and cannot see NOT_STORED or
+// NOT_FOUND. Pass [Noreply](false) to a call, or [DefaultNoreply](false) to
+// New, to wait for the reply. Cas, Incr and Decr always wait unless told not to.
+//
+// # Concurrency and lifetime
+//
+// A Client is safe for concurrent use; each call borrows a pooled
+// connection (at most [MaxPoolSize] per server). [Client.Close] waits for
+// calls in progress, then frees the client; later calls return [ErrClosed].
+// A Client that is never closed is freed when it becomes unreachable.
+//
+// # Building
+//
+// The package links libmcrs from the repository it lives in: run
+// `cargo build --release` at the repository root first. See README.md for
+// static linking, pkg-config, and installed copies (build tags mcrs_static,
+// mcrs_pkgconfig, mcrs_external).
+package mcrs

@@ -1,0 +1,3 @@
+module github.com/mcrs-project/mcrs-go
+
+go 1.24

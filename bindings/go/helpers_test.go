@@ -1,0 +1,137 @@
+package mcrs_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	mcrs "github.com/mcrs-project/mcrs-go"
+)
+
+// memcachedServer is a private memcached started for a test.
+type memcachedServer struct {
+	Addr string // 127.0.0.1:PORT
+	Port int
+	cmd  *exec.Cmd
+	once sync.Once
+	done chan struct{}
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startMemcached starts `memcached -l 127.0.0.1 -p PORT -U 0 -t 1` on a free
+// port and waits until it accepts connections. It retries on another port
+// when the one picked was taken in between.
+func startMemcached() (*memcachedServer, error) {
+	bin, err := exec.LookPath("memcached")
+	if err != nil {
+		return nil, fmt.Errorf("memcached not found in PATH (Debian: apt-get install memcached): %w", err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-t", "1"}
+		if os.Geteuid() == 0 {
+			args = append(args, "-u", "root")
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout = os.Stderr
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		s := &memcachedServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, cmd: cmd,
+			done: make(chan struct{})}
+		go func() { cmd.Wait(); close(s.done) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			select {
+			case <-s.done:
+				lastErr = fmt.Errorf("memcached on port %d exited early", port)
+			default:
+			}
+			if lastErr != nil {
+				break
+			}
+			if c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
+				c.Close()
+				return s, nil
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		s.Kill()
+		if lastErr == nil {
+			lastErr = fmt.Errorf("memcached on port %d did not accept connections in 5s", port)
+		}
+	}
+	return nil, lastErr
+}
+
+// Kill stops the server and waits for it to exit (idempotent).
+func (s *memcachedServer) Kill() {
+	s.once.Do(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+	})
+}
+
+// newServer starts a memcached for t, killed when t ends.
+func newServer(t testing.TB) *memcachedServer {
+	t.Helper()
+	s, err := startMemcached()
+	if err != nil {
+		t.Fatalf("starting memcached: %v", err)
+	}
+	t.Cleanup(s.Kill)
+	return s
+}
+
+// newClient makes a client for servers, closed when t ends.
+func newClient(t testing.TB, servers []string, opts ...mcrs.Option) *mcrs.Client {
+	t.Helper()
+	c, err := mcrs.New(servers, opts...)
+	if err != nil {
+		t.Fatalf("mcrs.New(%v): %v", servers, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// setup starts a server and a client on it that waits for replies (so that
+// failures show up in tests).
+func setup(t testing.TB, opts ...mcrs.Option) (*mcrs.Client, *memcachedServer) {
+	t.Helper()
+	s := newServer(t)
+	return newClient(t, []string{s.Addr}, append([]mcrs.Option{mcrs.DefaultNoreply(false)}, opts...)...), s
+}
+
+// sharedAddr is a memcached started by TestMain for the examples.
+var sharedAddr string
+
+func TestMain(m *testing.M) {
+	s, err := startMemcached()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mcrs tests need memcached: %v\n", err)
+		os.Exit(1)
+	}
+	sharedAddr = s.Addr
+	code := m.Run()
+	s.Kill()
+	os.Exit(code)
+}
