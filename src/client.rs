@@ -257,7 +257,14 @@ impl ClientBuilder {
             dead_timeout: self.dead_timeout,
             flush_on_rejoin: self.flush_on_rejoin,
         };
-        let cluster = Cluster::new(&self.servers, self.distribution, &conn, &pool, &health)?;
+        let cluster = Cluster::new(
+            &self.servers,
+            self.distribution,
+            &conn,
+            &pool,
+            &health,
+            &self.key_prefix,
+        )?;
         Ok(Client {
             cluster,
             timeout: self.timeout,

@@ -15,9 +15,18 @@
 //!   also flushes the server: while it was out its keys were written
 //!   elsewhere, and the stale copies it may still hold must not be served.
 //!
+//! - Keys that moved while their server was out may leave copies on the
+//!   servers that stood in for it; if the server later left again, those
+//!   copies would be read back stale. So while a server is out, the keys
+//!   routed away from it are remembered (up to `MAX_MIGRATED` per server), and
+//!   their copies are deleted from the stand-ins when it rejoins: before the
+//!   ring switches back, once more after in-flight requests are done, and
+//!   again at once if the server fails before that.
+//!
 //! The hot path costs one atomic load per routed key and one read lock on the
 //! ring; the slow paths (failures, probes) take a per-server mutex.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -25,7 +34,7 @@ use std::time::{Duration, Instant};
 use crate::conn::{Conn, ConnOptions, ServerAddr};
 use crate::error::{Error, Result};
 use crate::pool::Pool;
-use crate::protocol::{encode, Response};
+use crate::protocol::{encode, Response, WireKey};
 use crate::ring::{Distribution, NodeSpec, Ring};
 
 /// One configured server.
@@ -84,9 +93,21 @@ struct Health {
     probing: bool,
 }
 
+/// Most keys remembered per server while it is out of the ring; past that,
+/// stale copies of the others are no longer cleaned up when it rejoins.
+const MAX_MIGRATED: usize = 100_000;
+
+#[derive(Default)]
+struct Migrated {
+    keys: HashSet<Vec<u8>>,
+    overflowed: bool,
+}
+
 pub struct Server {
     pub spec: ServerSpec,
     pub pool: Pool,
+    /// keys (before the prefix) routed to other servers while this one was out
+    migrated: Mutex<Migrated>,
     /// HEALTHY / FAILING / DEAD, readable without the lock
     state: Arc<AtomicU8>,
     health: Arc<Mutex<Health>>,
@@ -101,6 +122,12 @@ struct LiveRing {
 
 pub struct Cluster {
     servers: Vec<Server>,
+    /// the ring over every configured server: a key's home when all are up
+    full_ring: Option<Ring>,
+    /// prepended to keys on the wire (for the cleanup deletes)
+    key_prefix: Vec<u8>,
+    /// cleanups to run again once in-flight requests are over: (home server, when)
+    pending_cleanups: Mutex<Vec<(usize, Instant)>>,
     dist: Distribution,
     conn: ConnOptions,
     opts: HealthOptions,
@@ -109,6 +136,18 @@ pub struct Cluster {
     any_dead: AtomicBool,
     /// set by a probe that succeeded: the ring must be rebuilt
     rejoined: Arc<AtomicBool>,
+    has_pending_cleanups: AtomicBool,
+}
+
+/// Cluster health events (failures, evictions, rejoins, cleanups) go to
+/// stderr when the environment has MCRS_DEBUG set: the trail to read when a
+/// failover misbehaves.
+fn dbg(msg: std::fmt::Arguments) {
+    use std::sync::OnceLock;
+    static ON: OnceLock<Option<Instant>> = OnceLock::new();
+    if let Some(t0) = ON.get_or_init(|| std::env::var_os("MCRS_DEBUG").map(|_| Instant::now())) {
+        eprintln!("mcrs [{:>8.3}] {msg}", t0.elapsed().as_secs_f64());
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -122,6 +161,7 @@ impl Cluster {
         conn: &ConnOptions,
         pool: &PoolOptions,
         health: &HealthOptions,
+        key_prefix: &[u8],
     ) -> Result<Cluster> {
         if specs.is_empty() {
             return Err(Error::NoServers);
@@ -136,6 +176,7 @@ impl Cluster {
                     pool.max_size,
                     pool.idle_timeout,
                 ),
+                migrated: Mutex::new(Migrated::default()),
                 state: Arc::new(AtomicU8::new(HEALTHY)),
                 health: Arc::new(Mutex::new(Health {
                     failures: 0,
@@ -150,12 +191,19 @@ impl Cluster {
                 ring: Ring::new(dist, &[]),
                 members: Vec::new(),
             })),
+            full_ring: (servers.len() > 1).then(|| {
+                let nodes: Vec<NodeSpec> = servers.iter().map(|s| s.spec.node()).collect();
+                Ring::new(dist, &nodes)
+            }),
+            key_prefix: key_prefix.to_vec(),
+            pending_cleanups: Mutex::new(Vec::new()),
             servers,
             dist,
             conn: conn.clone(),
             opts: health.clone(),
             any_dead: AtomicBool::new(false),
             rejoined: Arc::new(AtomicBool::new(false)),
+            has_pending_cleanups: AtomicBool::new(false),
         };
         c.rebuild_ring();
         Ok(c)
@@ -204,8 +252,86 @@ impl Cluster {
                 None => return Err(Error::NoServers),
             }
         };
+        if self.any_dead.load(Ordering::Relaxed) {
+            self.note_migration(key, idx);
+        }
         self.check_usable(idx)?;
         Ok(idx)
+    }
+
+    /// Remembers `key` when it is served by `idx` only because its home
+    /// server is out of the ring.
+    fn note_migration(&self, key: &[u8], idx: usize) {
+        let Some(home) = self.full_ring.as_ref().and_then(|r| r.pick(key)) else {
+            return;
+        };
+        if home == idx {
+            return;
+        }
+        let mut m = lock(&self.servers[home].migrated);
+        if m.keys.len() < MAX_MIGRATED {
+            if !m.keys.contains(key) {
+                m.keys.insert(key.to_vec());
+            }
+        } else {
+            m.overflowed = true;
+        }
+    }
+
+    /// Deletes, on every live server but `home`, the copies of the keys that
+    /// were served elsewhere while `home` was out (noreply, pipelined). With
+    /// `keep`, the keys stay remembered for a later pass: a request routed
+    /// before the ring switched may still write after this pass. When a
+    /// stand-in cannot be reached, the keys are kept and the cleanup is tried
+    /// again after `retry_timeout`.
+    fn clean_up_migrated(&self, home: usize, keep: bool) {
+        let keys = {
+            let mut m = lock(&self.servers[home].migrated);
+            if keep {
+                m.keys.clone()
+            } else {
+                std::mem::take(&mut m.keys)
+            }
+        };
+        if keys.is_empty() {
+            return;
+        }
+        dbg(format_args!("cleanup for home {home}: {} keys", keys.len()));
+        let mut all_done = true;
+        for (i, s) in self.servers.iter().enumerate() {
+            if i == home || s.state.load(Ordering::Acquire) == DEAD {
+                continue;
+            }
+            let r = self.delete_on(s, &keys);
+            dbg(format_args!(
+                "  delete {} keys of home {home} on server {i}: {r:?}",
+                keys.len()
+            ));
+            all_done &= r.is_ok();
+        }
+        if !all_done && !keep {
+            lock(&self.servers[home].migrated).keys.extend(keys);
+            let due = Instant::now() + self.opts.retry_timeout;
+            lock(&self.pending_cleanups).push((home, due));
+            self.has_pending_cleanups.store(true, Ordering::Release);
+        }
+    }
+
+    fn delete_on(&self, s: &Server, keys: &HashSet<Vec<u8>>) -> Result<()> {
+        let mut conn = s.pool.get(self.conn.timeout)?;
+        let deadline = conn.deadline();
+        for k in keys {
+            let wk = WireKey {
+                prefix: &self.key_prefix,
+                key: k,
+            };
+            encode::delete(&mut conn.wbuf, wk, true);
+            if conn.wbuf.len() >= 64 * 1024 {
+                conn.flush(deadline)?;
+            }
+        }
+        conn.note_noreply_sent();
+        conn.flush(deadline)
     }
 
     /// A failing server is skipped until `retry_timeout` after its last failure.
@@ -240,6 +366,7 @@ impl Cluster {
                 // any answer (even an error reply) proves the server is up
                 let mut h = lock(&s.health);
                 if s.state.load(Ordering::Relaxed) == FAILING {
+                    dbg(format_args!("server {idx} healthy again"));
                     h.failures = 0;
                     h.last_failure = None;
                     s.state.store(HEALTHY, Ordering::Release);
@@ -252,12 +379,23 @@ impl Cluster {
         let s = &self.servers[idx];
         let died = {
             let mut h = lock(&s.health);
-            if s.state.load(Ordering::Relaxed) == DEAD {
+            let state = s.state.load(Ordering::Relaxed);
+            if state == DEAD {
+                return;
+            }
+            // requests that were in flight when the server first failed fail
+            // together: they are one failure, not several retries
+            if state == FAILING
+                && h.last_failure
+                    .is_some_and(|t| t.elapsed() < self.opts.retry_timeout)
+            {
                 return;
             }
             h.failures += 1;
             h.last_failure = Some(Instant::now());
+            dbg(format_args!("server {idx} failure {}", h.failures));
             if h.failures > self.opts.retry_attempts {
+                dbg(format_args!("server {idx} DEAD"));
                 h.probe_at = Some(Instant::now() + self.opts.dead_timeout);
                 s.state.store(DEAD, Ordering::Release);
                 true
@@ -267,6 +405,10 @@ impl Cluster {
             }
         };
         if died {
+            // copies left on stand-ins by its previous absence go first, or
+            // they would be read back once its keys move to them again
+            lock(&self.pending_cleanups).retain(|&(home, _)| home != idx);
+            self.clean_up_migrated(idx, false);
             // its keys move to the live servers; idle sockets to it are useless
             self.any_dead.store(true, Ordering::Release);
             self.rebuild_ring();
@@ -277,7 +419,10 @@ impl Cluster {
     /// Rebuilds the ring after a successful probe and starts probes that are due.
     fn maintain(&self) {
         if self.rejoined.swap(false, Ordering::AcqRel) {
-            self.rebuild_ring();
+            self.rejoin();
+        }
+        if self.has_pending_cleanups.load(Ordering::Acquire) {
+            self.run_due_cleanups();
         }
         if !self.any_dead.load(Ordering::Acquire) {
             return;
@@ -297,8 +442,83 @@ impl Cluster {
             drop(h);
             self.spawn_probe(s);
         }
-        if !still_dead {
+        // keep noting migrations until the ring holds every server again
+        // (a server whose probe succeeded is not dead but may not be back yet)
+        let ring_full = self
+            .ring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .members
+            .len()
+            == self.servers.len();
+        if !still_dead && ring_full {
             self.any_dead.store(false, Ordering::Release);
+        }
+    }
+
+    /// Brings servers whose probe succeeded back into the ring. Any change of
+    /// the ring can move a migrated key from one stand-in to another, and the
+    /// first may keep an older copy; so the copies of *every* remembered key
+    /// are deleted from the servers that are not its home (a miss is fine, a
+    /// stale value is not), before the switch and once more after it.
+    fn rejoin(&self) {
+        let members = self
+            .ring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .members
+            .clone();
+        let back: Vec<usize> = (0..self.servers.len())
+            .filter(|&i| {
+                self.servers[i].state.load(Ordering::Acquire) != DEAD && !members.contains(&i)
+            })
+            .collect();
+        let homes: Vec<usize> = (0..self.servers.len())
+            .filter(|&i| back.contains(&i) || !lock(&self.servers[i].migrated).keys.is_empty())
+            .collect();
+        for &i in &back {
+            dbg(format_args!("server {i} rejoining"));
+        }
+        for &i in &homes {
+            self.clean_up_migrated(i, true);
+        }
+        self.rebuild_ring();
+        // requests routed with the old ring may still write to stand-ins:
+        // clean up again once they are over
+        let due = Instant::now() + self.conn.timeout + Duration::from_millis(20);
+        let mut p = lock(&self.pending_cleanups);
+        for i in homes {
+            p.push((i, due));
+        }
+        if !p.is_empty() {
+            self.has_pending_cleanups.store(true, Ordering::Release);
+        }
+    }
+
+    fn run_due_cleanups(&self) {
+        let now = Instant::now();
+        let due: Vec<usize> = {
+            let mut p = lock(&self.pending_cleanups);
+            let due = p
+                .iter()
+                .filter(|&&(_, t)| t <= now)
+                .map(|&(i, _)| i)
+                .collect();
+            p.retain(|&(_, t)| t > now);
+            if p.is_empty() {
+                self.has_pending_cleanups.store(false, Ordering::Release);
+            }
+            due
+        };
+        let members = self
+            .ring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .members
+            .clone();
+        for i in due {
+            // a home still out of the ring keeps its keys for its own return
+            self.clean_up_migrated(i, !members.contains(&i));
         }
     }
 

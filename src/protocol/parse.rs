@@ -93,7 +93,8 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Response<'_>, usize)>, ProtocolError>
         return Ok(Some((Response::Stored, 8)));
     }
     let Some(nl) = find_newline(buf) else {
-        if buf.len() > MAX_LINE {
+        // a line of MAX_LINE bytes may still be waiting for its "\r\n"
+        if buf.len() > MAX_LINE + 1 {
             return err("response line too long", buf);
         }
         return Ok(None);
@@ -287,9 +288,16 @@ pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
     }
     let head = 6 + prefix.len() + key.len() + 1;
     if buf.len() < head {
-        // too short to tell: only keep waiting if it can still be our reply
-        let can_be = |want: &[u8]| buf.len() < want.len() && want.starts_with(buf);
-        if can_be(END) || (b"VALUE ".starts_with(&buf[..buf.len().min(6)])) {
+        // too short to tell: keep waiting only if it can still be our reply,
+        // i.e. it is a prefix of "END\r\n" or of "VALUE <prefix><key> "
+        let mut rest = buf;
+        let mut is_prefix = true;
+        for part in [&b"VALUE "[..], prefix, key] {
+            let n = rest.len().min(part.len());
+            is_prefix &= rest[..n] == part[..n];
+            rest = &rest[n..];
+        }
+        if (buf.len() < END.len() && END.starts_with(buf)) || is_prefix {
             return FastGet::NeedMore;
         }
         return FastGet::Other;
@@ -330,6 +338,10 @@ pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
             }
             Err(f) => return f,
         }
+    }
+    // the generic parser's line limit holds here too
+    if i > MAX_LINE {
+        return FastGet::Other;
     }
     // a number that reached the end of the buffer may still be growing
     if i >= buf.len() || (i + 1 == buf.len() && buf[i] == b'\r') {
@@ -573,9 +585,9 @@ mod tests {
 
     #[test]
     fn endless_line_is_refused() {
-        let junk = vec![b'x'; MAX_LINE + 1];
+        let junk = vec![b'x'; MAX_LINE + 2];
         assert!(parse(&junk).is_err());
-        let almost = vec![b'x'; MAX_LINE];
+        let almost = vec![b'x'; MAX_LINE + 1]; // the last byte may be the '\r'
         assert_eq!(parse(&almost).unwrap(), None);
     }
 
