@@ -254,7 +254,9 @@ enum mcrs_status mcrs_client_gets_many(const struct mcrs_client *c,
 // Stores `n` items (pipelined per server); item i is keys[i]/values[i] with
 // flags[i]. MCRS_STATUS_OK when all were stored; MCRS_STATUS_NOT_STORED when
 // some were not: their indices go to `failed[0 .. *n_failed]` (`failed` needs
-// room for n entries). With noreply: MCRS_STATUS_OK and `*n_failed = 0`.
+// room for n entries). With noreply: MCRS_STATUS_OK and `*n_failed = 0`,
+// except that with ignore_exc the items of a server that failed are reported
+// as not stored (as pymemcache's HashClient does).
 // The arrays may be NULL when n is 0; `n_failed` is always required.
 enum mcrs_status mcrs_client_set_many(const struct mcrs_client *c,
                                       const uint8_t *const *keys,

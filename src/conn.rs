@@ -583,7 +583,9 @@ impl Conn {
     /// connection is dropped afterwards either way.
     pub fn quit(mut self) {
         if !self.is_reusable() {
+            // broken, or the parent's socket after fork(): send nothing
             self.wbuf.clear();
+            return;
         }
         protocol::encode::quit(&mut self.wbuf);
         let deadline = Deadline::after(self.timeout.min(Duration::from_millis(100)));
