@@ -16,6 +16,9 @@ libdir="$root/target/release"
 out_dir="$root/target/examples"
 exe="$out_dir/basic"
 
+if ! command -v "$cc" >/dev/null; then
+    bash "$root/scripts/deps.sh"
+fi
 if [ "${MCRS_SKIP_BUILD:-0}" != 1 ]; then
     echo "==> building libmcrs (cargo build --release)" >&2
     (cd "$root" && "$cargo" build --release)
@@ -38,6 +41,10 @@ if [ -n "${MCRS_SERVERS:-}" ]; then
 fi
 
 echo "==> MCRS_SERVERS is not set: starting a private memcached" >&2
+if ! command -v memcached >/dev/null; then
+    # a fresh machine: install memcached (and the other test tools) first
+    bash "$root/scripts/deps.sh"
+fi
 # with_memcached.sh stops memcached when the example exits and returns its exit code.
 exec bash "$root/tests/c/with_memcached.sh" \
     bash -c 'echo "==> running against $MCRS_TEST_SERVER" >&2; MCRS_SERVERS="$MCRS_TEST_SERVER" exec "$0"' "$exe"
