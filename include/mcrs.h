@@ -285,6 +285,15 @@ enum mcrs_status mcrs_client_delete_many(const struct mcrs_client *c,
                                          size_t n,
                                          mcrs_noreply noreply);
 
+// Sets a new exptime on `n` keys (pipelined per server). MCRS_STATUS_OK
+// whether or not the keys existed. `keys`/`key_lens` may be NULL when n is 0.
+enum mcrs_status mcrs_client_touch_many(const struct mcrs_client *c,
+                                        const uint8_t *const *keys,
+                                        const size_t *key_lens,
+                                        size_t n,
+                                        uint32_t exptime,
+                                        mcrs_noreply noreply);
+
 // Adds `delta` to a decimal value (wrapping at 2^64 as memcached does).
 // MCRS_STATUS_OK with `*new_value` (not written with noreply),
 // MCRS_STATUS_NOT_FOUND, or MCRS_STATUS_CLIENT_ERROR for a non-numeric value.

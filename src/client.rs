@@ -1099,10 +1099,44 @@ impl Client {
     /// Deletes many keys (pipelined per server). Returns how many existed, or
     /// `keys.len()` with noreply (pymemcache returns True).
     pub fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        let noreply = self.noreply_default(noreply);
+        self.keyed_batch(
+            keys,
+            noreply,
+            |buf, k| encode::delete(buf, self.wire(k), noreply),
+            |r| matches!(r, Reply::Deleted),
+        )
+    }
+
+    /// Sets a new exptime on many keys (pipelined per server). Returns how
+    /// many existed, or `keys.len()` with noreply.
+    pub fn touch_many(&self, keys: &[&[u8]], exptime: u32, noreply: Option<bool>) -> Result<usize> {
+        check_exptime(exptime)?;
+        let noreply = self.noreply_default(noreply);
+        self.keyed_batch(
+            keys,
+            noreply,
+            |buf, k| encode::touch(buf, self.wire(k), exptime, noreply),
+            |r| matches!(r, Reply::Touched),
+        )
+    }
+
+    /// A one-key command for each of `keys`, pipelined per server, the servers
+    /// in parallel; counts the replies for which `hit` is true (a NOT_FOUND
+    /// is a miss, anything else an error).
+    fn keyed_batch(
+        &self,
+        keys: &[&[u8]],
+        noreply: bool,
+        encode_one: impl Fn(&mut Vec<u8>, &[u8]) + Sync,
+        hit: impl Fn(&Reply) -> bool + Sync,
+    ) -> Result<usize> {
         for k in keys {
             self.check_key(k)?;
         }
-        let noreply = self.noreply_default(noreply);
+        if keys.is_empty() {
+            return Ok(0);
+        }
         let (groups, _unroutable, why) = self.by_server(keys);
         if let (Some(e), false) = (why, self.ignore_exc) {
             return Err(e);
@@ -1110,32 +1144,32 @@ impl Client {
         let results = self.fan_out(&groups, |server, idxs| {
             self.with_conn(server, false, |conn, deadline| {
                 pipeline(conn, deadline, noreply, idxs, |buf, i| {
-                    encode::delete(buf, self.wire(keys[i]), noreply)
+                    encode_one(buf, keys[i])
                 })?;
                 if noreply {
                     return Ok(idxs.len());
                 }
-                let mut deleted = 0;
+                let mut hits = 0;
                 for _ in idxs {
                     let d = conn.deadline();
                     match read_reply(conn, d)? {
-                        Reply::Deleted => deleted += 1,
+                        r if hit(&r) => hits += 1,
                         Reply::NotFound => {}
                         r => return Err(wrong_reply(conn, r)),
                     }
                 }
-                Ok(deleted)
+                Ok(hits)
             })
         });
-        let mut deleted = 0;
+        let mut hits = 0;
         for r in results {
             match r {
-                Ok(n) => deleted += n,
+                Ok(n) => hits += n,
                 Err(_) if self.ignore_exc => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(deleted)
+        Ok(hits)
     }
 
     // ---- server-wide commands ----------------------------------------------

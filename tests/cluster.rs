@@ -105,7 +105,9 @@ fn multi_key_commands_span_servers() {
             .count(),
         500
     );
+    assert_eq!(c.touch_many(&ask, 3600, Some(false)).unwrap(), 500);
     assert_eq!(c.delete_many(&ask, Some(false)).unwrap(), 500);
+    assert_eq!(c.touch_many(&ask, 3600, Some(false)).unwrap(), 0);
     assert!(c.get_many(&ask).unwrap().iter().all(Option::is_none));
     // server-wide commands reach every server
     let stats = c.stats("").unwrap();

@@ -583,6 +583,30 @@ fn arith(
     }
 }
 
+/// Sets a new exptime on `n` keys (pipelined per server). MCRS_STATUS_OK
+/// whether or not the keys existed. `keys`/`key_lens` may be NULL when n is 0.
+#[no_mangle]
+pub extern "C" fn mcrs_client_touch_many(
+    c: *const mcrs_client,
+    keys: *const *const u8,
+    key_lens: *const usize,
+    n: usize,
+    exptime: u32,
+    noreply: mcrs_noreply,
+) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(c);
+        // SAFETY: the caller passes n keys.
+        let Some(keys) = (unsafe { key_list(keys, key_lens, n) }) else {
+            set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
+            return MCRS_STATUS_NULL_POINTER;
+        };
+        let nr = try_ffi!(noreply_arg(noreply));
+        try_ffi!(client(c).touch_many(&keys, exptime, nr));
+        MCRS_STATUS_OK
+    })
+}
+
 /// Adds `delta` to a decimal value (wrapping at 2^64 as memcached does).
 /// MCRS_STATUS_OK with `*new_value` (not written with noreply),
 /// MCRS_STATUS_NOT_FOUND, or MCRS_STATUS_CLIENT_ERROR for a non-numeric value.
