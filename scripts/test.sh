@@ -5,7 +5,7 @@
 # the memcached servers it needs on free loopback ports and stops them.
 #
 #   scripts/test.sh          # everything
-#   MCRS_QUICK=1 scripts/test.sh   # skip the sanitizer/valgrind passes
+#   MCRS_QUICK=1 scripts/test.sh   # skip the sanitizer, valgrind and fuzz passes
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -36,13 +36,23 @@ cargo test --release --quiet 2>&1 | tail -n +1
 step "C tests (ctest: static and shared library)"
 cmake -S tests/c -B target/ctest -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build target/ctest -j 2 >/dev/null
-ctest --test-dir target/ctest --output-on-failure
+ctest --test-dir target/ctest --output-on-failure -j 2
 
 if [ -z "${MCRS_QUICK:-}" ]; then
   step "C tests under AddressSanitizer + UndefinedBehaviorSanitizer"
   cmake -S tests/c -B target/ctest-asan -DCMAKE_BUILD_TYPE=Debug -DMCRS_SANITIZE=address,undefined >/dev/null
   cmake --build target/ctest-asan -j 2 >/dev/null
-  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir target/ctest-asan --output-on-failure
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir target/ctest-asan --output-on-failure -j 2
+
+  step "C tests under valgrind (errors and definite leaks fail)"
+  cmake -S tests/c -B target/ctest-valgrind -DCMAKE_BUILD_TYPE=Debug -DMCRS_VALGRIND=ON >/dev/null
+  cmake --build target/ctest-valgrind -j 2 >/dev/null
+  ctest --test-dir target/ctest-valgrind --output-on-failure -j 2
+fi
+
+if [ -x bindings/c/test_install.sh ]; then
+  step "C packaging: install, pkg-config and CMake consumers, the seed examples"
+  bash bindings/c/test_install.sh
 fi
 
 step "Python interoperability (pymemcache)"
@@ -60,6 +70,11 @@ fi
 if [ -d bindings/node ] && [ -f bindings/node/package.json ]; then
   step "Node binding"
   (cd bindings/node && { [ -d node_modules/koffi ] || npm ci --no-audit --no-fund --silent; } && node --test test/)
+fi
+
+if [ -z "${MCRS_QUICK:-}" ] && [ -x fuzz/smoke.sh ]; then
+  step "fuzz smoke (short cargo-fuzz runs of every target)"
+  bash fuzz/smoke.sh
 fi
 
 step "all suites passed"
