@@ -1,0 +1,586 @@
+#!/usr/bin/env bash
+# mcrs against libmemcached (and pymemcache, and a raw-socket floor) on one
+# private memcached: ops/s, instructions/op (callgrind), syscalls/op (strace),
+# and the thread scaling of one shared mcrs_client.
+# Writes docs/bench/results.md, docs/bench/results.tsv and docs/bench/ratios.png.
+#
+#   examples/bench.sh                       # the full run (about 4 minutes on 2 cores)
+#   RUNS=3 OPS=50000 SKIP_CALLGRIND=1 examples/bench.sh
+#
+# Works from any directory. Environment (defaults in brackets):
+#   RUNS [5]            alternating runs per client for ops/s (medians reported)
+#   OPS [100000]        operations per ops/s run (mget100: keys, i.e. OPS/100 rounds)
+#   VALUE_SIZE [100]    value bytes
+#   SKIP_CALLGRIND=1    no instructions/op     SKIP_STRACE=1   no syscalls/op
+#   SKIP_THREADS=1      no thread scaling      SKIP_PY=1       no pymemcache
+#   SPIN [1]            1: while timing, a nice-19 busy loop keeps one vCPU from
+#                       idling (see "Why a spinner" in results.md); 0: idle machine.
+#                       With SPIN=1 an idle-machine section is measured as well.
+#   IDLE_RUNS [3] IDLE_OPS [20000]      that idle-machine section (0 runs: skip it)
+#   CG_OPS_LO [10000] CG_OPS_HI [20000] the two op counts whose difference
+#                       gives instructions/op and syscalls/op
+#   STRACE_REPS [3]     strace runs per point (median per syscall)
+#   THREAD_GET_OPS [100000] THREAD_MGET_KEYS [1000000]  per thread, bench_threads
+#   WAIT_QUIET [0]      wait up to this many seconds for other processes' load
+#                       to drop below 25% of the CPUs before measuring
+#   SHARED_BENCH [<repo>/../shared/bench]  lmc_bench.c, raw_floor.c, pymc_bench.py
+#   OUT_DIR [<repo>/docs/bench]   CC [cc]   CARGO [cargo]   MCRS_SKIP_BUILD=1
+set -euo pipefail
+
+invocation="$0${*:+ $*}"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+RUNS="${RUNS:-5}"
+OPS="${OPS:-100000}"
+VALUE_SIZE="${VALUE_SIZE:-100}"
+SKIP_CALLGRIND="${SKIP_CALLGRIND:-0}"
+SKIP_STRACE="${SKIP_STRACE:-0}"
+SKIP_THREADS="${SKIP_THREADS:-0}"
+SKIP_PY="${SKIP_PY:-0}"
+SPIN="${SPIN:-1}"
+WAIT_QUIET="${WAIT_QUIET:-0}"
+IDLE_RUNS="${IDLE_RUNS:-3}"
+IDLE_OPS="${IDLE_OPS:-20000}"
+CG_OPS_LO="${CG_OPS_LO:-10000}"
+CG_OPS_HI="${CG_OPS_HI:-20000}"
+STRACE_REPS="${STRACE_REPS:-3}"
+THREAD_GET_OPS="${THREAD_GET_OPS:-100000}"
+THREAD_MGET_KEYS="${THREAD_MGET_KEYS:-1000000}"
+SHARED_BENCH="${SHARED_BENCH:-$root/../shared/bench}"
+OUT_DIR="${OUT_DIR:-$root/docs/bench}"
+cc="${CC:-cc}"
+cargo="${CARGO:-cargo}"
+[ "$SPIN" = 1 ] || IDLE_RUNS=0 # the main section already is the idle machine
+CG_N=$((CG_OPS_HI - CG_OPS_LO))
+WORKLOADS=(set get mget100 set_noreply)
+HOST=127.0.0.1
+
+libdir="$root/target/release"
+work="$root/target/bench"
+bin="$work/bin"
+logs="$work/logs"
+mkdir -p "$bin" "$logs" "$OUT_DIR"
+rm -f "$logs"/*
+t_start=$(date +%s)
+say() { echo "==> $*" >&2; }
+
+# ---------------------------------------------------------------- tools
+is_root=0
+[ "$(id -u)" = 0 ] && is_root=1
+apt_updated=0
+apt_install() { # apt_install PACKAGE... (root only; quiet)
+    [ "$is_root" = 1 ] || return 1
+    if [ "$apt_updated" = 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1
+}
+need_cmd() { # need_cmd COMMAND PACKAGE: 0 when the command is (now) there
+    command -v "$1" >/dev/null 2>&1 && return 0
+    say "installing $2 (for $1)"
+    apt_install "$2" && command -v "$1" >/dev/null 2>&1
+}
+need_cmd memcached memcached || { echo "bench.sh: memcached is missing" >&2; exit 1; }
+need_cmd python3 python3 || { echo "bench.sh: python3 is missing" >&2; exit 1; }
+if [ ! -e /usr/include/libmemcached/memcached.h ]; then
+    say "installing libmemcached-dev"
+    apt_install libmemcached-dev || { echo "bench.sh: libmemcached-dev is missing" >&2; exit 1; }
+fi
+if [ "$SKIP_CALLGRIND" != 1 ] && ! need_cmd valgrind valgrind; then
+    say "valgrind unavailable: instructions/op skipped"; SKIP_CALLGRIND=1
+fi
+if [ "$SKIP_STRACE" != 1 ] && ! need_cmd strace strace; then
+    say "strace unavailable: syscalls/op skipped"; SKIP_STRACE=1
+fi
+pip_install() { python3 -m pip install -q "$@" 2>&1 | grep -v "Running pip as the 'root' user" >&2 || true; }
+if [ "$SKIP_PY" != 1 ] && ! python3 -c 'import pymemcache' 2>/dev/null; then
+    say "installing pymemcache"; pip_install pymemcache
+    python3 -c 'import pymemcache' 2>/dev/null || { say "pymemcache unavailable: skipped"; SKIP_PY=1; }
+fi
+have_mpl=1
+if ! python3 -c 'import matplotlib' 2>/dev/null; then
+    say "installing matplotlib"; pip_install matplotlib
+    python3 -c 'import matplotlib' 2>/dev/null || apt_install python3-matplotlib || true
+    python3 -c 'import matplotlib' 2>/dev/null || { say "matplotlib unavailable: no chart"; have_mpl=0; }
+fi
+
+# ---------------------------------------------------------------- build
+if [ "${MCRS_SKIP_BUILD:-0}" != 1 ]; then
+    say "building libmcrs (cargo build --release)"
+    (cd "$root" && "$cargo" build --release)
+fi
+for f in "$SHARED_BENCH/lmc_bench.c" "$SHARED_BENCH/raw_floor.c" "$libdir/libmcrs.so"; do
+    [ -e "$f" ] || { echo "bench.sh: $f is missing" >&2; exit 1; }
+done
+say "compiling lmc_bench, raw_floor, bench, bench_threads (-O2)"
+"$cc" -O2 -o "$bin/lmc_bench" "$SHARED_BENCH/lmc_bench.c" -lmemcached
+"$cc" -O2 -o "$bin/raw_floor" "$SHARED_BENCH/raw_floor.c"
+"$cc" -std=gnu11 -Wall -Wextra -O2 -I"$root/include" -o "$bin/mcrs_bench" "$here/bench.c" \
+    -L"$libdir" -lmcrs -Wl,-rpath,"$libdir"
+"$cc" -std=gnu11 -Wall -Wextra -O2 -pthread -I"$root/include" -o "$bin/bench_threads" \
+    "$here/bench_threads.c" -L"$libdir" -lmcrs -Wl,-rpath,"$libdir"
+
+# ---------------------------------------------------------------- memcached + spinner
+mc_pid=""
+spin_pid=""
+cleanup() {
+    [ -n "$spin_pid" ] && kill "$spin_pid" 2>/dev/null
+    [ -n "$mc_pid" ] && kill "$mc_pid" 2>/dev/null && wait "$mc_pid" 2>/dev/null
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pick_port() {
+    python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+mc_args=(-l "$HOST" -t 1 -U 0 -m 256)
+[ "$is_root" = 1 ] && mc_args+=(-u root)
+PORT=""
+for attempt in 1 2 3 4 5; do
+    p="$(pick_port)"
+    memcached "${mc_args[@]}" -p "$p" >"$logs/memcached.log" 2>&1 &
+    mc_pid=$!
+    for _ in $(seq 1 100); do
+        kill -0 "$mc_pid" 2>/dev/null || break
+        if (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then PORT="$p"; break; fi
+        sleep 0.05
+    done
+    [ -n "$PORT" ] && break
+    kill "$mc_pid" 2>/dev/null; wait "$mc_pid" 2>/dev/null || true; mc_pid=""
+done
+[ -n "$PORT" ] || { echo "bench.sh: could not start memcached: $(cat "$logs/memcached.log")" >&2; exit 1; }
+mc_cmd="memcached ${mc_args[*]} -p $PORT"
+say "memcached pid $mc_pid on $HOST:$PORT ($mc_cmd)"
+
+# busy % of all CPUs over 1 s, with nothing of ours running
+machine_busy_1s() {
+    local a b
+    a="$(head -1 /proc/stat)"; sleep 1; b="$(head -1 /proc/stat)"
+    awk -v a="$a" -v b="$b" 'BEGIN { n = split(a, x, " "); split(b, y, " "); t = 0; i = 0
+        for (k = 2; k <= 9 && k <= n; k++) { t += y[k] - x[k]; if (k == 5 || k == 6) i += y[k] - x[k] }
+        printf "%.0f", (t > 0 ? 100 * (t - i) / t : 0) }'
+}
+top_procs() { ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 >= 10 { printf "%s%s (%s%%)", (n++ ? ", " : ""), $2, $1 }'; }
+bg_before="$(machine_busy_1s)"
+waited=0
+while [ "$bg_before" -ge 25 ] && [ "$waited" -lt "$WAIT_QUIET" ]; do
+    [ "$waited" = 0 ] && say "background load ${bg_before}%: waiting up to ${WAIT_QUIET} s for a quieter machine"
+    sleep 4; waited=$((waited + 5))
+    bg_before="$(machine_busy_1s)"
+done
+bg_procs="$(top_procs)"
+say "background load: ${bg_before}% busy${bg_procs:+ ($bg_procs)}"
+t_measure=$(date +%s)
+[ "$bg_before" -ge 25 ] && say "WARNING: other processes keep the machine ${bg_before}% busy: ops/s and thread numbers will be disturbed (instructions/op and syscalls/op much less)"
+
+spin_on() {
+    [ "$SPIN" = 1 ] && [ -z "$spin_pid" ] || return 0
+    nice -n 19 bash -c 'while :; do :; done' &
+    spin_pid=$!
+}
+spin_off() {
+    [ -n "$spin_pid" ] || return 0
+    kill "$spin_pid" 2>/dev/null; wait "$spin_pid" 2>/dev/null || true; spin_pid=""
+}
+
+# ---------------------------------------------------------------- helpers
+client_bin() { case "$1" in lmc) echo "$bin/lmc_bench" ;; mcrs) echo "$bin/mcrs_bench" ;; esac; }
+median() { sort -g | awk '{a[NR]=$1} END { if (NR == 0) print "nan"; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a == "nan" || b == "nan" || b + 0 == 0) print "nan"; else printf f "\n", a / b }'; }
+fmt() { awk -v a="$1" -v f="$2" 'BEGIN { if (a == "nan" || a == "") print "–"; else printf f "\n", a }'; }
+warm() { "$bin/lmc_bench" "$HOST" "$PORT" 1000 "$VALUE_SIZE" set >/dev/null; }
+ops_tsv="$logs/ops.tsv" # mode client workload run value
+: >"$ops_tsv"
+one_run() { # one_run MODE CLIENT WORKLOAD RUN OPS
+    local out
+    out="$("$(client_bin "$2")" "$HOST" "$PORT" "$5" "$VALUE_SIZE" "$3")"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$(awk '{print $2}' <<<"$out")" >>"$ops_tsv"
+}
+ops_median() { awk -F'\t' -v m="$1" -v c="$2" -v w="$3" '$1==m && $2==c && $3==w {print $5}' "$ops_tsv" | median; }
+
+# ---------------------------------------------------------------- ops/s
+say "ops/s: $RUNS runs x (lmc, mcrs alternating; pymemcache; raw floor), OPS=$OPS VALUE_SIZE=$VALUE_SIZE SPIN=$SPIN"
+mode=main
+warm
+spin_on
+for r in $(seq 1 "$RUNS"); do
+    for w in "${WORKLOADS[@]}"; do
+        if [ $((r % 2)) = 1 ]; then order=(lmc mcrs); else order=(mcrs lmc); fi
+        for c in "${order[@]}"; do one_run "$mode" "$c" "$w" "$r" "$OPS"; done
+    done
+    if [ "$SKIP_PY" != 1 ]; then
+        python3 "$SHARED_BENCH/pymc_bench.py" "$HOST" "$PORT" "$OPS" "$VALUE_SIZE" |
+            awk -v r="$r" -v m="$mode" '{ w = $1; sub(/_keys$/, "", w); printf "%s\tpymemcache\t%s\t%s\t%s\n", m, w, r, $2 }' >>"$ops_tsv"
+    fi
+    "$bin/raw_floor" "$HOST" "$PORT" "$OPS" "$VALUE_SIZE" |
+        awk -v r="$r" -v m="$mode" '{ w = $1; sub(/_keys$/, "", w); printf "%s\traw\t%s\t%s\t%s\n", m, w, r, $2 }' >>"$ops_tsv"
+    warm # raw_floor and pymc only touch part of bench:key:0..999
+    echo "    run $r/$RUNS done ($(( $(date +%s) - t_start )) s)" >&2
+done
+spin_off
+
+if [ "$IDLE_RUNS" -gt 0 ]; then
+    say "ops/s without the spinner: $IDLE_RUNS runs x (lmc, mcrs), OPS=$IDLE_OPS"
+    for r in $(seq 1 "$IDLE_RUNS"); do
+        for w in "${WORKLOADS[@]}"; do
+            if [ $((r % 2)) = 1 ]; then order=(lmc mcrs); else order=(mcrs lmc); fi
+            for c in "${order[@]}"; do one_run idle "$c" "$w" "$r" "$IDLE_OPS"; done
+        done
+    done
+fi
+
+# ---------------------------------------------------------------- callgrind / strace
+# The same program at CG_OPS_LO and CG_OPS_HI operations: the difference of the
+# totals over CG_N operations is the cost of one operation (start-up, connect
+# and exit cancel out). Ran with the spinner like the ops/s section, since
+# libmemcached's non-blocking reads make more syscalls when replies are late.
+metric_tsv="$logs/metrics.tsv" # metric client workload value_per_op
+: >"$metric_tsv"
+if [ "$SKIP_CALLGRIND" != 1 ]; then
+    say "instructions/op: callgrind at $CG_OPS_LO and $CG_OPS_HI ops"
+    spin_on
+    for w in "${WORKLOADS[@]}"; do
+        for c in lmc mcrs; do
+            declare -A ir=() lib=()
+            for n in "$CG_OPS_LO" "$CG_OPS_HI"; do
+                warm
+                valgrind --tool=callgrind --callgrind-out-file="$logs/cg.$c.$w.$n.callgrind" \
+                    "$(client_bin "$c")" "$HOST" "$PORT" "$n" "$VALUE_SIZE" "$w" \
+                    >"$logs/cg.$c.$w.$n.out" 2>"$logs/cg.$c.$w.$n.err"
+                ir[$n]="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$logs/cg.$c.$w.$n.err")"
+                [ -n "${ir[$n]}" ] || { echo "bench.sh: no 'Collected' in $logs/cg.$c.$w.$n.err" >&2; exit 1; }
+                # instructions inside the calls main makes into the client library
+                # (inclusive), plus free() of the results for libmemcached: the
+                # harness's own work (snprintf of the keys: ~760 Ir each) left out
+                callgrind_annotate --inclusive=yes --tree=calling "$logs/cg.$c.$w.$n.callgrind" \
+                    >"$logs/cg.$c.$w.$n.annotate" 2>/dev/null || true
+                lib[$n]="$(awk '
+                    /^ *[0-9,]+ .*\*  .*:main \[/ { inmain = 1; next }
+                    inmain && /^ *$/ { exit }
+                    inmain && / >   / { cost = $1; gsub(",", "", cost)
+                        if ($0 ~ /:(mcrs|memcached)_[A-Za-z0-9_]* \(/ || $0 ~ /:free \(/) sum += cost }
+                    END { if (sum > 0) print sum }' "$logs/cg.$c.$w.$n.annotate")"
+            done
+            printf 'ir\t%s\t%s\t%s\n' "$c" "$w" "$(awk -v a="${ir[$CG_OPS_HI]}" -v b="${ir[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.1f", (a-b)/n}')" >>"$metric_tsv"
+            if [ -n "${lib[$CG_OPS_LO]}" ] && [ -n "${lib[$CG_OPS_HI]}" ]; then
+                printf 'lib\t%s\t%s\t%s\n' "$c" "$w" "$(awk -v a="${lib[$CG_OPS_HI]}" -v b="${lib[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.1f", (a-b)/n}')" >>"$metric_tsv"
+            fi
+            rm -f "$logs/cg.$c.$w".*.callgrind
+            unset ir lib
+        done
+    done
+    spin_off
+fi
+
+strace_table() { # strace -c output -> "name calls errors"
+    awk '$1 ~ /^[0-9.]+$/ && NF >= 5 { print $NF, $4, (NF == 6 ? $5 : 0) }' "$1"
+}
+mix_tsv="$logs/syscall_mix.tsv" # client workload syscall calls/op errors/op
+: >"$mix_tsv"
+if [ "$SKIP_STRACE" != 1 ]; then
+    say "syscalls/op: strace -f -c at $CG_OPS_LO and $CG_OPS_HI ops"
+    spin_on
+    for w in "${WORKLOADS[@]}"; do
+        for c in lmc mcrs; do
+            for n in "$CG_OPS_LO" "$CG_OPS_HI"; do
+                for k in $(seq 1 "$STRACE_REPS"); do
+                    warm
+                    strace -f -c -q -o "$logs/st.$c.$w.$n.$k.txt" \
+                        "$(client_bin "$c")" "$HOST" "$PORT" "$n" "$VALUE_SIZE" "$w" >/dev/null
+                    strace_table "$logs/st.$c.$w.$n.$k.txt" >"$logs/st.$c.$w.$n.$k.tab"
+                done
+                # per syscall: the median over the repetitions (a non-blocking
+                # client's EAGAIN + poll count depends on timing)
+                awk -v reps="$STRACE_REPS" '
+                    { calls[$1] = calls[$1] " " $2; errs[$1] = errs[$1] " " $3; seen[$1]++ }
+                    function med(s,   a, n, i, j, t) { n = split(s, a, " ")
+                        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+                        return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2 }
+                    END { for (s in calls) {
+                            for (i = seen[s]; i < reps; i++) { calls[s] = calls[s] " 0"; errs[s] = errs[s] " 0" } # absent from a run: 0 there
+                            print s, med(calls[s]), med(errs[s]) } }' \
+                    "$logs"/st."$c.$w.$n".*.tab >"$logs/st.$c.$w.$n.tab"
+            done
+            awk -v n="$CG_N" -v c="$c" -v w="$w" '
+                NR == FNR { calls[$1] = $2; errs[$1] = $3; next }
+                { d = ($2 - calls[$1]) / n; e = ($3 - errs[$1]) / n
+                  if ($1 == "total") printf "sys\t%s\t%s\t%.4f\n", c, w, d > "/dev/stderr"
+                  else if (d >= 0.005) printf "%s\t%s\t%s\t%.3f\t%.3f\n", c, w, $1, d, e }' \
+                "$logs/st.$c.$w.$CG_OPS_LO.tab" "$logs/st.$c.$w.$CG_OPS_HI.tab" >>"$mix_tsv" 2>>"$metric_tsv"
+        done
+    done
+    spin_off
+fi
+metric() { local v; v="$(awk -F'\t' -v m="$1" -v c="$2" -v w="$3" '$1==m && $2==c && $3==w {print $4}' "$metric_tsv")"; echo "${v:-nan}"; }
+
+# ---------------------------------------------------------------- threads
+thr_tsv="$logs/threads.tsv" # mode workload threads run ops_per_s wall client_cpu server_cpu vcsw ivcsw busy_pct spin_cpu client_rq_wait server_rq_wait
+: >"$thr_tsv"
+thread_run() { # thread_run MODE WORKLOAD THREADS RUN OPS_PER_THREAD
+    local out err
+    err="$logs/thr.$1.$2.$3.$4.err"
+    out="$(MCRS_BENCH_SERVER_PID="$mc_pid" MCRS_BENCH_SPIN_PID="$spin_pid" "$bin/bench_threads" "$HOST" "$PORT" "$5" "$3" "$2" "$VALUE_SIZE" 2>"$err")"
+    awk -v m="$1" -v w="$2" -v t="$3" -v r="$4" -v v="$(awk '{print $3}' <<<"$out")" '
+        /^# threads=/ { for (i = 4; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+                        printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m, w, t, r, v, f["wall_s"], f["client_cpu_s"],
+                               f["server_cpu_s"], f["vcsw"], f["ivcsw"], f["machine_busy_pct"], f["spin_cpu_s"],
+                               f["client_rq_wait_s"], f["server_rq_wait_s"] }' "$err" >>"$thr_tsv"
+}
+thr_ops() { [ "$1" = get ] && echo "$2" || echo "$3"; }
+if [ "$SKIP_THREADS" != 1 ]; then
+    thread_modes=()
+    [ "$SPIN" = 1 ] && thread_modes+=(spin)
+    [ "$SPIN" != 1 ] || [ "$IDLE_RUNS" -gt 0 ] && thread_modes+=(idle)
+    for tm in "${thread_modes[@]}"; do
+        if [ "$tm" = spin ]; then n_runs="$RUNS"; gops="$THREAD_GET_OPS"; mkeys="$THREAD_MGET_KEYS"; spin_on
+        else n_runs="${IDLE_RUNS:-$RUNS}"; [ "$SPIN" = 1 ] || n_runs="$RUNS"; gops=$((THREAD_GET_OPS / 5)); mkeys="$THREAD_MGET_KEYS"; fi
+        say "threads ($tm): bench_threads with 1 and 2 threads sharing one client, $n_runs runs"
+        for r in $(seq 1 "$n_runs"); do
+            for w in mget100 get; do
+                if [ $((r % 2)) = 1 ]; then order=(1 2); else order=(2 1); fi
+                for t in "${order[@]}"; do thread_run "$tm" "$w" "$t" "$r" "$(thr_ops "$w" "$gops" "$mkeys")"; done
+            done
+        done
+        # control: two processes with a client each, timed over the same interval
+        for r in $(seq 1 "$n_runs"); do
+            for w in mget100 get; do
+                at="$(python3 -c 'import time; print("%.3f" % (time.time() + 0.5))')"
+                n="$(thr_ops "$w" "$gops" "$mkeys")"
+                MCRS_BENCH_START_AT="$at" MCRS_BENCH_SERVER_PID="$mc_pid" "$bin/bench_threads" "$HOST" "$PORT" "$n" 1 "$w" "$VALUE_SIZE" \
+                    >"$logs/proc2.$tm.$w.$r.a" 2>"$logs/proc2.$tm.$w.$r.a.err" &
+                pa=$!
+                MCRS_BENCH_START_AT="$at" "$bin/bench_threads" "$HOST" "$PORT" "$n" 1 "$w" "$VALUE_SIZE" \
+                    >"$logs/proc2.$tm.$w.$r.b" 2>"$logs/proc2.$tm.$w.$r.b.err"
+                wait "$pa"
+                # all keys of both over the union of their timed intervals (a sum
+                # of the two rates would overstate when they do not overlap)
+                printf '%s\t%s\tprocs2\t%s\t%s\t\t\t\t\t\t\n' "$tm" "$w" "$r" \
+                    "$(cat "$logs/proc2.$tm.$w.$r.a.err" "$logs/proc2.$tm.$w.$r.b.err" | awk '/^# threads=/ {
+                        for (i = 4; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+                        ops += f["ops"]; if (s == "" || f["start_real"] < s) s = f["start_real"]; if (f["end_real"] > e) e = f["end_real"] }
+                        END { if (e > s) printf "%.0f", ops / (e - s); else print "nan" }')" >>"$thr_tsv"
+            done
+        done
+        spin_off
+    done
+fi
+
+# ---------------------------------------------------------------- report
+bg_after="$(machine_busy_1s)"
+say "writing $OUT_DIR/results.md"
+res_tsv="$OUT_DIR/results.tsv"
+md="$OUT_DIR/results.md"
+printf 'workload\tlmc_ops\tmcrs_ops\tops_ratio\tpymemcache_ops\traw_ops\tlmc_ir\tmcrs_ir\tir_ratio\tlmc_lib_ir\tmcrs_lib_ir\tlib_ir_ratio\tlmc_sys\tmcrs_sys\tsys_ratio\tlmc_idle_ops\tmcrs_idle_ops\tidle_ops_ratio\n' >"$res_tsv"
+table="$(
+    echo "| workload | libmemcached ops/s | mcrs ops/s | ops/s mcrs/lmc | pymemcache ops/s | raw floor ops/s | libmemcached instr/op | mcrs instr/op | instr mcrs/lmc | libmemcached instr/op in library | mcrs instr/op in library | in library mcrs/lmc | libmemcached syscalls/op | mcrs syscalls/op | syscalls mcrs/lmc |"
+    echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    for w in "${WORKLOADS[@]}"; do
+        lo="$(ops_median main lmc "$w")"; mo="$(ops_median main mcrs "$w")"
+        po="$(ops_median main pymemcache "$w")"; ro="$(ops_median main raw "$w")"
+        li="$(metric ir lmc "$w")"; mi="$(metric ir mcrs "$w")"
+        ll="$(metric lib lmc "$w")"; ml="$(metric lib mcrs "$w")"
+        ls="$(metric sys lmc "$w")"; ms="$(metric sys mcrs "$w")"
+        lio="$(ops_median idle lmc "$w")"; mio="$(ops_median idle mcrs "$w")"
+        label="$w"; [ "$w" = mget100 ] && label="mget100 (per key)"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$lo" "$mo" "$(ratio "$mo" "$lo" %.3f)" "$po" "$ro" \
+            "$li" "$mi" "$(ratio "$mi" "$li" %.3f)" "$ll" "$ml" "$(ratio "$ml" "$ll" %.3f)" "$ls" "$ms" "$(ratio "$ms" "$ls" %.3f)" "$lio" "$mio" "$(ratio "$mio" "$lio" %.3f)" >>"$res_tsv"
+        echo "| $label | $(fmt "$lo" %.0f) | $(fmt "$mo" %.0f) | **$(fmt "$(ratio "$mo" "$lo")" %s)** | $(fmt "$po" %.0f) | $(fmt "$ro" %.0f) | $(fmt "$li" %.0f) | $(fmt "$mi" %.0f) | **$(fmt "$(ratio "$mi" "$li")" %s)** | $(fmt "$ll" %.0f) | $(fmt "$ml" %.0f) | **$(fmt "$(ratio "$ml" "$ll")" %s)** | $(fmt "$ls" %.3f) | $(fmt "$ms" %.3f) | **$(fmt "$(ratio "$ms" "$ls")" %s)** |"
+    done
+)"
+idle_table=""
+if [ "$IDLE_RUNS" -gt 0 ]; then
+    idle_table="$(
+        echo "| workload | libmemcached ops/s | mcrs ops/s | mcrs/lmc |"
+        echo "|---|--:|--:|--:|"
+        for w in "${WORKLOADS[@]}"; do
+            lio="$(ops_median idle lmc "$w")"; mio="$(ops_median idle mcrs "$w")"
+            echo "| $w | $(fmt "$lio" %.0f) | $(fmt "$mio" %.0f) | $(fmt "$(ratio "$mio" "$lio")" %s) |"
+        done
+    )"
+fi
+mix_table=""
+if [ -s "$mix_tsv" ]; then
+    mix_table="$(
+        echo "| workload | client | syscalls per op (calls, failed calls in brackets) |"
+        echo "|---|---|---|"
+        for w in "${WORKLOADS[@]}"; do
+            for c in lmc mcrs; do
+                name=libmemcached; [ "$c" = mcrs ] && name=mcrs
+                echo "| $w | $name | $(awk -F'\t' -v c="$c" -v w="$w" '$1==c && $2==w {
+                    s = s (s ? ", " : "") $3 " " sprintf("%.3f", $4) ($5 >= 0.0005 ? sprintf(" (%.3f EAGAIN/err)", $5) : "") }
+                    END { print (s ? s : "–") }' "$mix_tsv") |"
+            done
+        done
+    )"
+fi
+
+thr_med() { # thr_med MODE WORKLOAD THREADS COLUMN(5=ops 6=wall 7=ccpu 8=scpu 9=vcsw 10=ivcsw 11=busy 12=spin cpu 13/14=client/server run-queue wait) [wall|kops]
+    awk -F'\t' -v m="$1" -v w="$2" -v t="$3" -v col="$4" -v per="${5:-}" '$1==m && $2==w && $3==t && $col != "" {
+        v = $col; if (per == "wall") v = $col / $6; else if (per == "kops") v = $col / ($5 * $6 / 1000); print v }' "$thr_tsv" | median
+}
+thr_section=""
+scaling_line=""
+if [ -s "$thr_tsv" ]; then
+    thr_section="$(
+        echo "| machine | workload | 1 thread ops/s | 2 threads ops/s | scaling | 2 processes ops/s (control) | client CPU, cores (1t → 2t) | memcached CPU, cores (1t → 2t) | client+server CPU µs/op (1t → 2t) | round trip spent waiting for a CPU (1t → 2t) | involuntary ctx switches per 1k ops (1t → 2t) | machine busy % (1t → 2t) |"
+        echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        for tm in spin idle; do
+            for w in mget100 get; do
+                o1="$(thr_med "$tm" "$w" 1 5)"; [ "$o1" = nan ] && continue
+                o2="$(thr_med "$tm" "$w" 2 5)"; op="$(thr_med "$tm" "$w" procs2 5)"
+                c1="$(thr_med "$tm" "$w" 1 7 wall)"; c2="$(thr_med "$tm" "$w" 2 7 wall)"
+                s1="$(thr_med "$tm" "$w" 1 8 wall)"; s2="$(thr_med "$tm" "$w" 2 8 wall)"
+                u1="$(awk -v a="$c1" -v b="$s1" -v o="$o1" 'BEGIN{printf "%.2f", (a+b)/o*1e6}')"
+                u2="$(awk -v a="$c2" -v b="$s2" -v o="$o2" 'BEGIN{printf "%.2f", (a+b)/o*1e6}')"
+                i1="$(thr_med "$tm" "$w" 1 10 kops)"; i2="$(thr_med "$tm" "$w" 2 10 kops)"
+                b1="$(thr_med "$tm" "$w" 1 11)"; b2="$(thr_med "$tm" "$w" 2 11)"
+                p1="$(thr_med "$tm" "$w" 1 12 wall)"; p2="$(thr_med "$tm" "$w" 2 12 wall)"
+                # run-queue wait (client + memcached) per wall second and thread:
+                # the share of a round trip spent runnable without a CPU
+                q1="$(thr_med "$tm" "$w" 1 13 wall)"; q2="$(thr_med "$tm" "$w" 2 13 wall)"
+                r1="$(thr_med "$tm" "$w" 1 14 wall)"; r2="$(thr_med "$tm" "$w" 2 14 wall)"
+                wq1="$(awk -v a="$q1" -v b="$r1" 'BEGIN{printf "%.0f", 100 * (a + b) / 1}')"
+                wq2="$(awk -v a="$q2" -v b="$r2" 'BEGIN{printf "%.0f", 100 * (a + b) / 2}')"
+                mname="with spinner"; [ "$tm" = idle ] && mname="no spinner"
+                name="$w"; [ "$w" = mget100 ] && name="mget100 (keys/s)"
+                echo "| $mname | $name | $(fmt "$o1" %.0f) | $(fmt "$o2" %.0f) | **$(ratio "$o2" "$o1")** | $(fmt "$op" %.0f) ($(ratio "$op" "$o1")×) | $(fmt "$c1" %.2f) → $(fmt "$c2" %.2f) | $(fmt "$s1" %.2f) → $(fmt "$s2" %.2f) | $u1 → $u2 | $wq1% → $wq2% | $(fmt "$i1" %.1f) → $(fmt "$i2" %.1f) | $(fmt "$b1" %.0f) → $(fmt "$b2" %.0f) |"
+                printf 'threads\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tm" "$w" "$o1" "$o2" "$(ratio "$o2" "$o1" %.3f)" "$op" \
+                    "$c1" "$c2" "$s1" "$s2" "$u1" "$u2" "$i1" "$i2" "$b1" "$b2" "$p1" "$p2" "$wq1" "$wq2" >>"$logs/threads_summary.tsv"
+            done
+        done
+    )"
+    scaling_line="$(awk -F'\t' '{ printf "%s%s %s: %.2f", (NR>1 ? "; " : ""), ($2 == "spin" ? "with spinner" : "no spinner"), $3, $6 }' "$logs/threads_summary.tsv" 2>/dev/null || true)"
+fi
+
+# Why the scaling is what it is: rules over the medians above, so the text
+# always matches the numbers of this run.
+explain_threads() {
+    # throughput = (client + memcached CPU) / (CPU per op), so
+    # scaling = (CPU used with 2 threads / with 1) x (CPU per op with 1 / with 2):
+    # the text says which factor kept it down and why, from the measured medians.
+    awk -F'\t' -v bg0="$bg_before" -v bg1="$bg_after" -v ncpu="$(nproc)" '
+    function f(x, d) { return sprintf("%." d "f", x) }
+    function min(a, b) { return a < b ? a : b }
+    {
+        tm = $2; w = $3; o1 = $4; o2 = $5; sc = $6; op = $7; c1 = $8; c2 = $9; s1 = $10; s2 = $11
+        u1 = $12; u2 = $13; i1 = $14; i2 = $15; b1 = $16; b2 = $17; p1 = $18; p2 = $19; q1 = $20; q2 = $21
+        if (p1 == "nan" || p1 == "") p1 = 0
+        if (p2 == "nan" || p2 == "") p2 = 0
+        unitop = (w == "get") ? "op" : "key"
+        # cores used by anything but client, memcached and our spinner
+        x1 = b1 * ncpu / 100 - c1 - s1 - p1; x2 = b2 * ncpu / 100 - c2 - s2 - p2
+        if (x1 < 0) x1 = 0
+        if (x2 < 0) x2 = 0
+        t1 = c1 + s1; t2 = c2 + s2
+        fc = (t1 > 0) ? t2 / t1 : 0; fu = (u2 > 0) ? u1 / u2 : 0
+        printf "- **%s %s: ×%s** (%s → %s %s/s). ", w, (tm == "spin" ? "with the spinner" : "without spinner"), f(sc, 2), f(o1, 0), f(o2, 0), (w == "get" ? "ops" : "keys")
+        printf "Client + memcached used %s → %s cores (client %s → %s, memcached %s → %s), other processes %s → %s", \
+            f(t1, 2), f(t2, 2), f(c1, 2), f(c2, 2), f(s1, 2), f(s2, 2), f(x1, 2), f(x2, 2)
+        if (tm == "spin") printf ", the spinner %s → %s (it only fills idle time)", f(p1, 2), f(p2, 2)
+        printf "; CPU per %s %s → %s µs. So ×%s = ×%s more CPU used × ×%s from the cost per %s. ", unitop, f(u1, 2), f(u2, 2), f(sc, 2), f(fc, 2), f(fu, 2), unitop
+        # ceiling predicted from the one-thread run: the cores left after other
+        # processes, and memcached -t 1 (one worker: at most 1 core)
+        avail = ncpu - x2
+        ceil_cores = (t1 > 0) ? avail / t1 : 0
+        ceil_mc = (s1 > 0) ? 1 / s1 : 0
+        ceil = min(ceil_cores, ceil_mc)
+        if (sc < 1.6) {
+            printf "With one thread client + memcached already use %s cores and memcached alone %s: the second thread can at most bring the cores left after other processes (%s of %d) into use, a ceiling of ×%s, and memcached'"'"'s one worker thread caps it at ×%s (1 / %s). ", \
+                f(t1, 2), f(s1, 2), f(avail, 2), ncpu, f(ceil_cores, 2), f(ceil_mc, 2), f(s1, 2)
+            if (s2 >= 0.85) printf "memcached reached %s cores with two threads: it is the bottleneck. ", f(s2, 2)
+            if (q2 >= 20) printf "The cores are contended: a round trip spends %s%% of its time runnable but waiting for a CPU (schedstat run-queue wait of the client threads and memcached; %s%% with one thread). ", q2, q1
+            if (fu < 0.77) printf "And each %s costs %s× the CPU it costs with one thread (involuntary context switches per 1k ops %s → %s): sharing the cores adds work. ", unitop, f(u2 / u1, 1), f(i1, 1), f(i2, 1)
+            if (s2 < 0.85 && q2 < 20 && fu >= 0.77 && ceil >= 1.6) printf "Neither memcached nor the cores are saturated: the round trips are latency-bound. "
+        } else if (sc > 2.05) {
+            printf "Better than linear: one thread is bound by the latency of its round trips (wake-ups of sleeping vCPUs, see \"Why a spinner\"), not by CPU; a second thread overlaps its waits with the first one'"'"'s and keeps the vCPUs awake, so each %s even gets cheaper. ", unitop
+        } else {
+            printf "Close to linear. "
+        }
+        if (op != "" && op + 0 > 0) {
+            r = o2 / op
+            printf "Control: two processes with one client each reach %s (×%s of one thread); ", f(op, 0), f(op / o1, 2)
+            if (r >= 0.85) printf "the shared mcrs_client gives %s of that, so sharing one client is not what limits the scaling.", f(r, 2)
+            else printf "the shared mcrs_client gives only %s of that: sharing one client costs throughput here (pool or lock contention in mcrs?), worth a look.", f(r, 2)
+        }
+        printf "\n"
+    }
+    END { if (bg0 != "") printf "\nBackground load (processes not ours, 1 s before the run and after it): %s%% and %s%% of the %d CPUs.\n", bg0, bg1, ncpu }' "$logs/threads_summary.tsv"
+}
+
+cpu_model="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+settings="RUNS=$RUNS OPS=$OPS VALUE_SIZE=$VALUE_SIZE SPIN=$SPIN WAIT_QUIET=$WAIT_QUIET IDLE_RUNS=$IDLE_RUNS IDLE_OPS=$IDLE_OPS CG_OPS_LO=$CG_OPS_LO CG_OPS_HI=$CG_OPS_HI THREAD_GET_OPS=$THREAD_GET_OPS THREAD_MGET_KEYS=$THREAD_MGET_KEYS SKIP_CALLGRIND=$SKIP_CALLGRIND SKIP_STRACE=$SKIP_STRACE SKIP_THREADS=$SKIP_THREADS SKIP_PY=$SKIP_PY"
+elapsed=$(( $(date +%s) - t_start ))
+waited_s=$(( t_measure - t_start ))
+{
+    echo "# mcrs vs libmemcached: benchmark results"
+    echo
+    echo "Written by \`examples/bench.sh\` (every number and sentence below comes from the run; rerun it rather than editing)."
+    echo
+    echo "- command: \`$settings $invocation\` (from \`$root\`; took ${elapsed} s$( [ "$waited" -gt 0 ] && echo ", of which ${waited_s} s building and waiting for a quiet machine"))"
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "- machine: nproc $(nproc), CPU: ${cpu_model:-unknown}, $(uname -sr)"
+    echo "- background load (processes not ours, over 1 s): ${bg_before}% of the CPUs busy before the run${bg_procs:+ (ps: $bg_procs)}, ${bg_after}% after$( [ "$bg_before" -ge 25 ] || [ "$bg_after" -ge 25 ] && echo ' — **the machine was shared with other work: ops/s and the thread section are disturbed; instructions/op and syscalls/op much less**')"
+    echo "- server: $(memcached -V), run as \`$mc_cmd\` (one worker thread, TCP on loopback)"
+    echo "- clients: libmemcached $(pkg-config --modversion libmemcached 2>/dev/null || echo '?') (\`lmc_bench.c\`), mcrs $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes') (\`examples/bench.c\`), pymemcache $(python3 -c 'import pymemcache; print(pymemcache.__version__)' 2>/dev/null || echo '–') (\`pymc_bench.py\`), raw floor (\`raw_floor.c\`: precomputed requests, one write + reads per op)"
+    echo
+    echo "**Machine note:** absolute times on shared 2-core machines are noisy (other sessions' processes, a VM whose idle vCPUs sleep); ratios from one run are not. The instruction and syscall counts are deterministic up to timing effects and are the numbers to compare."
+    echo
+    echo "## Per workload"
+    echo
+    echo "ops/s: median of $RUNS runs of $OPS ops (value $VALUE_SIZE bytes), libmemcached and mcrs alternating (lmc first on odd runs, mcrs first on even runs), pymemcache and the raw floor once per run; the raw floor has no set_noreply. mget100 counts keys (100 per request). instructions/op: \`valgrind --tool=callgrind\`, (total Ir at $CG_OPS_HI ops − total Ir at $CG_OPS_LO ops) / $CG_N (the \"Collected\" total: the whole program), the keys stored before each run so every get hits. \"In library\": the same difference over only the calls that main makes into the client library (inclusive, from \`callgrind_annotate --inclusive=yes --tree=calling\`), plus libmemcached's \`free()\` of returned values (mcrs frees through \`mcrs_value_free\`, counted as a library call); it leaves out what both harnesses do alike, mostly \`snprintf\` of the key (about 760 instructions per op), which pulls the whole-program ratio toward 1. syscalls/op: \`strace -f -c -q\`, the same difference. Ratios are mcrs / libmemcached: below 1 is better for instructions and syscalls, above 1 is better for ops/s."
+    echo
+    echo "$table"
+    echo
+    echo "![mcrs / libmemcached ratios](ratios.png)"
+    echo
+    if [ "$SPIN" = 1 ]; then
+        echo "### Why a spinner"
+        echo
+        echo "The table's ops/s were measured with a \`nice -n 19\` busy loop running (SPIN=1). This machine is a VM: when both vCPUs go idle, as they do in a request/reply ping-pong where client and server take turns, each wake-up goes through the hypervisor and costs tens of µs, so a blocking set/get takes ~60 µs whatever the client does (about 16k ops/s for every client, the raw floor included; the table below). That measures the VM, not the client. One lowest-priority spinner keeps a vCPU from halting: it yields to the benchmark at once and gives numbers 5-10× higher that depend on the clients' own cost. (Two spinners, one per vCPU, make runs erratic: the benchmark then has to preempt them.)"
+        echo
+        if [ -n "$idle_table" ]; then
+            echo "Without the spinner: median of $IDLE_RUNS alternating runs of $IDLE_OPS ops (about 16k ops/s for set and get when nothing else runs on the machine; more when other processes keep the vCPUs awake):"
+            echo
+            echo "$idle_table"
+            echo
+        fi
+    fi
+    if [ -n "$mix_table" ]; then
+        echo "## Syscall mix"
+        echo
+        echo "Per operation (mget100: per key), from the same strace difference; calls under 0.005/op are left out. Under strace the client runs slower, so a non-blocking client finds its reply ready more often than untraced: libmemcached's EAGAIN + poll counts here are a lower bound."
+        echo
+        echo "$mix_table"
+        echo
+    fi
+    if [ -n "$thr_section" ]; then
+        echo "## Threads sharing one mcrs_client"
+        echo
+        echo "\`examples/bench_threads.c\`: 1 or 2 threads share ONE \`mcrs_client\` (its pool gives each thread a connection); mget100 is \`mcrs_client_get_many\` of 100 keys ($THREAD_MGET_KEYS keys per thread), get is a plain get ($THREAD_GET_OPS per thread with the spinner, $((THREAD_GET_OPS / 5)) idle). Medians of the runs (1 and 2 threads alternating). scaling = 2-thread ops/s ÷ 1-thread ops/s. The control runs two processes with one client each, timed over the same interval. CPU: the client's getrusage and memcached's /proc/PID/stat over the timed phase only, in cores (CPU seconds per wall second). Waiting for a CPU: run-queue wait (schedstat: runnable, no CPU) of the client threads and memcached's threads, as a share of the threads' time. Machine busy is /proc/stat over the same interval (it includes the spinner)."
+        echo
+        echo "$thr_section"
+        echo
+        echo "Scaling: $scaling_line"
+        echo
+        echo "### Why"
+        echo
+        explain_threads
+    fi
+    echo "## Reproduce"
+    echo
+    echo "\`examples/bench.sh\` (defaults above; \`SKIP_CALLGRIND=1 SKIP_STRACE=1\` for ops/s only, \`SPIN=0\` for the idle machine only). Raw outputs: \`target/bench/logs/\`; the table as TSV: \`docs/bench/results.tsv\`."
+} >"$md"
+
+echo
+echo "$table"
+[ -n "$idle_table" ] && { echo; echo "idle machine:"; echo "$idle_table"; }
+[ -n "$mix_table" ] && { echo; echo "$mix_table"; }
+[ -n "$thr_section" ] && { echo; echo "$thr_section"; echo; echo "Scaling: $scaling_line"; echo; explain_threads; }
+echo
+
+if [ "$have_mpl" = 1 ]; then
+    say "drawing $OUT_DIR/ratios.png"
+    python3 "$here/bench_chart.py" "$res_tsv" "$OUT_DIR/ratios.png"
+fi
+say "done in $(( $(date +%s) - t_start )) s: $md"
