@@ -16,7 +16,8 @@
 #   SPIN [1]            1: while timing, a nice-19 busy loop keeps one vCPU from
 #                       idling (see "Why a spinner" in results.md); 0: idle machine.
 #                       With SPIN=1 an idle-machine section is measured as well.
-#   IDLE_RUNS [3] IDLE_OPS [20000]      that idle-machine section (0 runs: skip it)
+#   IDLE_RUNS [3] IDLE_OPS [20000]      that idle-machine section (0 runs: skip it;
+#                       mget100 and set_noreply use 10 x IDLE_OPS)
 #   CG_OPS_LO [10000] CG_OPS_HI [20000] the two op counts whose difference
 #                       gives instructions/op and syscalls/op
 #   STRACE_REPS [3]     strace runs per point (median per syscall)
@@ -225,7 +226,9 @@ if [ "$IDLE_RUNS" -gt 0 ]; then
     for r in $(seq 1 "$IDLE_RUNS"); do
         for w in "${WORKLOADS[@]}"; do
             if [ $((r % 2)) = 1 ]; then order=(lmc mcrs); else order=(mcrs lmc); fi
-            for c in "${order[@]}"; do one_run idle "$c" "$w" "$r" "$IDLE_OPS"; done
+            # mget100 and set_noreply run 10x the ops: at 20000 they are over in a few ms
+            n="$IDLE_OPS"; case "$w" in mget100 | set_noreply) n=$((IDLE_OPS * 10)) ;; esac
+            for c in "${order[@]}"; do one_run idle "$c" "$w" "$r" "$n"; done
         done
     done
 fi
@@ -360,6 +363,17 @@ if [ "$SKIP_THREADS" != 1 ]; then
                         for (i = 4; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
                         ops += f["ops"]; if (s == "" || f["start_real"] < s) s = f["start_real"]; if (f["end_real"] > e) e = f["end_real"] }
                         END { if (e > s) printf "%.0f", ops / (e - s); else print "nan" }')" >>"$thr_tsv"
+                # the same with libmemcached: one lmc_bench, then two at once
+                # (started together; aggregate = 2 x the slower one's rate)
+                warm
+                l1="$("$bin/lmc_bench" "$HOST" "$PORT" "$n" "$VALUE_SIZE" "$w" | awk '{print $2}')"
+                "$bin/lmc_bench" "$HOST" "$PORT" "$n" "$VALUE_SIZE" "$w" >"$logs/lmc2.$tm.$w.$r.a" &
+                pa=$!
+                "$bin/lmc_bench" "$HOST" "$PORT" "$n" "$VALUE_SIZE" "$w" >"$logs/lmc2.$tm.$w.$r.b"
+                wait "$pa"
+                printf '%s\t%s\tlmc1\t%s\t%s\t\t\t\t\t\t\n' "$tm" "$w" "$r" "$l1" >>"$thr_tsv"
+                printf '%s\t%s\tlmc2\t%s\t%s\t\t\t\t\t\t\n' "$tm" "$w" "$r" \
+                    "$(cat "$logs/lmc2.$tm.$w.$r.a" "$logs/lmc2.$tm.$w.$r.b" | awk '{ if (m == "" || $2 < m) m = $2 } END { printf "%.0f", 2 * m }')" >>"$thr_tsv"
             done
         done
         spin_off
@@ -423,12 +437,15 @@ thr_section=""
 scaling_line=""
 if [ -s "$thr_tsv" ]; then
     thr_section="$(
-        echo "| machine | workload | 1 thread ops/s | 2 threads ops/s | scaling | 2 processes ops/s (control) | client CPU, cores (1t → 2t) | memcached CPU, cores (1t → 2t) | client+server CPU µs/op (1t → 2t) | round trip spent waiting for a CPU (1t → 2t) | involuntary ctx switches per 1k ops (1t → 2t) | machine busy % (1t → 2t) |"
-        echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        echo "| machine | workload | 1 thread ops/s | 2 threads ops/s | scaling | 2 processes ops/s (control) | libmemcached 1 → 2 processes (control) | client CPU, cores (1t → 2t) | memcached CPU, cores (1t → 2t) | client+server CPU µs/op (1t → 2t) | round trip spent waiting for a CPU (1t → 2t) | involuntary ctx switches per 1k ops (1t → 2t) | machine busy % (1t → 2t) |"
+        echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
         for tm in spin idle; do
             for w in mget100 get; do
                 o1="$(thr_med "$tm" "$w" 1 5)"; [ "$o1" = nan ] && continue
                 o2="$(thr_med "$tm" "$w" 2 5)"; op="$(thr_med "$tm" "$w" procs2 5)"
+                l1="$(thr_med "$tm" "$w" lmc1 5)"; l2="$(thr_med "$tm" "$w" lmc2 5)"
+                rng2="$(awk -F'\t' -v m="$tm" -v w="$w" '$1==m && $2==w && $3==2 { if (lo == "" || $5 < lo) lo = $5; if ($5 > hi) hi = $5 } END { print lo "\t" hi }' "$thr_tsv")"
+                rngp="$(awk -F'\t' -v m="$tm" -v w="$w" '$1==m && $2==w && $3=="procs2" { if (lo == "" || $5 < lo) lo = $5; if ($5 > hi) hi = $5 } END { print lo "\t" hi }' "$thr_tsv")"
                 c1="$(thr_med "$tm" "$w" 1 7 wall)"; c2="$(thr_med "$tm" "$w" 2 7 wall)"
                 s1="$(thr_med "$tm" "$w" 1 8 wall)"; s2="$(thr_med "$tm" "$w" 2 8 wall)"
                 u1="$(awk -v a="$c1" -v b="$s1" -v o="$o1" 'BEGIN{printf "%.2f", (a+b)/o*1e6}')"
@@ -444,9 +461,9 @@ if [ -s "$thr_tsv" ]; then
                 wq2="$(awk -v a="$q2" -v b="$r2" 'BEGIN{printf "%.0f", 100 * (a + b) / 2}')"
                 mname="with spinner"; [ "$tm" = idle ] && mname="no spinner"
                 name="$w"; [ "$w" = mget100 ] && name="mget100 (keys/s)"
-                echo "| $mname | $name | $(fmt "$o1" %.0f) | $(fmt "$o2" %.0f) | **$(ratio "$o2" "$o1")** | $(fmt "$op" %.0f) ($(ratio "$op" "$o1")×) | $(fmt "$c1" %.2f) → $(fmt "$c2" %.2f) | $(fmt "$s1" %.2f) → $(fmt "$s2" %.2f) | $u1 → $u2 | $wq1% → $wq2% | $(fmt "$i1" %.1f) → $(fmt "$i2" %.1f) | $(fmt "$b1" %.0f) → $(fmt "$b2" %.0f) |"
-                printf 'threads\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tm" "$w" "$o1" "$o2" "$(ratio "$o2" "$o1" %.3f)" "$op" \
-                    "$c1" "$c2" "$s1" "$s2" "$u1" "$u2" "$i1" "$i2" "$b1" "$b2" "$p1" "$p2" "$wq1" "$wq2" >>"$logs/threads_summary.tsv"
+                echo "| $mname | $name | $(fmt "$o1" %.0f) | $(fmt "$o2" %.0f) | **$(ratio "$o2" "$o1")** | $(fmt "$op" %.0f) ($(ratio "$op" "$o1")×) | $(fmt "$l1" %.0f) → $(fmt "$l2" %.0f) ($(ratio "$l2" "$l1")×) | $(fmt "$c1" %.2f) → $(fmt "$c2" %.2f) | $(fmt "$s1" %.2f) → $(fmt "$s2" %.2f) | $u1 → $u2 | $wq1% → $wq2% | $(fmt "$i1" %.1f) → $(fmt "$i2" %.1f) | $(fmt "$b1" %.0f) → $(fmt "$b2" %.0f) |"
+                printf 'threads\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tm" "$w" "$o1" "$o2" "$(ratio "$o2" "$o1" %.3f)" "$op" \
+                    "$c1" "$c2" "$s1" "$s2" "$u1" "$u2" "$i1" "$i2" "$b1" "$b2" "$p1" "$p2" "$wq1" "$wq2" "$l1" "$l2" "$rng2" "$rngp" >>"$logs/threads_summary.tsv"
             done
         done
     )"
@@ -464,7 +481,7 @@ explain_threads() {
     function min(a, b) { return a < b ? a : b }
     {
         tm = $2; w = $3; o1 = $4; o2 = $5; sc = $6; op = $7; c1 = $8; c2 = $9; s1 = $10; s2 = $11
-        u1 = $12; u2 = $13; i1 = $14; i2 = $15; b1 = $16; b2 = $17; p1 = $18; p2 = $19; q1 = $20; q2 = $21
+        u1 = $12; u2 = $13; i1 = $14; i2 = $15; b1 = $16; b2 = $17; p1 = $18; p2 = $19; q1 = $20; q2 = $21; l1 = $22; l2 = $23; lo2 = $24; hi2 = $25; lop = $26; hip = $27
         if (p1 == "nan" || p1 == "") p1 = 0
         if (p2 == "nan" || p2 == "") p2 = 0
         unitop = (w == "get") ? "op" : "key"
@@ -489,8 +506,11 @@ explain_threads() {
             printf "With one thread client + memcached already use %s cores and memcached alone %s: the second thread can at most bring the cores left after other processes (%s of %d) into use, a ceiling of ×%s, and memcached'"'"'s one worker thread caps it at ×%s (1 / %s). ", \
                 f(t1, 2), f(s1, 2), f(avail, 2), ncpu, f(ceil_cores, 2), f(ceil_mc, 2), f(s1, 2)
             if (s2 >= 0.85) printf "memcached reached %s cores with two threads: it is the bottleneck. ", f(s2, 2)
-            if (q2 >= 20) printf "The cores are contended: a round trip spends %s%% of its time runnable but waiting for a CPU (schedstat run-queue wait of the client threads and memcached; %s%% with one thread). ", q2, q1
-            if (fu < 0.77) printf "And each %s costs %s× the CPU it costs with one thread (involuntary context switches per 1k ops %s → %s): sharing the cores adds work. ", unitop, f(u2 / u1, 1), f(i1, 1), f(i2, 1)
+            if (q1 >= 35 && t1 <= 1.2) printf "With one thread, client and memcached use about one core together and a round trip spends %s%% of its time runnable but waiting for a CPU (schedstat run-queue wait): they take turns on one vCPU, each waking the other where it runs, so a reply never has to wake another CPU. ", q1
+            if (q2 >= 20 && q2 > q1 + 5) printf "The cores are contended: with two threads a round trip spends %s%% of its time runnable but waiting for a CPU (%s%% with one thread). ", q2, q1
+            else if (q1 >= 35 && q2 < q1) printf "With two threads the work spreads over both vCPUs (waiting for a CPU drops to %s%%), ", q2
+            if (fu < 0.77) printf "%s %s costs %s× the CPU it costs with one thread (involuntary context switches per 1k ops %s → %s), most likely because wake-ups now cross vCPUs (an inter-processor interrupt, which on a VM goes through the hypervisor) and caches are cold: that eats the second core. ", (q1 >= 35 && q2 < q1 ? "and each" : "Each"), unitop, f(u2 / u1, 1), f(i1, 1), f(i2, 1)
+            else if (q1 >= 35 && q2 < q1) printf "at about the same CPU per %s. ", unitop
             if (s2 < 0.85 && q2 < 20 && fu >= 0.77 && ceil >= 1.6) printf "Neither memcached nor the cores are saturated: the round trips are latency-bound. "
         } else if (sc > 2.05) {
             printf "Better than linear: one thread is bound by the latency of its round trips (wake-ups of sleeping vCPUs, see \"Why a spinner\"), not by CPU; a second thread overlaps its waits with the first one'"'"'s and keeps the vCPUs awake, so each %s even gets cheaper. ", unitop
@@ -500,9 +520,11 @@ explain_threads() {
         if (op != "" && op + 0 > 0) {
             r = o2 / op
             printf "Control: two processes with one client each reach %s (×%s of one thread); ", f(op, 0), f(op / o1, 2)
-            if (r >= 0.85) printf "the shared mcrs_client gives %s of that, so sharing one client is not what limits the scaling.", f(r, 2)
-            else printf "the shared mcrs_client gives only %s of that: sharing one client costs throughput here (pool or lock contention in mcrs?), worth a look.", f(r, 2)
+            if (r >= 0.85) printf "the shared mcrs_client gives %s of that, so sharing one client is not what limits the scaling. ", f(r, 2)
+            else if (hi2 + 0 >= lop + 0) printf "the shared mcrs_client gives %s of that by the medians, but the runs overlap (2 threads %s–%s, 2 processes %s–%s): no sign that sharing one client is what limits the scaling. ", f(r, 2), f(lo2, 0), f(hi2, 0), f(lop, 0), f(hip, 0)
+            else printf "the shared mcrs_client gives only %s of that (every run below: 2 threads %s–%s, 2 processes %s–%s): sharing one client costs throughput here (pool or lock contention in mcrs?), worth a look. ", f(r, 2), f(lo2, 0), f(hi2, 0), f(lop, 0), f(hip, 0)
         }
+        if (l1 != "" && l1 + 0 > 0 && l2 + 0 > 0) printf "libmemcached, one process vs two: %s → %s (×%s), %s.", f(l1, 0), f(l2, 0), f(l2 / l1, 2), (l2 / l1 < 1.6 ? "so the limit is the machine and memcached, not the client library" : "for comparison")
         printf "\n"
     }
     END { if (bg0 != "") printf "\nBackground load (processes not ours, 1 s before the run and after it): %s%% and %s%% of the %d CPUs.\n", bg0, bg1, ncpu }' "$logs/threads_summary.tsv"
@@ -537,13 +559,21 @@ waited_s=$(( t_measure - t_start ))
     if [ "$SPIN" = 1 ]; then
         echo "### Why a spinner"
         echo
-        echo "The table's ops/s were measured with a \`nice -n 19\` busy loop running (SPIN=1). This machine is a VM: when both vCPUs go idle, as they do in a request/reply ping-pong where client and server take turns, each wake-up goes through the hypervisor and costs tens of µs, so a blocking set/get takes ~60 µs whatever the client does (about 16k ops/s for every client, the raw floor included; the table below). That measures the VM, not the client. One lowest-priority spinner keeps a vCPU from halting: it yields to the benchmark at once and gives numbers 5-10× higher that depend on the clients' own cost. (Two spinners, one per vCPU, make runs erratic: the benchmark then has to preempt them.)"
+        echo "The table's ops/s were measured with a \`nice -n 19\` busy loop running (SPIN=1). This machine is a VM: when both vCPUs go idle, as they do in a request/reply ping-pong where client and server take turns, each wake-up goes through the hypervisor and costs tens of µs, so a blocking set/get takes ~60 µs whatever the client does (about 16k ops/s for libmemcached and mcrs alike, table below; the raw floor does no better). That measures the VM, not the client. One lowest-priority spinner keeps a vCPU from halting: it yields to the benchmark at once and gives numbers 5-10× higher that depend on the clients' own cost. (Two spinners, one per vCPU, make runs erratic: the benchmark then has to preempt them.)"
         echo
         if [ -n "$idle_table" ]; then
-            echo "Without the spinner: median of $IDLE_RUNS alternating runs of $IDLE_OPS ops (about 16k ops/s for set and get when nothing else runs on the machine; more when other processes keep the vCPUs awake):"
+            echo "Without the spinner: median of $IDLE_RUNS alternating runs of $IDLE_OPS ops ($((IDLE_OPS * 10)) for mget100 and set_noreply); about 16k ops/s for set and get when nothing else runs on the machine, more when other processes keep the vCPUs awake:"
             echo
             echo "$idle_table"
             echo
+            nr_idle="$(ratio "$(ops_median idle mcrs set_noreply)" "$(ops_median idle lmc set_noreply)")"
+            nr_spin="$(ratio "$(ops_median main mcrs set_noreply)" "$(ops_median main lmc set_noreply)")"
+            lw="$(awk -F'\t' '$1=="lmc" && $2=="set_noreply" && $3=="sendto" {print $4}' "$mix_tsv")"
+            mw="$(metric sys mcrs set_noreply)"
+            if awk -v a="$nr_idle" -v b="$nr_spin" 'BEGIN { exit !(a != "nan" && b != "nan" && a < 0.8 && b >= 0.9) }'; then
+                echo "Odd: set_noreply without the spinner gives mcrs/lmc $nr_idle, against $nr_spin with it. mcrs sends its buffered noreply sets in 64 KiB writes (about $(awk -v x="$mw" 'BEGIN { if (x + 0 > 0) printf "%.0f", 1 / x; else print "?" }') sets per syscall), libmemcached in 8 KiB ones (about $(awk -v x="$lw" 'BEGIN { if (x + 0 > 0) printf "%.0f", 1 / x; else print "?" }')), see the syscall mix. A plausible cause, not verified: with bigger, rarer writes memcached idles between bursts and its vCPU goes to sleep, so less of its work overlaps the client's; libmemcached keeps it fed."
+                echo
+            fi
         fi
     fi
     if [ -n "$mix_table" ]; then
@@ -566,6 +596,7 @@ waited_s=$(( t_measure - t_start ))
         echo "### Why"
         echo
         explain_threads
+        echo
     fi
     echo "## Reproduce"
     echo
