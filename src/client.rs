@@ -407,8 +407,7 @@ enum Reply {
     Failed(Error),
 }
 
-fn owned_reply(conn_err: &mut Option<bool>, r: Response<'_>) -> Reply {
-    let lossy = |m: &[u8]| String::from_utf8_lossy(m).into_owned();
+fn reply_of(r: Response<'_>) -> Reply {
     match r {
         Response::Stored => Reply::Stored,
         Response::NotStored => Reply::NotStored,
@@ -418,41 +417,25 @@ fn owned_reply(conn_err: &mut Option<bool>, r: Response<'_>) -> Reply {
         Response::Touched => Reply::Touched,
         Response::Ok => Reply::Ok,
         Response::Number(n) => Reply::Number(n),
-        Response::Version(v) => Reply::Version(lossy(v)),
-        Response::ServerError(m) => Reply::Failed(Error::Server(lossy(m))),
-        Response::ClientError(m) => {
-            *conn_err = Some(true);
-            Reply::Failed(Error::Client(lossy(m)))
-        }
-        Response::Error => {
-            *conn_err = Some(true);
-            Reply::Failed(Error::UnknownCommand)
-        }
-        other => {
-            *conn_err = Some(true);
-            Reply::Failed(Error::Protocol(format!("unexpected reply {other:?}")))
-        }
+        Response::Version(v) => Reply::Version(String::from_utf8_lossy(v).into_owned()),
+        other => Reply::Failed(response_error(&other)),
     }
 }
 
-/// Reads one single-line reply, poisoning the connection when the reply leaves
-/// its state uncertain.
+/// Reads one single-line reply. An error reply comes back as
+/// `Reply::Failed`; turned into an `Err`, it makes `Client::attempt` drop the
+/// connection unless it was a clean `SERVER_ERROR`.
 fn read_reply(conn: &mut Conn, deadline: Deadline) -> Result<Reply> {
-    let mut poison = None;
-    let r = conn.read_response(deadline, |r| owned_reply(&mut poison, r))?;
-    if poison.is_some() {
-        conn.poison();
-    }
-    Ok(r)
+    conn.read_response(deadline, reply_of)
 }
 
-fn wrong_reply(conn: &mut Conn, r: Reply) -> Error {
+/// The error for a reply the command cannot take: the server's own error, or
+/// a protocol error for a well-formed reply of the wrong kind (the stream is
+/// out of step; the connection is dropped by `Client::attempt`).
+fn wrong_reply(r: Reply) -> Error {
     match r {
         Reply::Failed(e) => e,
-        _ => {
-            conn.poison();
-            Error::Protocol("reply does not match the command".into())
-        }
+        _ => Error::Protocol("reply does not match the command".into()),
     }
 }
 
@@ -599,7 +582,7 @@ impl Client {
             let r = read_reply(conn, deadline)?;
             match map(&r) {
                 Some(t) => Ok(t),
-                None => Err(wrong_reply(conn, r)),
+                None => Err(wrong_reply(r)),
             }
         })
     }
@@ -843,31 +826,19 @@ impl Client {
         }
         // not the usual shape: walk the reply element by element
         let mut found: Option<T> = None;
-        loop {
-            let done = conn.read_response(deadline, |r| match r {
-                Response::Value {
-                    key: k,
-                    flags,
-                    cas,
-                    data,
-                } => {
-                    if found.is_some() || !wire_key_matches(k, prefix, key) {
-                        return Err(not_asked_for(k));
-                    }
-                    if cmd.with_cas() && cas.is_none() {
-                        return Err(Error::Protocol("VALUE without cas for gets".into()));
-                    }
-                    let visit = visit.take().expect("one value per key");
+        read_retrieval(
+            conn,
+            deadline,
+            cmd,
+            prefix,
+            (1, |_| key),
+            &mut |_, data, flags, cas| {
+                if let Some(visit) = visit.take() {
                     found = Some(visit(data, flags, cas));
-                    Ok(false)
                 }
-                Response::End => Ok(true),
-                other => Err(response_error(&other)),
-            })??;
-            if done {
-                return Ok(found);
-            }
-        }
+            },
+        )?;
+        Ok(found)
     }
 
     /// `get`: the value, or None on a miss.
@@ -1009,35 +980,15 @@ impl Client {
             for (n, chunk) in idxs.chunks(KEYS_PER_GET).enumerate() {
                 // each chunk's replies get a full timeout of their own
                 let deadline = if n == 0 { deadline } else { conn.deadline() };
-                let mut next = 0; // position in chunk of the next key that may be answered
-                loop {
-                    let done = conn.read_response(deadline, |r| match r {
-                        Response::Value {
-                            key: k,
-                            flags,
-                            cas,
-                            data,
-                        } => {
-                            let Some(pos) = chunk[next..]
-                                .iter()
-                                .position(|&i| wire_key_matches(k, prefix, keys[i]))
-                            else {
-                                return Err(not_asked_for(k));
-                            };
-                            if cmd.with_cas() && cas.is_none() {
-                                return Err(Error::Protocol("VALUE without cas for gets".into()));
-                            }
-                            next += pos + 1;
-                            visit(chunk[next - 1], data, flags, cas);
-                            Ok(false)
-                        }
-                        Response::End => Ok(true),
-                        other => Err(response_error(&other)),
-                    })??;
-                    if done {
-                        break;
-                    }
-                }
+                let chunk_keys = (chunk.len(), |j: usize| keys[chunk[j]]);
+                read_retrieval(
+                    conn,
+                    deadline,
+                    cmd,
+                    prefix,
+                    chunk_keys,
+                    &mut |j, d, f, c| visit(chunk[j], d, f, c),
+                )?;
             }
             Ok(())
         })
@@ -1072,13 +1023,18 @@ impl Client {
                 if noreply {
                     return Ok(failed);
                 }
-                for &i in idxs {
-                    let d = conn.deadline();
+                // each chunk of replies gets a full timeout of its own, as in
+                // multi-key reads
+                let mut d = deadline;
+                for (n, &i) in idxs.iter().enumerate() {
+                    if n % KEYS_PER_GET == 0 {
+                        d = conn.deadline();
+                    }
                     match read_reply(conn, d)? {
                         Reply::Stored => {}
                         // e.g. too large: this item failed, the stream is in step
                         Reply::NotStored | Reply::Failed(Error::Server(_)) => failed.push(i),
-                        r => return Err(wrong_reply(conn, r)),
+                        r => return Err(wrong_reply(r)),
                     }
                 }
                 Ok(failed)
@@ -1150,12 +1106,15 @@ impl Client {
                     return Ok(idxs.len());
                 }
                 let mut hits = 0;
-                for _ in idxs {
-                    let d = conn.deadline();
+                let mut d = deadline;
+                for n in 0..idxs.len() {
+                    if n % KEYS_PER_GET == 0 {
+                        d = conn.deadline();
+                    }
                     match read_reply(conn, d)? {
                         r if hit(&r) => hits += 1,
                         Reply::NotFound => {}
-                        r => return Err(wrong_reply(conn, r)),
+                        r => return Err(wrong_reply(r)),
                     }
                 }
                 Ok(hits)
@@ -1189,7 +1148,7 @@ impl Client {
                 }
                 match read_reply(conn, deadline)? {
                     Reply::Ok => Ok(()),
-                    r => Err(wrong_reply(conn, r)),
+                    r => Err(wrong_reply(r)),
                 }
             })?;
         }
@@ -1219,16 +1178,7 @@ impl Client {
     pub fn versions(&self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for (idx, s) in self.cluster.servers().iter().enumerate() {
-            let v = self.with_conn(idx, true, |conn, deadline| {
-                conn.begin_reply_request();
-                encode::version(&mut conn.wbuf);
-                conn.flush(deadline)?;
-                match read_reply(conn, deadline)? {
-                    Reply::Version(v) => Ok(v),
-                    r => Err(wrong_reply(conn, r)),
-                }
-            })?;
-            out.push((s.spec.addr.to_string(), v));
+            out.push((s.spec.addr.to_string(), self.version_of(idx)?));
         }
         Ok(out)
     }
@@ -1236,22 +1186,25 @@ impl Client {
     /// `version` of the first server that answers.
     pub fn version(&self) -> Result<String> {
         let mut last = Error::NoServers;
-        for (idx, _) in self.cluster.servers().iter().enumerate() {
-            let r = self.with_conn(idx, true, |conn, deadline| {
-                conn.begin_reply_request();
-                encode::version(&mut conn.wbuf);
-                conn.flush(deadline)?;
-                match read_reply(conn, deadline)? {
-                    Reply::Version(v) => Ok(v),
-                    r => Err(wrong_reply(conn, r)),
-                }
-            });
-            match r {
+        for idx in 0..self.cluster.servers().len() {
+            match self.version_of(idx) {
                 Ok(v) => return Ok(v),
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    fn version_of(&self, idx: usize) -> Result<String> {
+        self.with_conn(idx, true, |conn, deadline| {
+            conn.begin_reply_request();
+            encode::version(&mut conn.wbuf);
+            conn.flush(deadline)?;
+            match read_reply(conn, deadline)? {
+                Reply::Version(v) => Ok(v),
+                r => Err(wrong_reply(r)),
+            }
+        })
     }
 
     /// `stats [args]` of every server: (server, name, value) triples. `args` is
@@ -1280,13 +1233,9 @@ impl Client {
                         Response::Ok => Ok(None),
                         other => Err(response_error(&other)),
                     })?;
-                    match step {
-                        Ok(Some((n, v))) => out.push((server.clone(), n, v)),
-                        Ok(None) => return Ok(()),
-                        Err(e) => {
-                            conn.poison();
-                            return Err(e);
-                        }
+                    match step? {
+                        Some((n, v)) => out.push((server.clone(), n, v)),
+                        None => return Ok(()),
                     }
                 }
             })?;
@@ -1310,6 +1259,49 @@ impl Client {
     pub fn quit(&self) {
         for s in self.cluster.servers() {
             s.pool.close_idle();
+        }
+    }
+}
+
+/// Reads the reply to one retrieval command for `keys` (up to its `END`),
+/// handing each `VALUE` to `visit` with the index of the key it answers
+/// (`keys` is the count and the key at each index). memcached answers in request order and skips misses, so each
+/// `VALUE` must match a key after the previous one; anything else means the
+/// stream is out of step.
+fn read_retrieval<'k>(
+    conn: &mut Conn,
+    deadline: Deadline,
+    cmd: Retrieve,
+    prefix: &[u8],
+    keys: (usize, impl Fn(usize) -> &'k [u8]),
+    visit: &mut HitVisitor<'_>,
+) -> Result<()> {
+    let (n, key_at) = keys;
+    let mut next = 0; // index of the next key that may be answered
+    loop {
+        let done = conn.read_response(deadline, |r| match r {
+            Response::Value {
+                key: k,
+                flags,
+                cas,
+                data,
+            } => {
+                let Some(pos) = (next..n).position(|j| wire_key_matches(k, prefix, key_at(j)))
+                else {
+                    return Err(not_asked_for(k));
+                };
+                if cmd.with_cas() && cas.is_none() {
+                    return Err(Error::Protocol("VALUE without cas for gets".into()));
+                }
+                next += pos + 1;
+                visit(next - 1, data, flags, cas);
+                Ok(false)
+            }
+            Response::End => Ok(true),
+            other => Err(response_error(&other)),
+        })??;
+        if done {
+            return Ok(());
         }
     }
 }

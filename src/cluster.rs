@@ -45,16 +45,12 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
+    /// The server as the ring knows it (pymemcache's node id, ketama's host
+    /// and port).
     fn node(&self) -> NodeSpec {
-        let (host, port) = match &self.addr {
-            ServerAddr::Tcp { host, port } => (host.clone(), *port),
-            ServerAddr::Unix(p) => (p.to_string_lossy().into_owned(), 0),
-        };
-        NodeSpec {
-            id: self.addr.node_id(),
-            host,
-            port,
-            weight: self.weight,
+        match &self.addr {
+            ServerAddr::Tcp { host, port } => NodeSpec::tcp(host, *port, self.weight),
+            ServerAddr::Unix(p) => NodeSpec::unix(&p.to_string_lossy(), self.weight),
         }
     }
 }
@@ -418,7 +414,9 @@ impl Cluster {
 
     /// Rebuilds the ring after a successful probe and starts probes that are due.
     fn maintain(&self) {
-        if self.rejoined.swap(false, Ordering::AcqRel) {
+        // a plain load first: this runs on every routed key, and a swap would
+        // write the shared cache line each time
+        if self.rejoined.load(Ordering::Acquire) && self.rejoined.swap(false, Ordering::AcqRel) {
             self.rejoin();
         }
         if self.has_pending_cleanups.load(Ordering::Acquire) {
@@ -573,5 +571,25 @@ fn probe(addr: &ServerAddr, opts: &ConnOptions, flush: bool) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Protocol("probe: unexpected reply".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(addr: &str) -> String {
+        let addr = ServerAddr::parse(addr).unwrap();
+        ServerSpec { addr, weight: 1 }.node().id
+    }
+
+    /// The ids pymemcache's HashClient hashes: "{host}:{port}" (host as
+    /// configured, without brackets), or the unix socket's path.
+    #[test]
+    fn node_ids() {
+        assert_eq!(id("127.0.0.1:11211"), "127.0.0.1:11211");
+        assert_eq!(id("[::1]:11211"), "::1:11211");
+        assert_eq!(id("unix:/s"), "/s");
+        assert_eq!(id("/s"), "/s");
     }
 }

@@ -87,15 +87,6 @@ impl ServerAddr {
             port,
         })
     }
-
-    /// The node id pymemcache's HashClient hashes with: `"{host}:{port}"` for a
-    /// TCP server (host as configured, without brackets), the path for a unix socket.
-    pub fn node_id(&self) -> String {
-        match self {
-            ServerAddr::Tcp { host, port } => format!("{host}:{port}"),
-            ServerAddr::Unix(p) => p.to_string_lossy().into_owned(),
-        }
-    }
 }
 
 impl std::fmt::Display for ServerAddr {
@@ -680,10 +671,7 @@ mod tests {
     }
 
     #[test]
-    fn node_ids_and_display() {
-        assert_eq!(tcp("127.0.0.1", 11211).node_id(), "127.0.0.1:11211");
-        assert_eq!(tcp("::1", 11211).node_id(), "::1:11211");
+    fn display() {
         assert_eq!(tcp("::1", 11211).to_string(), "[::1]:11211");
-        assert_eq!(ServerAddr::Unix("/s".into()).node_id(), "/s");
     }
 }

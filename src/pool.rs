@@ -195,15 +195,18 @@ impl Pool {
         self.returned.notify_one();
     }
 
+    /// Takes every idle connection, the hot slot's included.
+    #[allow(clippy::vec_box)]
+    fn take_idle(&self, st: &mut State) -> Vec<Box<Conn>> {
+        let mut idle = std::mem::take(&mut st.idle);
+        idle.extend(self.take_hot());
+        idle
+    }
+
     /// Writes what idle connections hold in their write buffers (buffered
     /// noreply commands).
     pub fn flush_idle(&self) -> Result<()> {
-        let idle = {
-            let mut st = self.lock();
-            let mut idle = std::mem::take(&mut st.idle);
-            idle.extend(self.take_hot());
-            idle
-        };
+        let idle = self.take_idle(&mut self.lock());
         let mut r = Ok(());
         for mut c in idle {
             if c.has_pending_writes() {
@@ -222,8 +225,7 @@ impl Pool {
     pub fn close_idle(&self) {
         let idle = {
             let mut st = self.lock();
-            let mut idle = std::mem::take(&mut st.idle);
-            idle.extend(self.take_hot());
+            let idle = self.take_idle(&mut st);
             st.open -= idle.len();
             idle
         };

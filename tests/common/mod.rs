@@ -122,6 +122,20 @@ impl Memcached {
     pub fn pause(&self) {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.pid(), libc::SIGSTOP) };
+        // kill() returns before the process has stopped: wait until it has,
+        // or a request sent right after could still be answered
+        let stat = format!("/proc/{}/stat", self.pid());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            let stopped = std::fs::read_to_string(&stat)
+                .ok()
+                .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('T')))
+                .unwrap_or(false);
+            if stopped {
+                return;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// SIGCONT after `pause`.
