@@ -129,7 +129,11 @@ impl Memcached {
         while Instant::now() < deadline {
             let stopped = std::fs::read_to_string(&stat)
                 .ok()
-                .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('T')))
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .map(|r| r.trim_start().starts_with('T'))
+                })
                 .unwrap_or(false);
             if stopped {
                 return;
