@@ -345,7 +345,8 @@ fn check_key_bytes(key: &[u8], unicode: bool, what: &str) -> Result<()> {
 }
 
 /// True when every byte is in 0x21..=0x7e (the common case), eight bytes at a
-/// time. A false answer only sends the key to the exact byte-by-byte check.
+/// time (the last word overlapping the one before it). A false answer only
+/// sends the key to the exact byte-by-byte check.
 #[inline]
 fn all_printable_ascii(key: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -357,16 +358,23 @@ fn all_printable_ascii(key: &[u8]) -> bool {
         let high = (w | w.wrapping_add(ONES)) & HIGH;
         low | high == 0
     };
-    let mut chunks = key.chunks_exact(8);
-    for c in &mut chunks {
-        if !word_ok(u64::from_le_bytes(c.try_into().expect("8 bytes"))) {
-            return false;
+    let word = |at: usize| u64::from_le_bytes(key[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| u64::from(u32::from_le_bytes(key[at..at + 4].try_into().expect("4")));
+    let n = key.len();
+    match n {
+        8.. => {
+            let mut at = 0;
+            while at + 8 < n {
+                if !word_ok(word(at)) {
+                    return false;
+                }
+                at += 8;
+            }
+            word_ok(word(n - 8))
         }
+        4..=7 => word_ok(half(0) | half(n - 4) << 32),
+        _ => key.iter().all(|&b| (0x21..0x7f).contains(&b)),
     }
-    chunks
-        .remainder()
-        .iter()
-        .all(|&b| (0x21..0x7f).contains(&b))
 }
 
 fn check_exptime(exptime: u32) -> Result<()> {

@@ -305,43 +305,63 @@ impl Conn {
 
     /// Sends everything in `wbuf`.
     pub fn flush(&mut self, deadline: Deadline) -> Result<()> {
-        let r = self.flush_inner(deadline);
+        self.used = true;
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        // the usual case: the socket takes the whole request at once
+        let n = self.send_from(0);
+        if n == self.wbuf.len() as isize {
+            self.wbuf.clear();
+            return Ok(());
+        }
+        let r = self.flush_rest(deadline, n);
         if r.is_err() {
             self.broken = true;
         }
         r
     }
 
-    fn flush_inner(&mut self, deadline: Deadline) -> Result<()> {
-        self.used = true;
+    /// One non-blocking `send` of `wbuf[off..]`: bytes sent, or -1 (errno set).
+    #[inline]
+    fn send_from(&self, off: usize) -> isize {
+        let rest = &self.wbuf[off..];
+        // SAFETY: rest is a valid initialized slice for the duration of the call.
+        unsafe {
+            libc::send(
+                self.fd,
+                rest.as_ptr().cast(),
+                rest.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        }
+    }
+
+    /// The rest of `flush` after a first `send` that returned `n`: more sends,
+    /// waiting for room when the socket buffer is full.
+    #[inline(never)]
+    fn flush_rest(&mut self, deadline: Deadline, mut n: isize) -> Result<()> {
         let mut off = 0;
-        while off < self.wbuf.len() {
-            let rest = &self.wbuf[off..];
-            // SAFETY: rest is a valid initialized slice for the duration of the call.
-            let n = unsafe {
-                libc::send(
-                    self.fd,
-                    rest.as_ptr().cast(),
-                    rest.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
+        loop {
             if n >= 0 {
                 off += n as usize;
-                continue;
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => {}
-                io::ErrorKind::WouldBlock => self.wait_writable(deadline)?,
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
-                    return Err(Error::UnexpectedClose)
+                if off == self.wbuf.len() {
+                    self.wbuf.clear();
+                    return Ok(());
                 }
-                _ => return Err(Error::Io(e)),
+            } else {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::WouldBlock => self.wait_writable(deadline)?,
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                        return Err(Error::UnexpectedClose)
+                    }
+                    _ => return Err(Error::Io(e)),
+                }
             }
+            n = self.send_from(off);
         }
-        self.wbuf.clear();
-        Ok(())
     }
 
     /// Waits until the socket takes more bytes; reads replies that arrive in the
@@ -409,26 +429,54 @@ impl Conn {
     }
 
     /// Receives at least one byte into `rbuf` (or fails). `flags` is 0 for a
-    /// blocking read bounded by SO_RCVTIMEO, MSG_DONTWAIT to take what is there.
+    /// blocking read bounded by SO_RCVTIMEO, MSG_DONTWAIT to take what is there
+    /// (then `Ok(0)` when nothing is).
+    #[inline]
     fn recv_some(&mut self, flags: libc::c_int) -> Result<usize> {
         if self.rpos == self.rbuf.len() {
             self.rbuf.clear();
             self.rpos = 0;
         }
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            if self.rpos > 0 {
-                self.rbuf.drain(..self.rpos);
-                self.rpos = 0;
-            }
-            let want = READ_CHUNK.max(self.rbuf.len());
-            if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
-                self.rbuf.reserve(want);
-            }
+            self.make_room();
         }
+        let n = self.recv_into_spare(flags);
+        if n > 0 {
+            // SAFETY: the kernel initialized n bytes of the spare capacity.
+            unsafe { self.rbuf.set_len(self.rbuf.len() + n as usize) };
+            return Ok(n as usize);
+        }
+        self.recv_failed(n, flags)
+    }
+
+    /// One `recv` into the spare capacity of `rbuf` (not yet counted in its length).
+    #[inline]
+    fn recv_into_spare(&mut self, flags: libc::c_int) -> isize {
+        let spare = self.rbuf.spare_capacity_mut();
+        // SAFETY: spare is writable memory of spare.len() bytes owned by rbuf.
+        unsafe { libc::recv(self.fd, spare.as_mut_ptr().cast(), spare.len(), flags) }
+    }
+
+    /// Room for a read: unread bytes moved to the front, the buffer grown
+    /// when a big value needs it.
+    #[cold]
+    fn make_room(&mut self) {
+        if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        let want = READ_CHUNK.max(self.rbuf.len());
+        if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
+            self.rbuf.reserve(want);
+        }
+    }
+
+    /// `recv_some` after a `recv` that returned `n <= 0`: retried after an
+    /// interrupt, else mapped to an error (or `Ok(0)` for an empty
+    /// non-blocking read).
+    #[cold]
+    fn recv_failed(&mut self, mut n: isize, flags: libc::c_int) -> Result<usize> {
         loop {
-            let spare = self.rbuf.spare_capacity_mut();
-            // SAFETY: spare is writable memory of spare.len() bytes owned by rbuf.
-            let n = unsafe { libc::recv(self.fd, spare.as_mut_ptr().cast(), spare.len(), flags) };
             if n > 0 {
                 // SAFETY: the kernel initialized n bytes of the spare capacity.
                 unsafe { self.rbuf.set_len(self.rbuf.len() + n as usize) };
@@ -439,7 +487,7 @@ impl Conn {
             }
             let e = io::Error::last_os_error();
             match e.kind() {
-                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::Interrupted => {}
                 io::ErrorKind::WouldBlock if flags & libc::MSG_DONTWAIT != 0 => return Ok(0),
                 io::ErrorKind::WouldBlock => {
                     return Err(Error::Timeout(self.timeout.as_millis() as u64))
@@ -447,14 +495,23 @@ impl Conn {
                 io::ErrorKind::ConnectionReset => return Err(Error::UnexpectedClose),
                 _ => return Err(Error::Io(e)),
             }
+            n = self.recv_into_spare(flags);
         }
     }
 
     /// Blocking read of more bytes, never past `deadline`.
+    #[inline]
     fn fill(&mut self, deadline: Deadline) -> Result<()> {
         if std::mem::take(&mut self.first_read) && self.rcvtimeo == self.timeout {
             return self.recv_some(0).map(|_| ());
         }
+        self.fill_bounded(deadline)
+    }
+
+    /// `fill` for a read after the first of an operation: SO_RCVTIMEO is
+    /// brought within reach of the deadline first.
+    #[inline(never)]
+    fn fill_bounded(&mut self, deadline: Deadline) -> Result<()> {
         let left = self.time_left(deadline)?;
         // Keep SO_RCVTIMEO within 1 ms of the time left: lower it as the
         // deadline nears, raise it back on the next operation. On the fast path
@@ -517,6 +574,7 @@ impl Conn {
     /// hands the whole reply to `f` and returns `Some`, or returns `None`
     /// without consuming anything when the reply is not the expected shape
     /// (the caller then reads it with [`Conn::read_response`]).
+    #[inline]
     pub fn read_get_reply<T>(
         &mut self,
         deadline: Deadline,
@@ -527,14 +585,33 @@ impl Conn {
         if self.barrier_pending {
             return Ok(None);
         }
-        loop {
-            if self.rpos == self.rbuf.len() {
-                // nothing buffered (the usual case right after the request)
-                if let Err(e) = self.fill(deadline) {
-                    self.broken = true;
-                    return Err(e);
-                }
+        if self.rpos == self.rbuf.len() {
+            // nothing buffered (the usual case right after the request)
+            if let Err(e) = self.fill(deadline) {
+                self.broken = true;
+                return Err(e);
             }
+        }
+        // the usual case: the whole reply came in one read
+        if let Some((reply, used)) = protocol::parse_plain_hit(&self.rbuf[self.rpos..], prefix, key)
+        {
+            let t = f(reply);
+            self.consume(used);
+            return Ok(Some(t));
+        }
+        self.read_get_reply_rest(deadline, prefix, key, f)
+    }
+
+    /// `read_get_reply` for a reply of another shape or in several reads.
+    #[inline(never)]
+    fn read_get_reply_rest<T>(
+        &mut self,
+        deadline: Deadline,
+        prefix: &[u8],
+        key: &[u8],
+        f: impl FnOnce(GetReply<'_>) -> T,
+    ) -> Result<Option<T>> {
+        loop {
             match protocol::parse_get_reply(&self.rbuf[self.rpos..], prefix, key) {
                 FastGet::Done(reply, used) => {
                     let t = f(reply);

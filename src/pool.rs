@@ -11,6 +11,7 @@
 //! thread doing one request after another hits every time. The mutex-guarded
 //! list only serves the overflow when several threads are in flight at once.
 
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -74,6 +75,7 @@ impl Pool {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    #[inline]
     fn take_hot(&self) -> Option<Box<Conn>> {
         let p = self.hot.swap(ptr::null_mut(), Ordering::SeqCst);
         // SAFETY: a non-null pointer in the slot came from Box::into_raw and
@@ -81,6 +83,7 @@ impl Pool {
         (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
     }
 
+    #[inline]
     fn usable(&self, conn: &Conn) -> bool {
         conn.is_reusable()
             && !self
@@ -90,6 +93,7 @@ impl Pool {
 
     /// Checks out a connection, opening one when none is idle and the pool has
     /// room, else waiting up to `wait` for one (then `Error::Timeout`).
+    #[inline]
     pub fn get(&self, wait: Duration) -> Result<PooledConn<'_>> {
         if let Some(conn) = self.take_hot() {
             if self.usable(&conn) {
@@ -97,6 +101,13 @@ impl Pool {
             }
             self.discard(conn);
         }
+        self.get_slow(wait)
+    }
+
+    /// `get` when the hot slot had nothing usable: the idle list, a new
+    /// connection, or a wait.
+    #[inline(never)]
+    fn get_slow(&self, wait: Duration) -> Result<PooledConn<'_>> {
         let mut deadline = None; // read the clock only if we must wait
         let mut st = self.lock();
         loop {
@@ -148,7 +159,7 @@ impl Pool {
     fn pooled(&self, conn: Box<Conn>) -> PooledConn<'_> {
         PooledConn {
             pool: self,
-            conn: Some(conn),
+            conn: ManuallyDrop::new(conn),
         }
     }
 
@@ -165,7 +176,44 @@ impl Pool {
         }
     }
 
-    fn put(&self, mut conn: Box<Conn>) {
+    /// Returns a connection: into the hot slot when it is free and nobody
+    /// waits (one compare-exchange), else through the mutex.
+    #[inline]
+    fn put(&self, conn: Box<Conn>) {
+        if conn.is_reusable()
+            && self.idle_timeout.is_none()
+            && self.waiting.load(Ordering::SeqCst) == 0
+        {
+            let p = Box::into_raw(conn);
+            match self
+                .hot
+                .compare_exchange(ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    // a caller may have started waiting meanwhile: it must not
+                    // sleep while this connection sits in the slot
+                    if self.waiting.load(Ordering::SeqCst) > 0 {
+                        self.wake_one();
+                    }
+                }
+                // SAFETY: p came from Box::into_raw just above and was not shared.
+                Err(_) => self.put_slow(unsafe { Box::from_raw(p) }),
+            }
+            return;
+        }
+        self.put_slow(conn)
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        let _guard = self.lock();
+        self.returned.notify_one();
+    }
+
+    /// `put` off the fast path: a broken connection, an idle timeout to
+    /// stamp, waiters, or a full hot slot.
+    #[inline(never)]
+    fn put_slow(&self, mut conn: Box<Conn>) {
         if !conn.is_reusable() {
             return self.discard(conn);
         }
@@ -179,11 +227,8 @@ impl Pool {
                 .compare_exchange(ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
             {
                 Ok(_) => {
-                    // a caller may have started waiting meanwhile: it must not
-                    // sleep while this connection sits in the slot
                     if self.waiting.load(Ordering::SeqCst) > 0 {
-                        let _guard = self.lock();
-                        self.returned.notify_one();
+                        self.wake_one();
                     }
                     return;
                 }
@@ -246,26 +291,30 @@ impl Drop for Pool {
 /// broken) on drop.
 pub struct PooledConn<'a> {
     pool: &'a Pool,
-    conn: Option<Box<Conn>>,
+    /// taken only in drop
+    conn: ManuallyDrop<Box<Conn>>,
 }
 
 impl Deref for PooledConn<'_> {
     type Target = Conn;
+    #[inline]
     fn deref(&self) -> &Conn {
-        self.conn.as_ref().expect("present until drop")
+        &self.conn
     }
 }
 
 impl DerefMut for PooledConn<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut Conn {
-        self.conn.as_mut().expect("present until drop")
+        &mut self.conn
     }
 }
 
 impl Drop for PooledConn<'_> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(c) = self.conn.take() {
-            self.pool.put(c);
-        }
+        // SAFETY: conn is taken once, here, and not used afterwards.
+        let c = unsafe { ManuallyDrop::take(&mut self.conn) };
+        self.pool.put(c);
     }
 }

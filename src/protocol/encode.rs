@@ -239,15 +239,27 @@ pub fn retrieve<'k>(buf: &mut Vec<u8>, cmd: Retrieve, keys: impl IntoIterator<It
 
 /// One-key retrieval: the same bytes as [`retrieve`], laid out with one
 /// reservation (the hot path of `get`).
+#[inline]
 pub fn retrieve_one(buf: &mut Vec<u8>, cmd: Retrieve, key: WireKey<'_>) {
     if cmd != Retrieve::Get {
         return retrieve(buf, cmd, [key]);
     }
-    let mut c = Cursor::new(buf, key.prefix.len() + key.key.len() + 6);
-    c.put(b"get ");
-    c.put(key.prefix);
-    c.put(key.key);
-    c.put(b"\r\n");
+    let (p, k) = (key.prefix, key.key);
+    let n = 4 + p.len() + k.len() + 2;
+    buf.reserve(n);
+    // SAFETY: reserve made room for the n bytes written here, all of which
+    // are initialized before the length covers them.
+    unsafe {
+        let at = buf.as_mut_ptr().add(buf.len());
+        at.copy_from_nonoverlapping(b"get ".as_ptr(), 4);
+        if !p.is_empty() {
+            at.add(4).copy_from_nonoverlapping(p.as_ptr(), p.len());
+        }
+        at.add(4 + p.len())
+            .copy_from_nonoverlapping(k.as_ptr(), k.len());
+        at.add(n - 2).copy_from_nonoverlapping(b"\r\n".as_ptr(), 2);
+        buf.set_len(buf.len() + n);
+    }
 }
 
 /// `delete <key> [noreply]\r\n`

@@ -6,4 +6,6 @@ pub mod encode;
 pub mod parse;
 
 pub use encode::{Retrieve, StoreCmd, WireKey};
-pub use parse::{parse, parse_get_reply, FastGet, GetReply, ProtocolError, Response};
+pub use parse::{
+    parse, parse_get_reply, parse_plain_hit, FastGet, GetReply, ProtocolError, Response,
+};

@@ -195,6 +195,28 @@ fn number_at(s: &[u8], mut i: usize) -> Option<(u64, usize)> {
     (i > start).then_some((n, i))
 }
 
+/// `number_at` for the hot path: up to 19 digits cannot overflow a u64, so
+/// they are summed without checks; a longer run goes to `number_at`.
+#[inline(always)]
+fn number_at_fast(s: &[u8], start: usize) -> Option<(u64, usize)> {
+    const SAFE_DIGITS: usize = 19;
+    let end = s.len().min(start + SAFE_DIGITS);
+    let mut n: u64 = 0;
+    let mut i = start;
+    while i < end {
+        let d = s[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        n = n * 10 + u64::from(d);
+        i += 1;
+    }
+    if i == start + SAFE_DIGITS {
+        return number_at(s, start);
+    }
+    (i > start).then_some((n, i))
+}
+
 fn parse_value<'a>(
     buf: &'a [u8],
     line: &'a [u8],
@@ -282,6 +304,79 @@ pub enum FastGet<'a> {
 /// key, garbage) is [`FastGet::Other`]: the generic [`parse`] then classifies
 /// the same bytes.
 pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<'a> {
+    match parse_plain_hit(buf, prefix, key) {
+        Some((reply, used)) => FastGet::Done(reply, used),
+        None => parse_get_reply_any(buf, prefix, key),
+    }
+}
+
+/// The commonest reply to a one-key get in full (the reply and the bytes it
+/// used), checked with as few instructions as possible:
+/// `VALUE <prefix><key> <flags> <bytes>\r\n<data>\r\nEND\r\n` with flags and
+/// bytes of 1 to 9 digits (so no overflow, and bytes below `MAX_VALUE`), no
+/// cas, all of it in `buf`. None for anything else, which
+/// [`parse_get_reply`] then reads: this is a strict subset of what it
+/// accepts, read the same way.
+#[inline(always)]
+pub fn parse_plain_hit<'a>(
+    buf: &'a [u8],
+    prefix: &[u8],
+    key: &[u8],
+) -> Option<(GetReply<'a>, usize)> {
+    /// (value, index after it) of 1 to 9 digits at `s[i..]`, followed by `end`.
+    #[inline(always)]
+    fn small_number(s: &[u8], mut i: usize, end: u8) -> Option<(u32, usize)> {
+        let start = i;
+        let mut n: u32 = 0;
+        loop {
+            let d = s.get(i)?.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            n = n * 10 + u32::from(d);
+            i += 1;
+            if i - start > 9 {
+                return None;
+            }
+        }
+        (i > start && s[i] == end).then_some((n, i + 1))
+    }
+    let head = 6 + prefix.len() + key.len() + 1;
+    // head and at least "0 0\r\n\r\nEND\r\n"
+    if buf.len() < head + 12 {
+        return None;
+    }
+    let ours = eq_short(&buf[..6], b"VALUE ")
+        && eq_short(&buf[6..6 + prefix.len()], prefix)
+        && eq_short(&buf[6 + prefix.len()..head - 1], key)
+        && buf[head - 1] == b' ';
+    if !ours {
+        return None;
+    }
+    let (flags, i) = small_number(buf, head, b' ')?;
+    let (len, i) = small_number(buf, i, b'\r')?;
+    if buf.get(i) != Some(&b'\n') {
+        return None;
+    }
+    let data_start = i + 1;
+    let data_end = data_start + len as usize;
+    let total = data_end + 2 + 5;
+    if buf.len() < total || !eq_short(&buf[data_end..total], b"\r\nEND\r\n") {
+        return None;
+    }
+    Some((
+        GetReply::Hit {
+            flags,
+            cas: None,
+            data: &buf[data_start..data_end],
+        },
+        total,
+    ))
+}
+
+/// `parse_get_reply` for every shape: a miss, a reply not all here yet,
+/// gets' cas, long numbers, anything that is not the reply expected.
+fn parse_get_reply_any<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<'a> {
     const END: &[u8] = b"END\r\n";
     if buf.starts_with(END) {
         return FastGet::Done(GetReply::Miss, END.len());
@@ -314,7 +409,7 @@ pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
         if at >= buf.len() {
             Err(FastGet::NeedMore)
         } else {
-            number_at(buf, at).ok_or(FastGet::Other)
+            number_at_fast(buf, at).ok_or(FastGet::Other)
         }
     };
     let (flags, i) = match num(head) {
