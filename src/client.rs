@@ -819,16 +819,23 @@ impl Client {
         conn.begin_reply_request();
         encode::retrieve_one(&mut conn.wbuf, cmd, WireKey { prefix, key });
         conn.flush(deadline)?;
-        let fast = conn.read_get_reply(deadline, prefix, key, |r| match r {
-            GetReply::Miss => Ok(None),
-            GetReply::Hit { cas: None, .. } if cmd.with_cas() => {
-                Err(Error::Protocol("VALUE without cas for gets".into()))
-            }
-            GetReply::Hit { flags, cas, data } => {
-                let visit = visit.take().expect("one value per key");
-                Ok(Some(visit(data, flags, cas)))
-            }
-        })?;
+        let fast = conn.read_get_reply(
+            deadline,
+            prefix,
+            key,
+            // inlined: on this path a call costs as much as the match
+            #[inline(always)]
+            |r| match r {
+                GetReply::Miss => Ok(None),
+                GetReply::Hit { cas: None, .. } if cmd.with_cas() => {
+                    Err(Error::Protocol("VALUE without cas for gets".into()))
+                }
+                GetReply::Hit { flags, cas, data } => {
+                    let visit = visit.take().expect("one value per key");
+                    Ok(Some(visit(data, flags, cas)))
+                }
+            },
+        )?;
         if let Some(r) = fast {
             return r;
         }

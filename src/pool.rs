@@ -93,7 +93,7 @@ impl Pool {
 
     /// Checks out a connection, opening one when none is idle and the pool has
     /// room, else waiting up to `wait` for one (then `Error::Timeout`).
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, wait: Duration) -> Result<PooledConn<'_>> {
         if let Some(conn) = self.take_hot() {
             if self.usable(&conn) {

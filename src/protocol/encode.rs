@@ -239,7 +239,7 @@ pub fn retrieve<'k>(buf: &mut Vec<u8>, cmd: Retrieve, keys: impl IntoIterator<It
 
 /// One-key retrieval: the same bytes as [`retrieve`], laid out with one
 /// reservation (the hot path of `get`).
-#[inline]
+#[inline(always)]
 pub fn retrieve_one(buf: &mut Vec<u8>, cmd: Retrieve, key: WireKey<'_>) {
     if cmd != Retrieve::Get {
         return retrieve(buf, cmd, [key]);
