@@ -215,6 +215,22 @@ enum mcrs_status mcrs_client_get(const struct mcrs_client *c,
                                  size_t key_len,
                                  struct mcrs_value **out);
 
+// Reads `key` into the caller's buffer, allocating nothing: on
+// MCRS_STATUS_OK the value's bytes are in `buf[0..*len]` and its flags in
+// `*flags`. A miss is MCRS_STATUS_NOT_FOUND (also for failures when
+// ignore_exc is on). A value longer than `cap` gives
+// MCRS_STATUS_BUFFER_TOO_SMALL and, as the one exception to "outputs only
+// on success", `*len` = the length needed (nothing is written to `buf`;
+// the item was read and dropped, so a retry is a new request). `buf` may be
+// NULL when `cap` is 0. `flags` may be NULL when not wanted.
+enum mcrs_status mcrs_client_get_into(const struct mcrs_client *c,
+                                      const uint8_t *key,
+                                      size_t key_len,
+                                      uint8_t *buf,
+                                      size_t cap,
+                                      size_t *len,
+                                      uint32_t *flags);
+
 // Like `mcrs_client_get`, and the value carries its cas unique.
 enum mcrs_status mcrs_client_gets(const struct mcrs_client *c,
                                   const uint8_t *key,

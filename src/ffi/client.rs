@@ -352,6 +352,61 @@ pub extern "C" fn mcrs_client_get(
     ffi_boundary!({ read_one(c, key, key_len, out, Retrieve::Get) })
 }
 
+/// Reads `key` into the caller's buffer, allocating nothing: on
+/// MCRS_STATUS_OK the value's bytes are in `buf[0..*len]` and its flags in
+/// `*flags`. A miss is MCRS_STATUS_NOT_FOUND (also for failures when
+/// ignore_exc is on). A value longer than `cap` gives
+/// MCRS_STATUS_BUFFER_TOO_SMALL and, as the one exception to "outputs only
+/// on success", `*len` = the length needed (nothing is written to `buf`;
+/// the item was read and dropped, so a retry is a new request). `buf` may be
+/// NULL when `cap` is 0. `flags` may be NULL when not wanted.
+#[no_mangle]
+pub extern "C" fn mcrs_client_get_into(
+    c: *const mcrs_client,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+    flags: *mut u32,
+) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(c, key, len);
+        if buf.is_null() && cap > 0 {
+            check_null!(buf);
+        }
+        let key = arg_bytes!(key, key_len);
+        let copied = client(c).fetch_with(Retrieve::Get, key, |data, f, _| {
+            if data.len() > cap {
+                return Err(data.len());
+            }
+            // SAFETY: buf has room for cap >= data.len() bytes (non-NULL
+            // when cap > 0; nothing is copied when data is empty).
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len()) };
+            Ok((data.len(), f))
+        });
+        match try_ffi!(copied) {
+            Some(Ok((n, f))) => {
+                // SAFETY: len is non-NULL; flags is checked.
+                unsafe {
+                    *len = n;
+                    if !flags.is_null() {
+                        *flags = f;
+                    }
+                }
+                MCRS_STATUS_OK
+            }
+            Some(Err(need)) => {
+                set_last_error(format!("value is {need} bytes, buffer has {cap}"));
+                // SAFETY: len is non-NULL.
+                unsafe { *len = need };
+                MCRS_STATUS_BUFFER_TOO_SMALL
+            }
+            None => outcome(MCRS_STATUS_NOT_FOUND),
+        }
+    })
+}
+
 /// Like `mcrs_client_get`, and the value carries its cas unique.
 #[no_mangle]
 pub extern "C" fn mcrs_client_gets(

@@ -748,6 +748,38 @@ mod tests {
         }
     }
 
+    /// The one-read shortcut takes only replies the full reader reads the
+    /// same way; at its edges (10-digit numbers, leading zeros, a cas, the
+    /// largest flags) it leaves the reply to the full reader.
+    #[test]
+    fn plain_hit_shortcut_agrees_with_the_full_reader() {
+        let cases: [(&[u8], bool); 9] = [
+            (b"VALUE k 0 3\r\nabc\r\nEND\r\n", true),
+            (b"VALUE k 999999999 1\r\nx\r\nEND\r\n", true),
+            (b"VALUE k 0000000001 1\r\nx\r\nEND\r\n", false),
+            (b"VALUE k 4294967295 1\r\nx\r\nEND\r\n", false),
+            (b"VALUE k 4294967296 1\r\nx\r\nEND\r\n", false),
+            (b"VALUE k 1 0000000002\r\nxy\r\nEND\r\n", false),
+            (b"VALUE k 1 2 3\r\nxy\r\nEND\r\n", false),
+            (b"VALUE k 1 2\r\nxy\r\nEND\r\nextra", true),
+            (b"VALUE k 1 2\r\nxy\r\nEND\r", false),
+        ];
+        for (bytes, shortcut) in cases {
+            let show = String::from_utf8_lossy(bytes);
+            let quick = parse_plain_hit(bytes, b"", b"k");
+            assert_eq!(quick.is_some(), shortcut, "{show}");
+            let full = parse_get_reply_any(bytes, b"", b"k");
+            if let Some((reply, used)) = quick {
+                assert_eq!(full, FastGet::Done(reply, used), "{show}");
+            }
+        }
+        // past the shortcut, 4294967296 does not fit the flags
+        assert_eq!(
+            parse_get_reply(b"VALUE k 4294967296 1\r\nx\r\nEND\r\n", b"", b"k"),
+            FastGet::Other
+        );
+    }
+
     #[test]
     fn short_equality() {
         let pool = b"abcdefghijklmnopqrstuvwxyz0123456789";

@@ -567,10 +567,56 @@ static void test_invalid_noreply_value(void) {
     CHECK_MISS(c, K("cmd:nr"));
 }
 
+/* get_into: the value lands in the caller's buffer; too small a buffer says
+   how much is needed and writes nothing into it */
+static void test_get_into(void) {
+    uint8_t buf[16];
+    size_t len = 12345;
+    uint32_t flags = 777;
+    CHECK_OK(mcrs_client_set(c, K("cmd:into"), K("hello into"), 42, 0, MCRS_NOREPLY_OFF));
+    CHECK_OK(mcrs_client_get_into(c, K("cmd:into"), buf, sizeof buf, &len, &flags));
+    CHECK(len == 10 && memcmp(buf, "hello into", 10) == 0 && flags == 42, "got %zu bytes, flags %u",
+          len, flags);
+    /* exactly the value's size fits; flags may be NULL */
+    len = 0;
+    CHECK_OK(mcrs_client_get_into(c, K("cmd:into"), buf, 10, &len, NULL));
+    CHECK(len == 10);
+    /* one byte short: BUFFER_TOO_SMALL, *len = the size needed, buf untouched */
+    memset(buf, 'x', sizeof buf);
+    len = 0;
+    flags = 777;
+    CHECK_STATUS(mcrs_client_get_into(c, K("cmd:into"), buf, 9, &len, &flags),
+                 MCRS_STATUS_BUFFER_TOO_SMALL);
+    CHECK(len == 10 && flags == 777 && buf[0] == 'x', "len %zu", len);
+    /* the connection is still in step after the refused value */
+    CHECK_OK(mcrs_client_get_into(c, K("cmd:into"), buf, sizeof buf, &len, &flags));
+    CHECK(len == 10 && memcmp(buf, "hello into", 10) == 0);
+    /* a miss writes nothing */
+    len = 99;
+    CHECK_STATUS(mcrs_client_get_into(c, K("cmd:into-miss"), buf, sizeof buf, &len, &flags),
+                 MCRS_STATUS_NOT_FOUND);
+    CHECK(len == 99);
+    /* an empty value with no buffer at all */
+    CHECK_OK(mcrs_client_set(c, K("cmd:into-empty"), NULL, 0, 5, 0, MCRS_NOREPLY_OFF));
+    len = 99;
+    CHECK_OK(mcrs_client_get_into(c, K("cmd:into-empty"), NULL, 0, &len, &flags));
+    CHECK(len == 0 && flags == 5);
+    /* NULLs and bad keys */
+    CHECK_STATUS(mcrs_client_get_into(NULL, K("cmd:into"), buf, sizeof buf, &len, NULL),
+                 MCRS_STATUS_NULL_POINTER);
+    CHECK_STATUS(mcrs_client_get_into(c, K("cmd:into"), buf, sizeof buf, NULL, NULL),
+                 MCRS_STATUS_NULL_POINTER);
+    CHECK_STATUS(mcrs_client_get_into(c, K("cmd:into"), NULL, 4, &len, NULL),
+                 MCRS_STATUS_NULL_POINTER);
+    CHECK_STATUS(mcrs_client_get_into(c, K("bad key"), buf, sizeof buf, &len, NULL),
+                 MCRS_STATUS_INVALID_KEY);
+}
+
 int main(void) {
     c = tu_client(false);
     RUN(test_set_get);
     RUN(test_binary_values);
+    RUN(test_get_into);
     RUN(test_add_replace);
     RUN(test_append_prepend);
     RUN(test_cas_gets);
