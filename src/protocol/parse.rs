@@ -333,11 +333,11 @@ pub fn parse_plain_hit<'a>(
             if d > 9 {
                 break;
             }
+            if i - start == 9 {
+                return None; // a tenth digit
+            }
             n = n * 10 + u32::from(d);
             i += 1;
-            if i - start > 9 {
-                return None;
-            }
         }
         (i > start && s[i] == end).then_some((n, i + 1))
     }
