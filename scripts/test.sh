@@ -33,6 +33,8 @@ fi
 
 step "cargo test"
 cargo test --release --quiet 2>&1 | tail -n +1
+# the cargo bench benchmarks, a few iterations each (a smoke test, no timing)
+cargo test --release --quiet --benches 2>&1 | grep -v '^$'
 
 step "C tests (ctest: static and shared library)"
 cmake -S tests/c -B target/ctest -DCMAKE_BUILD_TYPE=Debug >/dev/null

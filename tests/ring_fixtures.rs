@@ -8,7 +8,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use mcrs::ring::{Distribution, NodeSpec, Ring};
 
@@ -137,45 +136,4 @@ fn ring_matches_peer_placements() {
         failures.len(),
         failures[..failures.len().min(20)].join("\n")
     );
-}
-
-/// Prints ns per `Ring::pick` for each distribution with 3 and 10 nodes.
-/// Run with `cargo test --release --test ring_fixtures -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn bench_ring_pick() {
-    let keys: Vec<Vec<u8>> = (0..4096)
-        .map(|i| format!("user:{i}:profile:{}", i * 7919).into_bytes())
-        .collect();
-    let avg = keys.iter().map(Vec::len).sum::<usize>() / keys.len();
-    println!("keys: {} distinct, {avg} bytes on average", keys.len());
-    for dist in [
-        Distribution::Rendezvous,
-        Distribution::Ketama,
-        Distribution::Xxh3,
-    ] {
-        for n in [3u16, 10] {
-            let nodes: Vec<NodeSpec> = (0..n)
-                .map(|i| NodeSpec::tcp("10.0.0.1", 11211 + i, 1))
-                .collect();
-            let ring = Ring::new(dist, &nodes);
-            let mut sink = 0usize;
-            // The best of several short runs, so that other work on the
-            // machine inflates the figure as little as possible.
-            let mut ns = f64::INFINITY;
-            for _ in 0..15 {
-                let rounds = 40;
-                let t = Instant::now();
-                for _ in 0..rounds {
-                    for k in &keys {
-                        sink = sink.wrapping_add(ring.pick(std::hint::black_box(k)).unwrap());
-                    }
-                }
-                let run = t.elapsed().as_nanos() as f64 / (rounds * keys.len()) as f64;
-                ns = ns.min(run);
-            }
-            std::hint::black_box(sink);
-            println!("{dist:?} {n:>2} nodes: {ns:6.1} ns/lookup");
-        }
-    }
 }
