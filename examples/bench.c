@@ -2,7 +2,8 @@
    ../shared/bench/lmc_bench.c, written against the mcrs C API, so the two run
    side by side on one memcached.
    usage: bench HOST PORT OPS VALUE_SIZE [WORKLOAD]
-   workloads: set, get, mget100, set_noreply (default: all, in that order)
+   workloads: set, get, mget100, set_noreply (default: all, in that order),
+   and get_into (mcrs only, run only when named)
    prints one line per workload: name ops_per_second */
 #include "mcrs.h"
 #include <stdio.h>
@@ -67,6 +68,22 @@ int main(int argc, char **argv) {
     }
     t1 = now();
     printf("get %.0f\n", ops / (t1 - t0));
+  }
+  /* get into a caller's buffer (no allocation): an mcrs-only workload, run
+     only when named (lmc_bench has no counterpart) */
+  if (only && !strcmp(only, "get_into")) {
+    uint8_t *buf = malloc(vsz);
+    t0 = now();
+    for (long i = 0; i < ops; i++) {
+      int kl = snprintf(key, sizeof key, "bench:key:%ld", i % 1000);
+      size_t len;
+      uint32_t fl;
+      st = mcrs_client_get_into(mc, (const uint8_t *)key, (size_t)kl, buf, vsz, &len, &fl);
+      if (st != MCRS_STATUS_OK || len != vsz) die("get_into miss", st);
+    }
+    t1 = now();
+    free(buf);
+    printf("get_into %.0f\n", ops / (t1 - t0));
   }
   /* multi-get of 100 keys */
   const uint8_t *keys[100];

@@ -243,36 +243,40 @@ metric_tsv="$logs/metrics.tsv" # metric client workload value_per_op
 if [ "$SKIP_CALLGRIND" != 1 ]; then
     say "instructions/op: callgrind at $CG_OPS_LO and $CG_OPS_HI ops"
     spin_on
-    for w in "${WORKLOADS[@]}"; do
-        for c in lmc mcrs; do
-            declare -A ir=() lib=()
-            for n in "$CG_OPS_LO" "$CG_OPS_HI"; do
-                warm
-                valgrind --tool=callgrind --callgrind-out-file="$logs/cg.$c.$w.$n.callgrind" \
-                    "$(client_bin "$c")" "$HOST" "$PORT" "$n" "$VALUE_SIZE" "$w" \
-                    >"$logs/cg.$c.$w.$n.out" 2>"$logs/cg.$c.$w.$n.err"
-                ir[$n]="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$logs/cg.$c.$w.$n.err")"
-                [ -n "${ir[$n]}" ] || { echo "bench.sh: no 'Collected' in $logs/cg.$c.$w.$n.err" >&2; exit 1; }
-                # instructions inside the calls main makes into the client library
-                # (inclusive), plus free() of the results for libmemcached: the
-                # harness's own work (snprintf of the keys: ~760 Ir each) left out
-                callgrind_annotate --inclusive=yes --tree=calling "$logs/cg.$c.$w.$n.callgrind" \
-                    >"$logs/cg.$c.$w.$n.annotate" 2>/dev/null || true
-                lib[$n]="$(awk '
-                    /^ *[0-9,]+ .*\*  .*:main \[/ { inmain = 1; next }
-                    inmain && /^ *$/ { exit }
-                    inmain && / >   / { cost = $1; gsub(",", "", cost)
-                        if ($0 ~ /:(mcrs|memcached)_[A-Za-z0-9_]* \(/ || $0 ~ /:free \(/) sum += cost }
-                    END { if (sum > 0) print sum }' "$logs/cg.$c.$w.$n.annotate")"
-            done
-            printf 'ir\t%s\t%s\t%s\n' "$c" "$w" "$(awk -v a="${ir[$CG_OPS_HI]}" -v b="${ir[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.1f", (a-b)/n}')" >>"$metric_tsv"
-            if [ -n "${lib[$CG_OPS_LO]}" ] && [ -n "${lib[$CG_OPS_HI]}" ]; then
-                printf 'lib\t%s\t%s\t%s\n' "$c" "$w" "$(awk -v a="${lib[$CG_OPS_HI]}" -v b="${lib[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.1f", (a-b)/n}')" >>"$metric_tsv"
-            fi
-            rm -f "$logs/cg.$c.$w".*.callgrind
-            unset ir lib
+    cg_measure() { # cg_measure CLIENT WORKLOAD: appends its ir (and lib) metrics
+        local c="$1" w="$2" n
+        declare -A ir=() lib=()
+        for n in "$CG_OPS_LO" "$CG_OPS_HI"; do
+            warm
+            valgrind --tool=callgrind --callgrind-out-file="$logs/cg.$c.$w.$n.callgrind" \
+                "$(client_bin "$c")" "$HOST" "$PORT" "$n" "$VALUE_SIZE" "$w" \
+                >"$logs/cg.$c.$w.$n.out" 2>"$logs/cg.$c.$w.$n.err"
+            ir[$n]="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$logs/cg.$c.$w.$n.err")"
+            [ -n "${ir[$n]}" ] || { echo "bench.sh: no 'Collected' in $logs/cg.$c.$w.$n.err" >&2; exit 1; }
+            # instructions inside the calls main makes into the client library
+            # (inclusive), plus free() of the results for libmemcached: the
+            # harness's own work (snprintf of the keys: ~760 Ir each) left out
+            callgrind_annotate --inclusive=yes --tree=calling "$logs/cg.$c.$w.$n.callgrind" \
+                >"$logs/cg.$c.$w.$n.annotate" 2>/dev/null || true
+            lib[$n]="$(awk '
+                /^ *[0-9,]+ .*\*  .*:main \[/ { inmain = 1; next }
+                inmain && /^ *$/ { exit }
+                inmain && / >   / { cost = $1; gsub(",", "", cost)
+                    if ($0 ~ /:(mcrs|memcached)_[A-Za-z0-9_]* \(/ || $0 ~ /:free \(/) sum += cost }
+                END { if (sum > 0) print sum }' "$logs/cg.$c.$w.$n.annotate")"
         done
+        printf 'ir\t%s\t%s\t%s\n' "$c" "$w" "$(awk -v a="${ir[$CG_OPS_HI]}" -v b="${ir[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.1f", (a-b)/n}')" >>"$metric_tsv"
+        if [ -n "${lib[$CG_OPS_LO]}" ] && [ -n "${lib[$CG_OPS_HI]}" ]; then
+            printf 'lib\t%s\t%s\t%s\n' "$c" "$w" "$(awk -v a="${lib[$CG_OPS_HI]}" -v b="${lib[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.1f", (a-b)/n}')" >>"$metric_tsv"
+        fi
+        rm -f "$logs/cg.$c.$w".*.callgrind
+        unset ir lib
+    }
+    for w in "${WORKLOADS[@]}"; do
+        for c in lmc mcrs; do cg_measure "$c" "$w"; done
     done
+    # mcrs only: the get loop reading into the caller's buffer (no allocation)
+    cg_measure mcrs get_into
     spin_off
 fi
 
@@ -554,6 +558,10 @@ waited_s=$(( t_measure - t_start ))
     echo
     echo "$table"
     echo
+    if [ "$SKIP_CALLGRIND" != 1 ]; then
+        echo "The get loop with \`mcrs_client_get_into\` (the value read into the caller's buffer, nothing allocated; mcrs only, \`bench ... get_into\`): $(metric ir mcrs get_into) instructions/op whole program, $(metric lib mcrs get_into) in the library (plain get: $(metric ir mcrs get) / $(metric lib mcrs get))."
+        echo
+    fi
     echo "![mcrs / libmemcached ratios](ratios.png)"
     echo
     if [ "$SPIN" = 1 ]; then
