@@ -111,9 +111,13 @@ int main(int argc, char **argv) {
     }
     printf("mget100_keys %.0f\n", got / (t1 - t0));
   }
-  /* set noreply stream, then one get as a barrier (as lmc_bench does, which
-     turns on MEMCACHED_BEHAVIOR_NOREPLY and BUFFER_REQUESTS for it: the mcrs
-     counterpart is a client with buffer_noreply) */
+  /* set noreply stream, then one get, as lmc_bench does. lmc_bench turns on
+     MEMCACHED_BEHAVIOR_NOREPLY and BUFFER_REQUESTS for the stream (the mcrs
+     counterpart is a client with buffer_noreply), flushes, and turns NOREPLY
+     off again, which makes libmemcached send `quit` and reconnect: its get
+     runs on a new connection, so it does not wait for memcached to work
+     through the stream. The same steps here: flush, close (quit), a get from
+     a fresh client. */
   RUN("set_noreply") {
     mcrs_client_free(mc);
     cfg = mcrs_config_new();
@@ -121,17 +125,23 @@ int main(int argc, char **argv) {
     mcrs_config_set_buffer_noreply(cfg, true);
     st = mcrs_client_new(cfg, &mc);
     if (st != MCRS_STATUS_OK) die("client_new", st);
-    mcrs_config_free(cfg);
     t0 = now();
     for (long i = 0; i < ops; i++) {
       int kl = snprintf(key, sizeof key, "bench:nr:%ld", i % 1000);
       st = mcrs_client_set(mc, (const uint8_t *)key, (size_t)kl, val, vsz, 0, 0, MCRS_NOREPLY_ON);
       if (st != MCRS_STATUS_OK) die("set noreply", st);
     }
+    st = mcrs_client_flush_buffers(mc);
+    if (st != MCRS_STATUS_OK) die("flush_buffers", st);
+    mcrs_client_free(mc);
+    mcrs_config_set_buffer_noreply(cfg, false);
+    st = mcrs_client_new(cfg, &mc);
+    if (st != MCRS_STATUS_OK) die("client_new", st);
     mcrs_value *v;
     st = mcrs_client_get(mc, (const uint8_t *)"bench:nr:999", 12, &v);
     if (st == MCRS_STATUS_OK) mcrs_value_free(v);
     t1 = now();
+    mcrs_config_free(cfg);
     printf("set_noreply %.0f\n", ops / (t1 - t0));
   }
   mcrs_client_free(mc);

@@ -233,6 +233,30 @@ if [ "$IDLE_RUNS" -gt 0 ]; then
     done
 fi
 
+# ---------------------------------------------------------------- set_noreply, pinned
+# A noreply stream is bound by memcached's one worker thread, not by the
+# client. Unpinned, where the scheduler puts the client next to memcached
+# changes memcached's speed from run to run; with memcached pinned to CPU 0 and
+# the client to CPU 1 both clients feed the same server the same way. Also
+# counts memcached's CPU time per run (utime+stime ticks of /proc/PID/stat).
+pin_tsv="$logs/pinned.tsv" # client run ops_per_s memcached_ticks
+: >"$pin_tsv"
+PIN_RUNS="${PIN_RUNS:-5}"
+if [ "$PIN_RUNS" -gt 0 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+    say "set_noreply pinned (memcached on CPU 0, client on CPU 1): $PIN_RUNS runs x (lmc, mcrs), $((OPS * 10)) ops"
+    taskset -a -p -c 0 "$mc_pid" >/dev/null
+    mc_ticks() { awk '{print $14 + $15}' "/proc/$mc_pid/stat"; }
+    for r in $(seq 1 "$PIN_RUNS"); do
+        if [ $((r % 2)) = 1 ]; then order=(lmc mcrs); else order=(mcrs lmc); fi
+        for c in "${order[@]}"; do
+            t0="$(mc_ticks)"
+            out="$(taskset -c 1 "$(client_bin "$c")" "$HOST" "$PORT" "$((OPS * 10))" "$VALUE_SIZE" set_noreply)"
+            printf '%s\t%s\t%s\t%s\n' "$c" "$r" "$(awk '{print $2}' <<<"$out")" "$(($(mc_ticks) - t0))" >>"$pin_tsv"
+        done
+    done
+    taskset -a -p -c "0-$(($(nproc) - 1))" "$mc_pid" >/dev/null
+fi
+
 # ---------------------------------------------------------------- callgrind / strace
 # The same program at CG_OPS_LO and CG_OPS_HI operations: the difference of the
 # totals over CG_N operations is the cost of one operation (start-up, connect
@@ -574,15 +598,31 @@ waited_s=$(( t_measure - t_start ))
             echo
             echo "$idle_table"
             echo
-            nr_idle="$(ratio "$(ops_median idle mcrs set_noreply)" "$(ops_median idle lmc set_noreply)")"
-            nr_spin="$(ratio "$(ops_median main mcrs set_noreply)" "$(ops_median main lmc set_noreply)")"
-            lw="$(awk -F'\t' '$1=="lmc" && $2=="set_noreply" && $3=="sendto" {print $4}' "$mix_tsv")"
-            mw="$(metric sys mcrs set_noreply)"
-            if awk -v a="$nr_idle" -v b="$nr_spin" 'BEGIN { exit !(a != "nan" && b != "nan" && a < 0.8 && b >= 0.9) }'; then
-                echo "Odd: set_noreply without the spinner gives mcrs/lmc $nr_idle, against $nr_spin with it. mcrs sends its buffered noreply sets in 64 KiB writes (about $(awk -v x="$mw" 'BEGIN { if (x + 0 > 0) printf "%.0f", 1 / x; else print "?" }') sets per syscall), libmemcached in 8 KiB ones (about $(awk -v x="$lw" 'BEGIN { if (x + 0 > 0) printf "%.0f", 1 / x; else print "?" }')), see the syscall mix. A plausible cause, not verified: with bigger, rarer writes memcached idles between bursts and its vCPU goes to sleep, so less of its work overlaps the client's; libmemcached keeps it fed."
-                echo
-            fi
         fi
+    fi
+    if [ -s "$pin_tsv" ]; then
+        hz="$(getconf CLK_TCK)"
+        pin_med() { awk -F'\t' -v c="$1" -v k="$2" '$1==c {print $k}' "$pin_tsv" | median; }
+        # memcached busy: its CPU seconds over the run's wall seconds (ops / ops_per_s)
+        busy() { awk -v t="$1" -v hz="$hz" -v r="$2" -v n="$((OPS * 10))" 'BEGIN { if (r > 0) printf "%.0f%%", 100 * (t / hz) / (n / r); else print "?" }'; }
+        echo "### set_noreply, pinned"
+        echo
+        echo "A noreply stream is bound by memcached's one worker thread, not by the client. Here memcached runs pinned to CPU 0 and each client to CPU 1 (\`taskset\`), $PIN_RUNS alternating runs of $((OPS * 10)) sets, medians; memcached CPU is its utime+stime over the run:"
+        echo
+        echo "| client | ops/s | memcached CPU per run (s) | memcached busy |"
+        echo "|---|--:|--:|--:|"
+        for c in lmc mcrs; do
+            r="$(pin_med "$c" 3)"; t="$(pin_med "$c" 4)"
+            echo "| $( [ "$c" = lmc ] && echo libmemcached || echo mcrs ) | $(printf '%.0f' "$r") | $(awk -v t="$t" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') | $(busy "$t" "$r") |"
+        done
+        echo
+        bl="$(busy "$(pin_med lmc 4)" "$(pin_med lmc 3)" | tr -d '%')"; bm="$(busy "$(pin_med mcrs 4)" "$(pin_med mcrs 3)" | tr -d '%')"
+        if awk -v a="$bl" -v b="$bm" 'BEGIN { exit !(a >= 85 && b >= 85) }'; then
+            echo "Pinned, mcrs/lmc = $(ratio "$(pin_med mcrs 3)" "$(pin_med lmc 3)"). memcached is busy nearly all the time with either client, so both go as fast as it does: the ratio can only say whether a client keeps a saturated server fed, and the unpinned set_noreply ratios above move with where the scheduler puts the client relative to memcached."
+        else
+            echo "Pinned, mcrs/lmc = $(ratio "$(pin_med mcrs 3)" "$(pin_med lmc 3)"); memcached was busy $bl% (libmemcached) and $bm% (mcrs) of the time, so this run was not simply bound by the server."
+        fi
+        echo
     fi
     if [ -n "$mix_table" ]; then
         echo "## Syscall mix"
