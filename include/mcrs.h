@@ -489,7 +489,10 @@ uint32_t mcrs_value_flags(const struct mcrs_value *v);
 uint64_t mcrs_value_cas(const struct mcrs_value *v);
 
 // Frees a value returned by get/gets/gat/gats. NULL is ignored. Do not free a
-// value borrowed from an `mcrs_values`.
+// value borrowed from an `mcrs_values`. A small value's memory is kept for
+// the next value read on the calling thread, so a value used after it was
+// freed may show another value's bytes (memory checkers see no error then).
+// Thread-safe: a value may be freed on any thread.
 void mcrs_value_free(struct mcrs_value *v);
 
 // Number of entries (the number of keys asked for); 0 for NULL.

@@ -243,7 +243,10 @@ pub extern "C" fn mcrs_value_cas(v: *const mcrs_value) -> u64 {
 }
 
 /// Frees a value returned by get/gets/gat/gats. NULL is ignored. Do not free a
-/// value borrowed from an `mcrs_values`.
+/// value borrowed from an `mcrs_values`. A small value's memory is kept for
+/// the next value read on the calling thread, so a value used after it was
+/// freed may show another value's bytes (memory checkers see no error then).
+/// Thread-safe: a value may be freed on any thread.
 #[no_mangle]
 pub extern "C" fn mcrs_value_free(v: *mut mcrs_value) {
     ffi_boundary_value!((), {
