@@ -508,6 +508,17 @@ impl Conn {
         self.fill_bounded(deadline)
     }
 
+    /// `fill`, marking the connection broken when it fails (a reply may be
+    /// half read).
+    #[inline]
+    fn fill_or_break(&mut self, deadline: Deadline) -> Result<()> {
+        let r = self.fill(deadline);
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+
     /// `fill` for a read after the first of an operation: SO_RCVTIMEO is
     /// brought within reach of the deadline first.
     #[inline(never)]
@@ -587,10 +598,7 @@ impl Conn {
         }
         if self.rpos == self.rbuf.len() {
             // nothing buffered (the usual case right after the request)
-            if let Err(e) = self.fill(deadline) {
-                self.broken = true;
-                return Err(e);
-            }
+            self.fill_or_break(deadline)?;
         }
         // the usual case: the whole reply came in one read
         if let Some((reply, used)) = protocol::parse_plain_hit(&self.rbuf[self.rpos..], prefix, key)
@@ -618,12 +626,7 @@ impl Conn {
                     self.consume(used);
                     return Ok(Some(t));
                 }
-                FastGet::NeedMore => {
-                    if let Err(e) = self.fill(deadline) {
-                        self.broken = true;
-                        return Err(e);
-                    }
-                }
+                FastGet::NeedMore => self.fill_or_break(deadline)?,
                 FastGet::Other => return Ok(None),
             }
         }

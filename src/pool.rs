@@ -184,24 +184,33 @@ impl Pool {
             && self.idle_timeout.is_none()
             && self.waiting.load(Ordering::SeqCst) == 0
         {
-            let p = Box::into_raw(conn);
-            match self
-                .hot
-                .compare_exchange(ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    // a caller may have started waiting meanwhile: it must not
-                    // sleep while this connection sits in the slot
-                    if self.waiting.load(Ordering::SeqCst) > 0 {
-                        self.wake_one();
-                    }
-                }
-                // SAFETY: p came from Box::into_raw just above and was not shared.
-                Err(_) => self.put_slow(unsafe { Box::from_raw(p) }),
+            if let Some(conn) = self.offer_hot(conn) {
+                self.put_slow(conn);
             }
             return;
         }
         self.put_slow(conn)
+    }
+
+    /// Puts `conn` into the hot slot if it is empty; gives it back if not.
+    #[inline(always)]
+    fn offer_hot(&self, conn: Box<Conn>) -> Option<Box<Conn>> {
+        let p = Box::into_raw(conn);
+        match self
+            .hot
+            .compare_exchange(ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
+        {
+            Ok(_) => {
+                // a caller may have started waiting meanwhile: it must not
+                // sleep while this connection sits in the slot
+                if self.waiting.load(Ordering::SeqCst) > 0 {
+                    self.wake_one();
+                }
+                None
+            }
+            // SAFETY: p came from Box::into_raw just above and was not shared.
+            Err(_) => Some(unsafe { Box::from_raw(p) }),
+        }
     }
 
     #[cold]
@@ -221,19 +230,9 @@ impl Pool {
             conn.last_used = Instant::now();
         }
         if self.waiting.load(Ordering::SeqCst) == 0 {
-            let p = Box::into_raw(conn);
-            match self
-                .hot
-                .compare_exchange(ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    if self.waiting.load(Ordering::SeqCst) > 0 {
-                        self.wake_one();
-                    }
-                    return;
-                }
-                // SAFETY: p came from Box::into_raw just above and was not shared.
-                Err(_) => conn = unsafe { Box::from_raw(p) },
+            match self.offer_hot(conn) {
+                None => return,
+                Some(c) => conn = c,
             }
         }
         self.lock().idle.push(conn);
