@@ -406,6 +406,21 @@ if [ "$SKIP_THREADS" != 1 ]; then
         done
         spin_off
     done
+    # lock waits: a thread that finds a lock taken sleeps in futex(2), so the
+    # futex calls of 2 threads sharing one client bound its lock contention
+    futex_tsv="$logs/futex.tsv" # workload threads futex_calls requests
+    : >"$futex_tsv"
+    if [ "$SKIP_STRACE" != 1 ]; then
+        for w in get mget100; do
+            for t in 1 2; do
+                n="$(thr_ops "$w" $((THREAD_GET_OPS / 5)) $((THREAD_MGET_KEYS / 5)))"
+                strace -f -c -q -o "$logs/futex.$w.$t.txt" \
+                    "$bin/bench_threads" "$HOST" "$PORT" "$n" "$t" "$w" "$VALUE_SIZE" >/dev/null 2>&1
+                reqs=$((n * t)); [ "$w" = mget100 ] && reqs=$((n * t / 100))
+                printf '%s\t%s\t%s\t%s\n' "$w" "$t" "$(awk '$NF == "futex" {print $4}' "$logs/futex.$w.$t.txt" | head -1)" "$reqs" >>"$futex_tsv"
+            done
+        done
+    fi
 fi
 
 # ---------------------------------------------------------------- report
@@ -641,6 +656,14 @@ waited_s=$(( t_measure - t_start ))
         echo
         echo "Scaling: $scaling_line"
         echo
+        if [ -s "${futex_tsv:-}" ]; then
+            echo "Lock waits (\`strace -f -c\`, \`futex\` calls: a thread that finds a lock taken sleeps in futex; starting and joining threads makes a few, counted by the 1-thread run): $(awk -F'\t' '{ f[$1, $2] = $3; r[$1, $2] = $4; if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } }
+                END { for (i = 1; i <= n; i++) { w = order[i]; x = (r[w, 2] > 0 ? (f[w, 2] - f[w, 1]) / r[w, 2] : 0); if (x > m) m = x
+                        printf "%s%s %d futex calls with 1 thread, %d with 2 threads in %d requests (%.4f more per request)", (i > 1 ? "; " : ""), w, f[w, 1], f[w, 2], r[w, 2], x }
+                      if (m < 0.01) print ". Beyond thread start-up, two threads sharing one client make less than one futex call per 100 requests: they do not queue on a lock on the hot path."
+                      else printf ". With two threads, up to %.3f more futex calls per request: some requests wait for a lock.\n", m }' "$futex_tsv")"
+            echo
+        fi
         echo "### Why"
         echo
         explain_threads
