@@ -72,7 +72,7 @@ var (
 	ErrProtocol = errors.New("mcrs: protocol error")
 	// ErrNoServers: no server is configured, or none is alive.
 	ErrNoServers = errors.New("mcrs: no servers available")
-	// ErrBufferTooSmall: internal; the binding retries with a bigger buffer.
+	// ErrBufferTooSmall: GetBytesInto's buffer cannot hold the value.
 	ErrBufferTooSmall = errors.New("mcrs: buffer too small")
 	// ErrInternal: a bug in mcrs was caught at the C API boundary
 	// (MCRS_STATUS_PANIC); the call had no effect that can be relied on.

@@ -343,6 +343,32 @@ func (c *Client) GetBytes(key string) ([]byte, bool, error) {
 	return it.data, found, err
 }
 
+// GetBytesInto reads key's raw bytes into buf, allocating nothing: (n,
+// flags, true, nil) on a hit with the value in buf[:n]; (0, 0, false, nil)
+// on a miss. A value longer than len(buf) gives an error with
+// ErrBufferTooSmall and n = the length needed (the item was read and
+// dropped: a retry is a new request).
+func (c *Client) GetBytesInto(key string, buf []byte) (n int, flags uint32, found bool, err error) {
+	kp, kl := keyArg(key)
+	var bp *C.uint8_t
+	if len(buf) > 0 {
+		bp = (*C.uint8_t)(unsafe.Pointer(&buf[0]))
+	}
+	var ln C.size_t
+	var fl C.uint32_t
+	err = c.do("get", key, func(h *C.mcrs_client) C.enum_mcrs_status {
+		st := C.mcrs_client_get_into(h, kp, kl, bp, C.size_t(len(buf)), &ln, &fl)
+		switch st {
+		case C.MCRS_STATUS_OK:
+			found = true
+		case C.MCRS_STATUS_NOT_FOUND:
+			return C.MCRS_STATUS_OK
+		}
+		return st
+	})
+	return int(ln), uint32(fl), found, err
+}
+
 // Gets is Get plus the item's cas unique, for Cas.
 func (c *Client) Gets(key string) (value any, cas uint64, found bool, err error) {
 	it, found, err := c.read(cmdGets, key, 0)
@@ -710,6 +736,14 @@ func (c *Client) Stats(args ...string) (map[string]map[string]string, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// FlushBuffers writes the noreply commands that BufferNoreply holds back; the
+// first failure is returned after every server was tried.
+func (c *Client) FlushBuffers() error {
+	return c.do("flush_buffers", "", func(h *C.mcrs_client) C.enum_mcrs_status {
+		return C.mcrs_client_flush_buffers(h)
+	})
 }
 
 // Version is the version string of the first server that answers.

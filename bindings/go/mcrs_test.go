@@ -708,6 +708,74 @@ func TestNoreplyDefaults(t *testing.T) {
 	}
 }
 
+func TestGetBytesInto(t *testing.T) {
+	c, _ := setup(t, mcrs.DefaultNoreply(false))
+	if err := c.Set("into", []byte("hello into")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, flags, found, err := c.GetBytesInto("into", buf)
+	if err != nil || !found || string(buf[:n]) != "hello into" || flags != 0 {
+		t.Fatalf("GetBytesInto = %d %d %v %v (%q)", n, flags, found, err, buf[:n])
+	}
+	// exactly the value's size fits; one byte less does not, and says how much is needed
+	if n, _, found, err = c.GetBytesInto("into", buf[:10]); err != nil || !found || n != 10 {
+		t.Fatalf("exact fit: %d %v %v", n, found, err)
+	}
+	n, _, found, err = c.GetBytesInto("into", buf[:9])
+	wantIs(t, err, mcrs.ErrBufferTooSmall)
+	if found || n != 10 {
+		t.Fatalf("too small: n %d found %v", n, found)
+	}
+	// a miss, and an empty value into an empty buffer
+	if n, _, found, err = c.GetBytesInto("into-miss", buf); err != nil || found || n != 0 {
+		t.Fatalf("miss: %d %v %v", n, found, err)
+	}
+	if err := c.Set("into-empty", []byte{}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, found, err = c.GetBytesInto("into-empty", nil); err != nil || !found || n != 0 {
+		t.Fatalf("empty: %d %v %v", n, found, err)
+	}
+	_, _, _, err = c.GetBytesInto("bad key", buf)
+	wantIs(t, err, mcrs.ErrInvalidKey)
+}
+
+func TestBufferNoreply(t *testing.T) {
+	s := newServer(t)
+	buffered := newClient(t, []string{s.Addr}, mcrs.BufferNoreply(true))
+	reader := newClient(t, []string{s.Addr})
+	for i := 0; i < 100; i++ {
+		if err := buffered.Set(fmt.Sprintf("buf:%d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// held back until flushed: another client does not see them yet
+	if _, found, err := reader.Get("buf:99"); err != nil || found {
+		t.Fatalf("buffered set already visible: %v %v", found, err)
+	}
+	if err := buffered.FlushBuffers(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		v, found, err := reader.Get("buf:99")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found {
+			if fmt.Sprint(v) != "99" {
+				t.Fatalf("buf:99 = %v", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("flushed sets never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestKeys(t *testing.T) {
 	c, s := setup(t)
 	long := strings.Repeat("k", 250)

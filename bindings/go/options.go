@@ -157,6 +157,16 @@ func FlushOnRejoin(on bool) Option {
 	})
 }
 
+// BufferNoreply buffers noreply commands (libmemcached's BUFFER_REQUESTS;
+// default off): they are written when 64 KiB accumulate on a connection,
+// when a command that waits for a reply goes out on it, on FlushBuffers, and
+// on Close. Off, a noreply call returns once its bytes are written.
+func BufferNoreply(on bool) Option {
+	return boolOption("buffer_noreply", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
+		return C.mcrs_config_set_buffer_noreply(c, v)
+	})
+}
+
 // AllowUnicodeKeys accepts UTF-8 keys (bytes >= 0x80); default off (ASCII).
 func AllowUnicodeKeys(on bool) Option {
 	return boolOption("allow_unicode_keys", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
