@@ -32,6 +32,8 @@ export interface ClientOptions {
   keyPrefix?: string | Uint8Array;
   /** Allow UTF-8 (non-ASCII) keys (default false). */
   allowUnicodeKeys?: boolean;
+  /** Hold noreply commands back until 64 KiB gather, a command that waits is sent, flushBuffers() or close() (default false). */
+  bufferNoreply?: boolean;
   /** Most connections per server (default 32). */
   maxPoolSize?: number;
   /** Idle pooled connections older than this (ms) are closed (0: never; the default). */
@@ -77,6 +79,8 @@ export declare class McrsError extends Error {
   readonly name: 'McrsError';
   /** The mcrs_status value. */
   readonly status: number;
+  /** getInto only, with BUFFER_TOO_SMALL: the value's length. */
+  readonly needed?: number;
   /** e.g. 'MCRS_STATUS_TIMEOUT'. */
   readonly code: string;
   /** mcrs_last_error() for the failed call. */
@@ -126,6 +130,10 @@ export declare class Client {
   /** { "host:port": { name: value } }; integer and decimal values as numbers. */
   stats(...args: string[]): Record<string, Record<string, string | number>>;
   version(): string;
+  /** Writes the noreply commands held back by bufferNoreply. */
+  flushBuffers(): true;
+  /** Raw bytes of key copied into buf (no serde, no allocation); undefined on a miss. Too small a buf throws BUFFER_TOO_SMALL with `needed`. */
+  getInto(key: Key, buf: Uint8Array): { length: number; flags: number } | undefined;
   flushAll(delay?: number, noreply?: boolean | NoreplyOptions): true;
   cacheMemlimit(megabytes: number, noreply?: boolean | NoreplyOptions): true;
   verbosity(level: number, noreply?: boolean | NoreplyOptions): true;

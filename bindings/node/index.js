@@ -195,6 +195,7 @@ const OPTION_KEYS = [
   'connectTimeout', 'timeout', 'noDelay', 'keepalive', 'ignoreExc', 'defaultNoreply',
   'keyPrefix', 'allowUnicodeKeys', 'maxPoolSize', 'poolIdleTimeout', 'retryAttempts',
   'retryTimeout', 'deadTimeout', 'distribution', 'serializer', 'deserializer', 'serde',
+  'bufferNoreply',
 ];
 
 function serverSpecs(servers) {
@@ -274,6 +275,7 @@ class Client {
       ['ignoreExc', 'mcrs_config_set_ignore_exc'],
       ['defaultNoreply', 'mcrs_config_set_default_noreply'],
       ['allowUnicodeKeys', 'mcrs_config_set_allow_unicode_keys'],
+      ['bufferNoreply', 'mcrs_config_set_buffer_noreply'],
     ]) {
       if (opts[name] != null) setters.push([setter, boolArg('Client', `option ${name}`, opts[name])]);
     }
@@ -452,6 +454,30 @@ class Client {
 
   /** The value, or `defaultValue` (undefined) on a miss. */
   get(key, defaultValue) { return this.#readOne('get', 'mcrs_client_get', key, false, 0, false, defaultValue); }
+  /**
+   * The raw bytes of `key` copied into `buf` (a Buffer or Uint8Array), with
+   * no serde and no allocation: { length, flags } on a hit (the value is
+   * buf.subarray(0, length)), undefined on a miss. A value longer than
+   * buf.length throws an MCRS_STATUS_BUFFER_TOO_SMALL error whose `needed`
+   * is the value's length (the item was read and dropped).
+   */
+  getInto(key, buf) {
+    const op = 'getInto';
+    const h = this.#handle(op);
+    if (!(buf instanceof Uint8Array)) throw new TypeError(`mcrs getInto: buf must be a Buffer or Uint8Array, got ${describe(buf)}`);
+    const k = keyBytes(op, key);
+    const len = new BigUint64Array(1);
+    const flags = new Uint32Array(1);
+    const st = this.#fn.mcrs_client_get_into(h, keyPtr(k), k.length, buf, buf.length, len, flags);
+    if (st === NOT_FOUND) return undefined;
+    if (st !== OK) {
+      const e = fail(this.#fn, op, st);
+      if (st === BUFFER_TOO_SMALL) e.needed = Number(len[0]);
+      throw e;
+    }
+    return { length: Number(len[0]), flags: flags[0] };
+  }
+
   /** [value, cas BigInt], or [defaultValue, undefined] on a miss. */
   gets(key, defaultValue) { return this.#readOne('gets', 'mcrs_client_gets', key, false, 0, true, defaultValue); }
   /** Get-and-touch: reads the value and sets its expiry. */
@@ -645,6 +671,14 @@ class Client {
       if (st !== BUFFER_TOO_SMALL || cap >= 1 << 20) throw fail(this.#fn, op, st);
       cap *= 16;
     }
+  }
+
+  /** Writes the noreply commands held back by the bufferNoreply option. true. */
+  flushBuffers() {
+    const op = 'flushBuffers';
+    const st = this.#fn.mcrs_client_flush_buffers(this.#handle(op));
+    if (st !== OK) throw fail(this.#fn, op, st);
+    return true;
   }
 
   /** flush_all on every server, after `delay` seconds (0: now). true. */

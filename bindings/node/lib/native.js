@@ -32,6 +32,7 @@ const PROTOTYPES = [
   'int mcrs_config_set_ignore_exc(void *cfg, bool on)',
   'int mcrs_config_set_default_noreply(void *cfg, bool on)',
   'int mcrs_config_set_allow_unicode_keys(void *cfg, bool on)',
+  'int mcrs_config_set_buffer_noreply(void *cfg, bool on)',
   'int mcrs_config_set_key_prefix(void *cfg, const uint8_t *prefix, size_t len)',
   'int mcrs_config_set_retry_attempts(void *cfg, uint32_t n)',
   'int mcrs_config_set_max_pool_size(void *cfg, uint32_t n)',
@@ -47,6 +48,7 @@ const PROTOTYPES = [
   'int mcrs_client_cas(const void *c, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, uint32_t flags, uint32_t exptime, uint64_t cas, uint32_t noreply)',
 
   'int mcrs_client_get(const void *c, const uint8_t *key, size_t key_len, _Out_ void **out)',
+  'int mcrs_client_get_into(const void *c, const uint8_t *key, size_t key_len, uint8_t *buf, size_t cap, size_t *len, uint32_t *flags)',
   'int mcrs_client_gets(const void *c, const uint8_t *key, size_t key_len, _Out_ void **out)',
   'int mcrs_client_gat(const void *c, const uint8_t *key, size_t key_len, uint32_t exptime, _Out_ void **out)',
   'int mcrs_client_gats(const void *c, const uint8_t *key, size_t key_len, uint32_t exptime, _Out_ void **out)',
@@ -65,6 +67,7 @@ const PROTOTYPES = [
   'int mcrs_client_cache_memlimit(const void *c, uint32_t megabytes, uint32_t noreply)',
   'int mcrs_client_verbosity(const void *c, uint32_t level, uint32_t noreply)',
   'int mcrs_client_quit(const void *c)',
+  'int mcrs_client_flush_buffers(const void *c)',
 
   'const void *mcrs_value_data(const void *v)',
   'size_t mcrs_value_len(const void *v)',

@@ -379,3 +379,37 @@ test('close is idempotent and the client reports it', () => {
   assert.equal(o.closed, true);
   o.close();
 });
+
+test('getInto copies the raw bytes into the caller\'s buffer', () => {
+  const k = uk();
+  assert.equal(c.set(k, Buffer.from('hello into')), true);
+  const buf = Buffer.alloc(16);
+  const got = c.getInto(k, buf);
+  assert.equal(got.length, 10);
+  assert.equal(buf.subarray(0, got.length).toString(), 'hello into');
+  assert.equal(got.flags, 0); // a Buffer is stored with pymemcache's bytes flag 0
+  // exactly the value's size fits; one byte less throws and says how much is needed
+  assert.equal(c.getInto(k, new Uint8Array(10)).length, 10);
+  assert.throws(() => c.getInto(k, Buffer.alloc(9)), (e) => e instanceof McrsError && e.status === Status.BUFFER_TOO_SMALL && e.needed === 10);
+  // misses, empty values, bad arguments
+  assert.equal(c.getInto(uk(), buf), undefined);
+  const empty = uk();
+  assert.equal(c.set(empty, Buffer.alloc(0)), true);
+  assert.deepEqual(c.getInto(empty, Buffer.alloc(0)), { length: 0, flags: 0 });
+  assert.throws(() => c.getInto(k, 'not a buffer'), TypeError);
+  assert.throws(() => c.getInto('bad key', buf), (e) => e.status === Status.INVALID_KEY);
+});
+
+test('bufferNoreply holds noreply sets until flushBuffers', async () => {
+  const buffered = new Client(mc.address, { bufferNoreply: true });
+  try {
+    const k = uk();
+    buffered.set(k, 'later');
+    assert.equal(c.get(k), undefined);
+    assert.equal(buffered.flushBuffers(), true);
+    for (let i = 0; i < 200 && c.get(k) === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(c.get(k), 'later');
+  } finally {
+    buffered.close();
+  }
+});
