@@ -1294,6 +1294,19 @@ fn read_retrieval<'k>(
     let (n, key_at) = keys;
     let mut next = 0; // index of the next key that may be answered
     loop {
+        // the usual case: the next key's value, already buffered
+        if next < n && !cmd.with_cas() {
+            let at = next;
+            if conn
+                .take_plain_value(prefix, key_at(at), |flags, data| {
+                    visit(at, data, flags, None)
+                })
+                .is_some()
+            {
+                next += 1;
+                continue;
+            }
+        }
         let done = conn.read_response(deadline, |r| match r {
             Response::Value {
                 key: k,

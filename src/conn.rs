@@ -610,6 +610,29 @@ impl Conn {
         self.read_get_reply_rest(deadline, prefix, key, f)
     }
 
+    /// The next reply element when it is already buffered and is the plain
+    /// `VALUE` of exactly `prefix + key` ([`protocol::parse_plain_value`]):
+    /// hands (flags, data) to `f`, consumes it and returns `Some`. `None`,
+    /// consuming nothing, for anything else (the caller then reads the
+    /// element with [`Conn::read_response`]). This is a multi-get's hot path:
+    /// replies come in the order of the keys asked.
+    #[inline]
+    pub fn take_plain_value<T>(
+        &mut self,
+        prefix: &[u8],
+        key: &[u8],
+        f: impl FnOnce(u32, &[u8]) -> T,
+    ) -> Option<T> {
+        if self.barrier_pending {
+            return None;
+        }
+        let (flags, data, used) =
+            protocol::parse_plain_value(&self.rbuf[self.rpos..], prefix, key)?;
+        let t = f(flags, data);
+        self.consume(used);
+        Some(t)
+    }
+
     /// `read_get_reply` for a reply of another shape or in several reads.
     #[inline(never)]
     fn read_get_reply_rest<T>(

@@ -9,7 +9,9 @@
 use mcrs::client::validate_key;
 use mcrs::protocol::encode::{self, Retrieve, StoreCmd, WireKey};
 use mcrs::protocol::parse::{MAX_LINE, MAX_VALUE};
-use mcrs::protocol::{parse, parse_get_reply, FastGet, GetReply, ProtocolError, Response};
+use mcrs::protocol::{
+    parse, parse_get_reply, parse_plain_value, FastGet, GetReply, ProtocolError, Response,
+};
 use mcrs::Error;
 
 type Parsed<'a> = Result<Option<(Response<'a>, usize)>, ProtocolError>;
@@ -351,6 +353,9 @@ fn reference_value<'a>(buf: &'a [u8], rest: &'a [u8], header_len: usize) -> RefP
 /// - `NeedMore`: the generic parser also waits (`None`), possibly after a
 ///   `VALUE` of our key: it sees neither an error nor another element.
 /// - `Other`: the generic parser does not see our whole reply either.
+///
+/// And when `parse_plain_value` (the multi-get shortcut) takes a first
+/// element, the generic parser reads the same `VALUE` with the same length.
 pub fn check_parse_get_reply(data: &[u8]) {
     let Some((&ctl, rest)) = data.split_first() else {
         return;
@@ -366,6 +371,22 @@ pub fn check_parse_get_reply(data: &[u8]) {
         return;
     }
     let wk = [prefix, key].concat();
+    // the one-element shortcut of multi-get reads exactly what parse() reads
+    if let Some((flags, data, used)) = parse_plain_value(buf, prefix, key) {
+        let want = Response::Value {
+            key: &wk,
+            flags,
+            cas: None,
+            data,
+        };
+        assert_eq!(
+            parse(buf),
+            Ok(Some((want, used))),
+            "plain VALUE of key {}: {}",
+            show(&wk),
+            show(buf)
+        );
+    }
     let fast = parse_get_reply(buf, prefix, key);
     let first = parse(buf);
     let ctx = || format!("key {} reply {}: fast path {fast:?}", show(&wk), show(buf));

@@ -7,5 +7,6 @@ pub mod parse;
 
 pub use encode::{Retrieve, StoreCmd, WireKey};
 pub use parse::{
-    parse, parse_get_reply, parse_plain_hit, FastGet, GetReply, ProtocolError, Response,
+    parse, parse_get_reply, parse_plain_hit, parse_plain_value, FastGet, GetReply, ProtocolError,
+    Response,
 };

@@ -311,18 +311,43 @@ pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
 }
 
 /// The commonest reply to a one-key get in full (the reply and the bytes it
-/// used), checked with as few instructions as possible:
-/// `VALUE <prefix><key> <flags> <bytes>\r\n<data>\r\nEND\r\n` with flags and
-/// bytes of 1 to 9 digits (so no overflow, and bytes below `MAX_VALUE`), no
-/// cas, all of it in `buf`. None for anything else, which
-/// [`parse_get_reply`] then reads: this is a strict subset of what it
-/// accepts, read the same way.
+/// used): [`parse_plain_value`] followed by `END\r\n`, all of it in `buf`.
+/// None for anything else, which [`parse_get_reply`] then reads: this is a
+/// strict subset of what it accepts, read the same way.
 #[inline(always)]
 pub fn parse_plain_hit<'a>(
     buf: &'a [u8],
     prefix: &[u8],
     key: &[u8],
 ) -> Option<(GetReply<'a>, usize)> {
+    let (flags, data, used) = parse_plain_value(buf, prefix, key)?;
+    let total = used + 5;
+    if buf.len() < total || !eq_short(&buf[used..total], b"END\r\n") {
+        return None;
+    }
+    Some((
+        GetReply::Hit {
+            flags,
+            cas: None,
+            data,
+        },
+        total,
+    ))
+}
+
+/// One `VALUE` element for exactly `prefix + key`, in its commonest form,
+/// checked with as few instructions as possible:
+/// `VALUE <prefix><key> <flags> <bytes>\r\n<data>\r\n` with flags and bytes
+/// of 1 to 9 digits (so no overflow, and bytes below `MAX_VALUE`), no cas,
+/// all of it in `buf`: (flags, data, bytes used). None for anything else,
+/// which the generic [`parse`] then reads: this is a strict subset of what it
+/// accepts, read the same way.
+#[inline(always)]
+pub fn parse_plain_value<'a>(
+    buf: &'a [u8],
+    prefix: &[u8],
+    key: &[u8],
+) -> Option<(u32, &'a [u8], usize)> {
     /// (value, index after it) of 1 to 9 digits at `s[i..]`, followed by `end`.
     #[inline(always)]
     fn small_number(s: &[u8], mut i: usize, end: u8) -> Option<(u32, usize)> {
@@ -342,8 +367,8 @@ pub fn parse_plain_hit<'a>(
         (i > start && s[i] == end).then_some((n, i + 1))
     }
     let head = 6 + prefix.len() + key.len() + 1;
-    // head and at least "0 0\r\n\r\nEND\r\n"
-    if buf.len() < head + 12 {
+    // head and at least "0 0\r\n\r\n"
+    if buf.len() < head + 7 {
         return None;
     }
     let ours = eq_short(&buf[..6], b"VALUE ")
@@ -360,18 +385,11 @@ pub fn parse_plain_hit<'a>(
     }
     let data_start = i + 1;
     let data_end = data_start + len as usize;
-    let total = data_end + 2 + 5;
-    if buf.len() < total || !eq_short(&buf[data_end..total], b"\r\nEND\r\n") {
+    let total = data_end + 2;
+    if buf.len() < total || buf[data_end] != b'\r' || buf[data_end + 1] != b'\n' {
         return None;
     }
-    Some((
-        GetReply::Hit {
-            flags,
-            cas: None,
-            data: &buf[data_start..data_end],
-        },
-        total,
-    ))
+    Some((flags, &buf[data_start..data_end], total))
 }
 
 /// `parse_get_reply` for every shape: a miss, a reply not all here yet,
@@ -778,6 +796,40 @@ mod tests {
             parse_get_reply(b"VALUE k 4294967296 1\r\nx\r\nEND\r\n", b"", b"k"),
             FastGet::Other
         );
+    }
+
+    /// The multi-get shortcut reads one element exactly as `parse` does, and
+    /// leaves everything else to it.
+    #[test]
+    fn plain_value_shortcut_agrees_with_parse() {
+        let value = |b: &'static [u8]| parse_plain_value(b, b"p:", b"key");
+        let reply = b"VALUE p:key 7 3\r\nabc\r\nVALUE p:kez 0 1\r\nx\r\nEND\r\n";
+        let (flags, data, used) = value(reply).expect("plain value");
+        assert_eq!((flags, data, used), (7, &b"abc"[..], 22));
+        assert_eq!(
+            parse(reply),
+            Ok(Some((
+                Response::Value {
+                    key: b"p:key",
+                    flags: 7,
+                    cas: None,
+                    data: b"abc"
+                },
+                used
+            )))
+        );
+        // the next element is another key's; incomplete, cas and bad ends are not taken
+        assert_eq!(parse_plain_value(&reply[used..], b"p:", b"key"), None);
+        for other in [
+            &b"VALUE p:key 7 3\r\nabc\r"[..],
+            b"VALUE p:key 7 3\r\nab",
+            b"VALUE p:key 7 3 9\r\nabc\r\n",
+            b"VALUE p:key 7 3\r\nabcd\r\n",
+            b"VALUE p:key 7 0000000003\r\nabc\r\n",
+            b"END\r\n",
+        ] {
+            assert_eq!(value(other), None, "{:?}", String::from_utf8_lossy(other));
+        }
     }
 
     #[test]
