@@ -267,8 +267,8 @@ enum mcrs_status mcrs_client_gets_many(const struct mcrs_client *c,
                                        size_t n,
                                        struct mcrs_values **out);
 
-// Stores `n` items (pipelined per server); item i is keys[i]/values[i] with
-// flags[i]. MCRS_STATUS_OK when all were stored; MCRS_STATUS_NOT_STORED when
+// Stores `n` items (pipelined per server); item i is `keys[i]`/`values[i]` with
+// `flags[i]`. MCRS_STATUS_OK when all were stored; MCRS_STATUS_NOT_STORED when
 // some were not: their indices go to `failed[0 .. *n_failed]` (`failed` needs
 // room for n entries). With noreply: MCRS_STATUS_OK and `*n_failed = 0`,
 // except that with ignore_exc the items of a server that failed are reported
@@ -382,8 +382,8 @@ struct mcrs_config *mcrs_config_new(void);
 // Frees a configuration. NULL is accepted and ignored.
 void mcrs_config_free(struct mcrs_config *cfg);
 
-// Adds a server: "host:port", "host" (port 11211), "[v6addr]:port",
-// "unix:/path" or "/path". An address that does not parse gives
+// Adds a server: `host:port`, `host` (port 11211), `[v6addr]:port`,
+// `unix:/path` or `/path`. An address that does not parse gives
 // MCRS_STATUS_INVALID_ARGUMENT. The order of servers matters for nothing but
 // `stats` output: placement depends only on the addresses.
 enum mcrs_status mcrs_config_add_server(struct mcrs_config *cfg, const char *address);

@@ -14,9 +14,11 @@ bash scripts/deps.sh
 suites=0
 step() { suites=$((suites + 1)); printf '\n==== %s ====\n' "$*"; }
 
-step "rustfmt / clippy"
+step "rustfmt / clippy / rustdoc"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# doc comments (they also become the C header's comments): no broken links
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items --quiet
 
 step "build (regenerates include/mcrs.h)"
 cargo build --release --quiet

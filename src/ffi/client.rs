@@ -493,8 +493,8 @@ pub extern "C" fn mcrs_client_gets_many(
     ffi_boundary!({ read_many(c, keys, key_lens, n, out, true) })
 }
 
-/// Stores `n` items (pipelined per server); item i is keys[i]/values[i] with
-/// flags[i]. MCRS_STATUS_OK when all were stored; MCRS_STATUS_NOT_STORED when
+/// Stores `n` items (pipelined per server); item i is `keys[i]`/`values[i]` with
+/// `flags[i]`. MCRS_STATUS_OK when all were stored; MCRS_STATUS_NOT_STORED when
 /// some were not: their indices go to `failed[0 .. *n_failed]` (`failed` needs
 /// room for n entries). With noreply: MCRS_STATUS_OK and `*n_failed = 0`,
 /// except that with ignore_exc the items of a server that failed are reported

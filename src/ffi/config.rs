@@ -54,8 +54,8 @@ fn cfg_str<'a>(p: *const c_char) -> Result<&'a str, Error> {
         .map_err(|_| Error::InvalidArgument("server address is not valid UTF-8".into()))
 }
 
-/// Adds a server: "host:port", "host" (port 11211), "[v6addr]:port",
-/// "unix:/path" or "/path". An address that does not parse gives
+/// Adds a server: `host:port`, `host` (port 11211), `[v6addr]:port`,
+/// `unix:/path` or `/path`. An address that does not parse gives
 /// MCRS_STATUS_INVALID_ARGUMENT. The order of servers matters for nothing but
 /// `stats` output: placement depends only on the addresses.
 #[no_mangle]

@@ -1,5 +1,5 @@
 //! The memcached text protocol, sans I/O: [`encode`] turns requests into bytes,
-//! [`parse`] turns bytes into responses. Nothing here touches a socket or a
+//! [`parse`](mod@parse) turns bytes into responses. Nothing here touches a socket or a
 //! clock, so every path is unit-tested (and fuzzed) on byte strings.
 
 pub mod encode;
