@@ -9,239 +9,42 @@ str -> flags 16 (UTF-8).
     python3 -m pytest tests/interop -q
 
 Needs the `memcached` binary; each test module starts its own server on a free
-loopback port. MCRS_LIB (path to libmcrs.so) overrides the library location.
+loopback port (`mcrs_ctypes.py` holds the C ABI binding and the server helpers
+the interop tests share). MCRS_LIB (path to libmcrs.so) overrides the library
+location.
 """
 
-import contextlib
-import ctypes
-import os
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import pytest
 from pymemcache import serde
 from pymemcache.client.base import Client as PyClient
 
-ROOT = Path(__file__).resolve().parents[2]
-LIB_PATH = Path(os.environ.get("MCRS_LIB", ROOT / "target" / "release" / "libmcrs.so"))
+from mcrs_ctypes import INVALID_KEY, NOREPLY_ON, Mcrs, McrsError, load_lib, running_servers
 
 FLAG_BYTES = 0
 FLAG_INTEGER = 2
 FLAG_TEXT = 16
-
-# mcrs_status values (never renumbered)
-OK, NOT_FOUND, NOT_STORED, EXISTS, INVALID_KEY = 0, 1, 2, 3, 4
-NOREPLY_DEFAULT, NOREPLY_ON, NOREPLY_OFF = 0, 1, 2
-
-
-# --------------------------------------------------------------------------------------
-# ctypes binding of the parts of the C ABI the tests use
-
-
-def _load_lib():
-    if not LIB_PATH.exists():
-        pytest.fail(
-            f"{LIB_PATH} does not exist: run `cargo build --release` in {ROOT} "
-            "(or set MCRS_LIB to the path of libmcrs.so)",
-            pytrace=False,
-        )
-    lib = ctypes.CDLL(str(LIB_PATH))
-    u8p = ctypes.POINTER(ctypes.c_uint8)
-    vp = ctypes.c_void_p
-    st = ctypes.c_int
-    sz = ctypes.c_size_t
-    u32 = ctypes.c_uint32
-    sig = {
-        "mcrs_config_new": (vp, []),
-        "mcrs_config_free": (None, [vp]),
-        "mcrs_config_add_server": (st, [vp, ctypes.c_char_p]),
-        "mcrs_config_set_default_noreply": (st, [vp, ctypes.c_bool]),
-        "mcrs_config_set_key_prefix": (st, [vp, ctypes.c_char_p, sz]),
-        "mcrs_config_set_timeout_ms": (st, [vp, u32]),
-        "mcrs_client_new": (st, [vp, ctypes.POINTER(vp)]),
-        "mcrs_client_free": (None, [vp]),
-        "mcrs_client_set": (st, [vp, ctypes.c_char_p, sz, ctypes.c_char_p, sz, u32, u32, u32]),
-        "mcrs_client_get": (st, [vp, ctypes.c_char_p, sz, ctypes.POINTER(vp)]),
-        "mcrs_client_get_many": (
-            st,
-            [vp, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(sz), sz, ctypes.POINTER(vp)],
-        ),
-        "mcrs_client_delete": (st, [vp, ctypes.c_char_p, sz, u32]),
-        "mcrs_value_data": (u8p, [vp]),
-        "mcrs_value_len": (sz, [vp]),
-        "mcrs_value_flags": (u32, [vp]),
-        "mcrs_value_free": (None, [vp]),
-        "mcrs_values_len": (sz, [vp]),
-        "mcrs_values_get": (vp, [vp, sz]),
-        "mcrs_values_free": (None, [vp]),
-        "mcrs_status_str": (ctypes.c_char_p, [st]),
-        "mcrs_last_error": (sz, [ctypes.c_char_p, sz]),
-    }
-    for name, (res, args) in sig.items():
-        fn = getattr(lib, name)
-        fn.restype = res
-        fn.argtypes = args
-    return lib
-
-
-class McrsError(Exception):
-    def __init__(self, message, status):
-        super().__init__(message)
-        self.status = status
-
-
-class Mcrs:
-    """A tiny Python wrapper over the C ABI (raw bytes + flags, no serializer)."""
-
-    def __init__(self, lib, server, key_prefix=b""):
-        """server: "host:port", or a list of them (a cluster, default distribution)."""
-        self.lib = lib
-        cfg = lib.mcrs_config_new()
-        assert cfg
-        try:
-            for addr in [server] if isinstance(server, str) else server:
-                self._check(lib.mcrs_config_add_server(cfg, addr.encode()), f"add_server {addr}")
-            self._check(lib.mcrs_config_set_default_noreply(cfg, False), "set_default_noreply")
-            self._check(lib.mcrs_config_set_timeout_ms(cfg, 5000), "set_timeout_ms")
-            if key_prefix:
-                self._check(
-                    lib.mcrs_config_set_key_prefix(cfg, key_prefix, len(key_prefix)),
-                    "set_key_prefix",
-                )
-            out = ctypes.c_void_p()
-            self._check(lib.mcrs_client_new(cfg, ctypes.byref(out)), "client_new")
-            self.client = out
-        finally:
-            lib.mcrs_config_free(cfg)
-
-    def _check(self, status, what):
-        if status != OK:
-            buf = ctypes.create_string_buffer(512)
-            self.lib.mcrs_last_error(buf, len(buf))
-            name = self.lib.mcrs_status_str(status).decode()
-            raise McrsError(
-                f"mcrs {what}: {name} ({status}): {buf.value.decode(errors='replace')}", status
-            )
-
-    def close(self):
-        if self.client:
-            self.lib.mcrs_client_free(self.client)
-            self.client = None
-
-    def set(self, key, value, flags, noreply=NOREPLY_OFF):
-        self._check(
-            self.lib.mcrs_client_set(self.client, key, len(key), value, len(value), flags, 0, noreply),
-            f"set {key!r}",
-        )
-
-    def _value(self, v):
-        n = self.lib.mcrs_value_len(v)
-        data = ctypes.string_at(self.lib.mcrs_value_data(v), n) if n else b""
-        return data, self.lib.mcrs_value_flags(v)
-
-    def get(self, key):
-        """(bytes, flags) or None for a miss."""
-        out = ctypes.c_void_p(1)
-        st = self.lib.mcrs_client_get(self.client, key, len(key), ctypes.byref(out))
-        if st == NOT_FOUND:
-            assert not out.value, "a miss must set *out = NULL"
-            return None
-        self._check(st, f"get {key!r}")
-        try:
-            return self._value(out)
-        finally:
-            self.lib.mcrs_value_free(out)
-
-    def get_many(self, keys):
-        """list of (bytes, flags) or None, in key order."""
-        n = len(keys)
-        karr = (ctypes.c_char_p * n)(*keys)
-        larr = (ctypes.c_size_t * n)(*[len(k) for k in keys])
-        out = ctypes.c_void_p()
-        self._check(
-            self.lib.mcrs_client_get_many(self.client, karr, larr, n, ctypes.byref(out)), "get_many"
-        )
-        try:
-            assert self.lib.mcrs_values_len(out) == n
-            res = []
-            for i in range(n):
-                v = self.lib.mcrs_values_get(out, i)
-                res.append(self._value(v) if v else None)
-            return res
-        finally:
-            self.lib.mcrs_values_free(out)
-
-    def delete(self, key):
-        st = self.lib.mcrs_client_delete(self.client, key, len(key), NOREPLY_OFF)
-        if st != NOT_FOUND:
-            self._check(st, f"delete {key!r}")
 
 
 # --------------------------------------------------------------------------------------
 # fixtures
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _memcached_server():
-    """Starts memcached on a free loopback port; yields "127.0.0.1:PORT"; stops it."""
-    exe = shutil.which("memcached")
-    if exe is None:
-        pytest.fail("memcached not found in PATH (apt-get install memcached)", pytrace=False)
-    last_err = ""
-    for _attempt in range(10):
-        port = _free_port()
-        cmd = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1"]
-        if os.geteuid() == 0:
-            cmd += ["-u", "root"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                time.sleep(0.05)
-        if proc.poll() is None:
-            try:
-                yield f"127.0.0.1:{port}"
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                proc.stderr.close()
-            return
-        last_err = proc.stderr.read().decode(errors="replace")
-        proc.stderr.close()
-    pytest.fail(f"could not start memcached on a free port: {last_err}", pytrace=False)
-
-
 @pytest.fixture(scope="module")
 def memcached():
-    with _memcached_server() as addr:
-        yield addr
+    with running_servers(1) as servers:
+        yield servers[0].addr
 
 
 @pytest.fixture(scope="module")
 def memcached_cluster():
-    with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(_memcached_server()) for _ in range(3)]
+    with running_servers(3) as servers:
+        yield [s.addr for s in servers]
 
 
 @pytest.fixture(scope="module")
 def lib():
-    return _load_lib()
+    return load_lib()
 
 
 @pytest.fixture
