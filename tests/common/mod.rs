@@ -8,6 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,11 +21,30 @@ pub struct Memcached {
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
+/// Ports handed to this process's servers and not yet released: a server
+/// killed for a fault test keeps its port for its restart, so no other test
+/// may be given it meanwhile.
+static RESERVED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind an ephemeral port")
+            .port();
+        let mut reserved = RESERVED.lock().unwrap_or_else(|p| p.into_inner());
+        if !reserved.contains(&port) {
+            reserved.push(port);
+            return port;
+        }
+    }
+}
+
+fn release_port(port: u16) {
+    RESERVED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|&p| p != port);
 }
 
 fn is_root() -> bool {
@@ -50,6 +70,8 @@ impl Memcached {
             if m.spawn() {
                 return m;
             }
+            release_port(m.port);
+            m.port = 0; // released: Drop must not release it again
         }
         panic!("could not start memcached (is it installed? apt-get install memcached)");
     }
@@ -96,6 +118,13 @@ impl Memcached {
                 None => TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
             };
             if up {
+                // Something answered, but it may be another test's server that
+                // holds the port while ours exits on a failed bind: ours must
+                // still be running a moment later.
+                thread::sleep(Duration::from_millis(30));
+                if let Ok(Some(_)) = child.try_wait() {
+                    return false;
+                }
                 self.child = Some(child);
                 return true;
             }
@@ -178,6 +207,9 @@ impl Drop for Memcached {
         self.kill();
         if let Some(p) = &self.unix {
             let _ = std::fs::remove_file(p);
+        }
+        if self.port != 0 {
+            release_port(self.port);
         }
     }
 }
