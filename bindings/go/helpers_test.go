@@ -59,26 +59,37 @@ func startMemcached() (*memcachedServer, error) {
 		s := &memcachedServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, cmd: cmd,
 			done: make(chan struct{})}
 		go func() { cmd.Wait(); close(s.done) }()
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
+		exited := func() bool {
 			select {
 			case <-s.done:
-				lastErr = fmt.Errorf("memcached on port %d exited early", port)
+				return true
 			default:
+				return false
 			}
-			if lastErr != nil {
-				break
-			}
+		}
+		up := false
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && !exited() {
 			if c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
 				c.Close()
-				return s, nil
+				// something answered, but it may be another test's server that
+				// holds the port while ours exits on a failed bind: ours must
+				// still be running a moment later
+				time.Sleep(30 * time.Millisecond)
+				up = !exited()
+				break
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		s.Kill()
-		if lastErr == nil {
+		if up {
+			return s, nil
+		}
+		if exited() {
+			lastErr = fmt.Errorf("memcached on port %d exited early (port taken?)", port)
+		} else {
 			lastErr = fmt.Errorf("memcached on port %d did not accept connections in 5s", port)
 		}
+		s.Kill()
 	}
 	return nil, lastErr
 }

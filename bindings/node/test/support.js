@@ -63,7 +63,10 @@ async function startMemcached(extraArgs = []) {
     running.add(proc);
     const deadline = Date.now() + 5000;
     while (!exited && Date.now() < deadline) {
-      if (await canConnect(port)) {
+      // something answered, but it may be another test file's server that
+      // holds the port while ours exits on a failed bind: ours must still be
+      // running a moment later
+      if ((await canConnect(port)) && (await sleep(30), !exited)) {
         const stop = async () => {
           if (!exited) { try { proc.kill('SIGCONT'); } catch { /* gone */ } proc.kill('SIGKILL'); }
           await exitP;
