@@ -454,18 +454,22 @@ impl Cluster {
         }
     }
 
+    /// The servers in the ring now (indices into `servers`).
+    fn members(&self) -> Vec<usize> {
+        self.ring
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .members
+            .clone()
+    }
+
     /// Brings servers whose probe succeeded back into the ring. Any change of
     /// the ring can move a migrated key from one stand-in to another, and the
     /// first may keep an older copy; so the copies of *every* remembered key
     /// are deleted from the servers that are not its home (a miss is fine, a
     /// stale value is not), before the switch and once more after it.
     fn rejoin(&self) {
-        let members = self
-            .ring
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .members
-            .clone();
+        let members = self.members();
         let back: Vec<usize> = (0..self.servers.len())
             .filter(|&i| {
                 self.servers[i].state.load(Ordering::Acquire) != DEAD && !members.contains(&i)
@@ -508,12 +512,7 @@ impl Cluster {
             }
             due
         };
-        let members = self
-            .ring
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .members
-            .clone();
+        let members = self.members();
         for i in due {
             // a home still out of the ring keeps its keys for its own return
             self.clean_up_migrated(i, !members.contains(&i));

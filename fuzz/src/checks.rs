@@ -10,7 +10,8 @@ use mcrs::client::validate_key;
 use mcrs::protocol::encode::{self, Retrieve, StoreCmd, WireKey};
 use mcrs::protocol::parse::{MAX_LINE, MAX_VALUE};
 use mcrs::protocol::{
-    parse, parse_get_reply, parse_plain_value, FastGet, GetReply, ProtocolError, Response,
+    parse, parse_get_reply, parse_plain_hit, parse_plain_value, FastGet, GetReply, ProtocolError,
+    Response,
 };
 use mcrs::Error;
 
@@ -354,8 +355,10 @@ fn reference_value<'a>(buf: &'a [u8], rest: &'a [u8], header_len: usize) -> RefP
 ///   `VALUE` of our key: it sees neither an error nor another element.
 /// - `Other`: the generic parser does not see our whole reply either.
 ///
-/// And when `parse_plain_value` (the multi-get shortcut) takes a first
-/// element, the generic parser reads the same `VALUE` with the same length.
+/// And the shortcuts read what the full readers read: when
+/// `parse_plain_hit` (get) takes the reply, `parse_get_reply` gives the same
+/// `Done`; when `parse_plain_value` (multi-get) takes a first element, the
+/// generic parser reads the same `VALUE` with the same length.
 pub fn check_parse_get_reply(data: &[u8]) {
     let Some((&ctl, rest)) = data.split_first() else {
         return;
@@ -388,6 +391,16 @@ pub fn check_parse_get_reply(data: &[u8]) {
         );
     }
     let fast = parse_get_reply(buf, prefix, key);
+    // the one-read shortcut of get reads exactly what parse_get_reply reads
+    if let Some((reply, used)) = parse_plain_hit(buf, prefix, key) {
+        assert_eq!(
+            fast,
+            FastGet::Done(reply, used),
+            "plain hit of key {}: {}",
+            show(&wk),
+            show(buf)
+        );
+    }
     let first = parse(buf);
     let ctx = || format!("key {} reply {}: fast path {fast:?}", show(&wk), show(buf));
     let long_header = !buf[..buf.len().min(MAX_LINE + 2)].contains(&b'\n');

@@ -53,6 +53,21 @@ macro_rules! arg_bytes {
     };
 }
 
+/// Borrows `n` keys given as parallel arrays ([`key_list`]), or returns
+/// MCRS_STATUS_NULL_POINTER from the enclosing function.
+macro_rules! arg_keys {
+    ($keys:ident, $lens:ident, $n:ident) => {
+        // SAFETY: the caller passes $n keys.
+        match unsafe { key_list($keys, $lens, $n) } {
+            Some(k) => k,
+            None => {
+                set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
+                return MCRS_STATUS_NULL_POINTER;
+            }
+        }
+    };
+}
+
 /// Borrows the client handle (checked non-NULL by the caller macro).
 fn client<'a>(c: *const mcrs_client) -> &'a Client {
     // SAFETY: c is non-NULL (checked) and alive for the call.
@@ -454,11 +469,7 @@ fn read_many(
     // SAFETY: out is non-NULL.
     unsafe { *out = std::ptr::null_mut() };
     check_null!(c);
-    // SAFETY: the caller passes n keys.
-    let Some(keys) = (unsafe { key_list(keys, key_lens, n) }) else {
-        set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
-        return MCRS_STATUS_NULL_POINTER;
-    };
+    let keys = arg_keys!(keys, key_lens, n);
     let cmd = if gets { Retrieve::Gets } else { Retrieve::Get };
     let mut b = ValuesBuilder::new(keys.len());
     try_ffi!(client(c).fetch_many_with(cmd, &keys, |i, d, f, cas| b.hit(i, d, f, cas)));
@@ -520,11 +531,7 @@ pub extern "C" fn mcrs_client_set_many(
         if n > 0 {
             check_null!(values, value_lens, flags, failed);
         }
-        // SAFETY: the caller passes n keys.
-        let Some(ks) = (unsafe { key_list(keys, key_lens, n) }) else {
-            set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
-            return MCRS_STATUS_NULL_POINTER;
-        };
+        let ks = arg_keys!(keys, key_lens, n);
         let items: Vec<(&[u8], &[u8], u32)> = if n == 0 {
             Vec::new()
         } else {
@@ -598,11 +605,7 @@ pub extern "C" fn mcrs_client_delete_many(
 ) -> mcrs_status {
     ffi_boundary!({
         check_null!(c);
-        // SAFETY: the caller passes n keys.
-        let Some(keys) = (unsafe { key_list(keys, key_lens, n) }) else {
-            set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
-            return MCRS_STATUS_NULL_POINTER;
-        };
+        let keys = arg_keys!(keys, key_lens, n);
         let nr = try_ffi!(noreply_arg(noreply));
         try_ffi!(client(c).delete_many(&keys, nr));
         MCRS_STATUS_OK
@@ -651,11 +654,7 @@ pub extern "C" fn mcrs_client_touch_many(
 ) -> mcrs_status {
     ffi_boundary!({
         check_null!(c);
-        // SAFETY: the caller passes n keys.
-        let Some(keys) = (unsafe { key_list(keys, key_lens, n) }) else {
-            set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
-            return MCRS_STATUS_NULL_POINTER;
-        };
+        let keys = arg_keys!(keys, key_lens, n);
         let nr = try_ffi!(noreply_arg(noreply));
         try_ffi!(client(c).touch_many(&keys, exptime, nr));
         MCRS_STATUS_OK

@@ -66,24 +66,18 @@ fn spare_slot() -> &'static AtomicPtr<mcrs_value> {
 impl OwnedValue {
     /// Copies `data` into a new value.
     pub(crate) fn new(data: &[u8], flags: u32, cas: Option<u64>) -> OwnedValue {
-        // SAFETY: a block in the slot is owned by it alone; taking it makes it ours.
+        // the swap makes this thread the only owner of a kept block
         let kept = spare_slot().swap(std::ptr::null_mut(), Ordering::Acquire);
-        let hdr = match NonNull::new(kept) {
-            // SAFETY: the kept block's header was written by `new`.
-            Some(h) if unsafe { h.as_ref() }.cap >= data.len() => h,
+        // SAFETY: a kept block's header was written by `new`.
+        let (hdr, cap) = match NonNull::new(kept).map(|h| (h, unsafe { h.as_ref() }.cap)) {
+            Some((h, cap)) if cap >= data.len() => (h, cap),
             _ => {
                 if !kept.is_null() {
                     // SAFETY: a block taken from the slot is ours to free.
                     unsafe { libc::free(kept.cast()) };
                 }
-                Self::alloc(data.len())
+                (Self::alloc(data.len()), data.len())
             }
-        };
-        let cap = if hdr.as_ptr() == kept {
-            // SAFETY: as above.
-            unsafe { hdr.as_ref() }.cap
-        } else {
-            data.len()
         };
         // SAFETY: the block holds a header followed by cap >= data.len() bytes.
         unsafe {

@@ -59,6 +59,9 @@ impl<'a> Cursor<'a> {
             b.len() <= self.end as usize - self.at as usize,
             "cursor overrun"
         );
+        if b.is_empty() {
+            return; // a key prefix usually is: no call into memcpy for it
+        }
         // SAFETY: checked above that b fits in the reserved room.
         unsafe {
             std::ptr::copy_nonoverlapping(b.as_ptr(), self.at, b.len());
@@ -238,7 +241,9 @@ pub fn retrieve<'k>(buf: &mut Vec<u8>, cmd: Retrieve, keys: impl IntoIterator<It
 }
 
 /// One-key retrieval: the same bytes as [`retrieve`], laid out with one
-/// reservation (the hot path of `get`).
+/// reservation (the hot path of `get`). Written without `Cursor`: its
+/// per-piece checks cost a get about 20 instructions (callgrind), and here
+/// the four lengths are summed right above the writes.
 #[inline(always)]
 pub fn retrieve_one(buf: &mut Vec<u8>, cmd: Retrieve, key: WireKey<'_>) {
     if cmd != Retrieve::Get {

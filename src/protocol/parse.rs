@@ -195,28 +195,6 @@ fn number_at(s: &[u8], mut i: usize) -> Option<(u64, usize)> {
     (i > start).then_some((n, i))
 }
 
-/// `number_at` for the hot path: up to 19 digits cannot overflow a u64, so
-/// they are summed without checks; a longer run goes to `number_at`.
-#[inline(always)]
-fn number_at_fast(s: &[u8], start: usize) -> Option<(u64, usize)> {
-    const SAFE_DIGITS: usize = 19;
-    let end = s.len().min(start + SAFE_DIGITS);
-    let mut n: u64 = 0;
-    let mut i = start;
-    while i < end {
-        let d = s[i].wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        n = n * 10 + u64::from(d);
-        i += 1;
-    }
-    if i == start + SAFE_DIGITS {
-        return number_at(s, start);
-    }
-    (i > start).then_some((n, i))
-}
-
 fn parse_value<'a>(
     buf: &'a [u8],
     line: &'a [u8],
@@ -297,23 +275,10 @@ pub enum FastGet<'a> {
     Other,
 }
 
-/// Parses the whole reply to a one-key retrieval of `prefix + key` in one go:
-/// `END`, or the `VALUE` of exactly that key followed by `END`. This is the
-/// hot path of a `get`, so the expected bytes are compared in place instead
-/// of being tokenized. Anything else (an error reply, a value for another
-/// key, garbage) is [`FastGet::Other`]: the generic [`parse`] then classifies
-/// the same bytes.
-pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<'a> {
-    match parse_plain_hit(buf, prefix, key) {
-        Some((reply, used)) => FastGet::Done(reply, used),
-        None => parse_get_reply_any(buf, prefix, key),
-    }
-}
-
 /// The commonest reply to a one-key get in full (the reply and the bytes it
 /// used): [`parse_plain_value`] followed by `END\r\n`, all of it in `buf`.
-/// None for anything else, which [`parse_get_reply`] then reads: this is a
-/// strict subset of what it accepts, read the same way.
+/// None for anything else, which [`parse_get_reply`] reads: this is a strict
+/// subset of what it accepts, read the same way.
 #[inline(always)]
 pub fn parse_plain_hit<'a>(
     buf: &'a [u8],
@@ -392,9 +357,14 @@ pub fn parse_plain_value<'a>(
     Some((flags, &buf[data_start..data_end], total))
 }
 
-/// `parse_get_reply` for every shape: a miss, a reply not all here yet,
-/// gets' cas, long numbers, anything that is not the reply expected.
-fn parse_get_reply_any<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<'a> {
+/// Parses the whole reply to a one-key retrieval of `prefix + key` in one go:
+/// `END`, or the `VALUE` of exactly that key followed by `END`, in any shape
+/// (a reply not all here yet, gets' cas, long numbers). The expected bytes
+/// are compared in place instead of being tokenized. Anything else (an error
+/// reply, a value for another key, garbage) is [`FastGet::Other`]: the
+/// generic [`parse`] then classifies the same bytes. [`parse_plain_hit`]
+/// reads the commonest shape with fewer instructions; callers try it first.
+pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<'a> {
     const END: &[u8] = b"END\r\n";
     if buf.starts_with(END) {
         return FastGet::Done(GetReply::Miss, END.len());
@@ -427,7 +397,7 @@ fn parse_get_reply_any<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
         if at >= buf.len() {
             Err(FastGet::NeedMore)
         } else {
-            number_at_fast(buf, at).ok_or(FastGet::Other)
+            number_at(buf, at).ok_or(FastGet::Other)
         }
     };
     let (flags, i) = match num(head) {
@@ -786,7 +756,7 @@ mod tests {
             let show = String::from_utf8_lossy(bytes);
             let quick = parse_plain_hit(bytes, b"", b"k");
             assert_eq!(quick.is_some(), shortcut, "{show}");
-            let full = parse_get_reply_any(bytes, b"", b"k");
+            let full = parse_get_reply(bytes, b"", b"k");
             if let Some((reply, used)) = quick {
                 assert_eq!(full, FastGet::Done(reply, used), "{show}");
             }
