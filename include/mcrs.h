@@ -69,6 +69,21 @@ typedef enum mcrs_status {
   // ignore_exc). After retry_attempts failures the server leaves the ring
   // and its keys move to the live servers.
   MCRS_STATUS_SERVER_DOWN = 18,
+  // The request did not complete: its event loop was freed (or the
+  // request was cancelled) first.
+  MCRS_STATUS_CANCELLED = 19,
+  // The TLS handshake or the server's certificate verification failed
+  // (the detail says which: unknown CA, name mismatch, expired, ...).
+  MCRS_STATUS_TLS = 20,
+  // The server refused the configured credentials, or demands
+  // authentication that was not configured.
+  MCRS_STATUS_AUTH_FAILED = 21,
+  // A multi-key command completed for some keys only: the servers of the
+  // others failed. The per-key outcomes say which (`mcrs_values_status`).
+  MCRS_STATUS_PARTIAL = 22,
+  // The server announced a value larger than the configured maximum
+  // value size; it was not read (the connection is closed).
+  MCRS_STATUS_VALUE_TOO_LARGE = 23,
 } mcrs_status;
 
 // A memcached client (one server or a cluster). Thread-safe: share one

@@ -7,6 +7,7 @@
 //! `ignore_exc`, failures on reads become misses. Keys are validated before
 //! any I/O.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, HealthOptions, PoolOptions, ServerSpec};
@@ -266,7 +267,7 @@ impl ClientBuilder {
             &self.key_prefix,
         )?;
         Ok(Client {
-            cluster,
+            cluster: Arc::new(cluster),
             timeout: self.timeout,
             ignore_exc: self.ignore_exc,
             default_noreply: self.default_noreply,
@@ -281,7 +282,8 @@ impl ClientBuilder {
 /// share one between threads; each call checks a connection out of the
 /// server's pool for its duration.
 pub struct Client {
-    cluster: Cluster,
+    /// shared with the event loops made from this client (`engine`)
+    pub(crate) cluster: Arc<Cluster>,
     timeout: Duration,
     ignore_exc: bool,
     default_noreply: bool,

@@ -50,6 +50,22 @@ pub enum Error {
     /// `retry_timeout` has passed (cluster only).
     #[error("server unavailable: {0}")]
     ServerDown(String),
+    /// The request was cancelled before it completed (its event loop was
+    /// freed, or the caller cancelled it).
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+    /// The TLS handshake or certificate verification failed; the message
+    /// says which.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The server refused the credentials (memcached `-Y`), or demands
+    /// authentication that was not configured.
+    #[error("authentication failed: {0}")]
+    AuthFailed(String),
+    /// The server announced a value larger than the configured maximum; it
+    /// was not read.
+    #[error("value too large: {0}")]
+    ValueTooLarge(String),
 }
 
 // Results travel through every layer of the hot path: keep the error small.

@@ -17,6 +17,7 @@ pub mod ffi;
 pub mod pool;
 pub mod protocol;
 pub mod ring;
+pub mod value;
 
 pub use client::{CasOutcome, Client, ClientBuilder, Value};
 pub use error::{Error, Result};

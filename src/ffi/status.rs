@@ -56,6 +56,21 @@ pub enum mcrs_status {
     /// ignore_exc). After retry_attempts failures the server leaves the ring
     /// and its keys move to the live servers.
     MCRS_STATUS_SERVER_DOWN = 18,
+    /// The request did not complete: its event loop was freed (or the
+    /// request was cancelled) first.
+    MCRS_STATUS_CANCELLED = 19,
+    /// The TLS handshake or the server's certificate verification failed
+    /// (the detail says which: unknown CA, name mismatch, expired, ...).
+    MCRS_STATUS_TLS = 20,
+    /// The server refused the configured credentials, or demands
+    /// authentication that was not configured.
+    MCRS_STATUS_AUTH_FAILED = 21,
+    /// A multi-key command completed for some keys only: the servers of the
+    /// others failed. The per-key outcomes say which (`mcrs_values_status`).
+    MCRS_STATUS_PARTIAL = 22,
+    /// The server announced a value larger than the configured maximum
+    /// value size; it was not read (the connection is closed).
+    MCRS_STATUS_VALUE_TOO_LARGE = 23,
 }
 
 use mcrs_status::*;
@@ -75,6 +90,10 @@ impl From<&Error> for mcrs_status {
             Error::Protocol(_) => MCRS_STATUS_PROTOCOL,
             Error::NoServers => MCRS_STATUS_NO_SERVERS,
             Error::ServerDown(_) => MCRS_STATUS_SERVER_DOWN,
+            Error::Cancelled(_) => MCRS_STATUS_CANCELLED,
+            Error::Tls(_) => MCRS_STATUS_TLS,
+            Error::AuthFailed(_) => MCRS_STATUS_AUTH_FAILED,
+            Error::ValueTooLarge(_) => MCRS_STATUS_VALUE_TOO_LARGE,
         }
     }
 }
@@ -128,6 +147,11 @@ fn status_cstr(s: u32) -> &'static str {
         16 => "buffer too small\0",
         17 => "internal panic (bug in mcrs)\0",
         18 => "server down (failed recently, waiting for retry)\0",
+        19 => "cancelled\0",
+        20 => "TLS handshake or certificate verification failed\0",
+        21 => "authentication failed\0",
+        22 => "partial result: some servers failed\0",
+        23 => "value larger than the configured maximum\0",
         _ => "unknown status\0",
     }
 }
