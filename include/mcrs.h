@@ -108,9 +108,9 @@ typedef struct mcrs_stats mcrs_stats;
 // from several threads.
 typedef struct mcrs_value mcrs_value;
 
-// The results of a multi-key read: entry i belongs to the caller's key i.
-// Owned by the caller, freed with `mcrs_values_free` (which frees every
-// value in it).
+// The results of a multi-key read: entry i belongs to the caller's key i,
+// with its outcome (hit, miss, or the failure of its server). Owned by the
+// caller, freed with `mcrs_values_free` (which frees every value in it).
 typedef struct mcrs_values mcrs_values;
 
 // Whether a command waits for the server's reply (a `uint32_t`; other values

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::protocol::encode::{self, Retrieve, StoreCmd, WireKey};
 use crate::protocol::{GetReply, Response};
 use crate::ring::Distribution;
+use crate::value::{KeyResults, KeyStatus};
 
 /// Longest key memcached accepts, prefix included.
 pub const MAX_KEY_LEN: usize = 250;
@@ -280,14 +281,16 @@ impl ClientBuilder {
 
 /// A memcached client over one server or a cluster. `Client` is `Send + Sync`:
 /// share one between threads; each call checks a connection out of the
-/// server's pool for its duration.
+/// server's pool for its duration. A clone shares the pools and the cluster
+/// state (health, ring) with the original.
+#[derive(Clone)]
 pub struct Client {
     /// shared with the event loops made from this client (`engine`)
     pub(crate) cluster: Arc<Cluster>,
-    timeout: Duration,
-    ignore_exc: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) ignore_exc: bool,
     default_noreply: bool,
-    key_prefix: Vec<u8>,
+    pub(crate) key_prefix: Vec<u8>,
     allow_unicode_keys: bool,
     buffer_noreply: bool,
 }
@@ -379,7 +382,7 @@ fn all_printable_ascii(key: &[u8]) -> bool {
     }
 }
 
-fn check_exptime(exptime: u32) -> Result<()> {
+pub(crate) fn check_exptime(exptime: u32) -> Result<()> {
     if exptime > i32::MAX as u32 {
         return Err(Error::InvalidArgument(format!(
             "exptime {exptime} is out of range (max {})",
@@ -389,7 +392,17 @@ fn check_exptime(exptime: u32) -> Result<()> {
     Ok(())
 }
 
-fn check_value(value: &[u8]) -> Result<()> {
+/// `stats` arguments go on the command line as they are: printable ASCII.
+pub(crate) fn check_stats_args(args: &str) -> Result<()> {
+    if args.len() > 200 || args.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
+        return Err(Error::InvalidArgument(
+            "stats arguments must be printable ASCII (at most 200 bytes)".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_value(value: &[u8]) -> Result<()> {
     if value.len() > MAX_VALUE_LEN {
         return Err(Error::InvalidArgument(format!(
             "value of {} bytes is larger than the protocol allows",
@@ -400,8 +413,18 @@ fn check_value(value: &[u8]) -> Result<()> {
 }
 
 /// Keys of a multi-key command grouped by server: (server, key indices) in
-/// the caller's order, the indices of keys whose server is unusable, and why.
-type Routed = (Vec<(usize, Vec<usize>)>, Vec<usize>, Option<Error>);
+/// the caller's order, and the keys whose server is unusable, with why.
+type Routed = (Vec<(usize, Vec<usize>)>, Vec<(Vec<usize>, Error)>);
+
+/// The first failure of a multi-key command, for the calls that fail as a
+/// whole when any server failed.
+fn first_failure(mut res: KeyResults) -> std::result::Result<KeyResults, Error> {
+    if res.failed() == 0 {
+        Ok(res)
+    } else {
+        Err(res.errors.swap_remove(0))
+    }
+}
 
 /// A reply to a single-line command, copied out of the read buffer.
 enum Reply {
@@ -475,7 +498,7 @@ impl Client {
         }
     }
 
-    fn noreply_default(&self, o: Option<bool>) -> bool {
+    pub(crate) fn noreply_default(&self, o: Option<bool>) -> bool {
         o.unwrap_or(self.default_noreply)
     }
 
@@ -597,7 +620,8 @@ impl Client {
         })
     }
 
-    fn store_cmd(
+    /// One of the five storage commands (set, add, replace, append, prepend).
+    pub fn store(
         &self,
         cmd: StoreCmd,
         key: &[u8],
@@ -634,7 +658,7 @@ impl Client {
         exptime: u32,
         noreply: Option<bool>,
     ) -> Result<bool> {
-        self.store_cmd(StoreCmd::Set, key, value, flags, exptime, noreply)
+        self.store(StoreCmd::Set, key, value, flags, exptime, noreply)
     }
     /// `add`: stores only if the key is absent; false when it was present.
     pub fn add(
@@ -645,7 +669,7 @@ impl Client {
         exptime: u32,
         noreply: Option<bool>,
     ) -> Result<bool> {
-        self.store_cmd(StoreCmd::Add, key, value, flags, exptime, noreply)
+        self.store(StoreCmd::Add, key, value, flags, exptime, noreply)
     }
     /// `replace`: stores only if the key is present; false when absent.
     pub fn replace(
@@ -656,7 +680,7 @@ impl Client {
         exptime: u32,
         noreply: Option<bool>,
     ) -> Result<bool> {
-        self.store_cmd(StoreCmd::Replace, key, value, flags, exptime, noreply)
+        self.store(StoreCmd::Replace, key, value, flags, exptime, noreply)
     }
     /// `append` to an existing value (flags and exptime are ignored by the server).
     pub fn append(
@@ -667,7 +691,7 @@ impl Client {
         exptime: u32,
         noreply: Option<bool>,
     ) -> Result<bool> {
-        self.store_cmd(StoreCmd::Append, key, value, flags, exptime, noreply)
+        self.store(StoreCmd::Append, key, value, flags, exptime, noreply)
     }
     /// `prepend` to an existing value.
     pub fn prepend(
@@ -678,7 +702,7 @@ impl Client {
         exptime: u32,
         noreply: Option<bool>,
     ) -> Result<bool> {
-        self.store_cmd(StoreCmd::Prepend, key, value, flags, exptime, noreply)
+        self.store(StoreCmd::Prepend, key, value, flags, exptime, noreply)
     }
 
     /// `cas`: stores only if the item's cas unique is still `cas_unique`.
@@ -884,76 +908,88 @@ impl Client {
         self.collect_many(Retrieve::Gets, keys)
     }
 
+    /// get_many/gets_many: a failed server fails the whole call (unless
+    /// `ignore_exc`); [`Client::fetch_many_with`] gives per-key outcomes.
     fn collect_many(&self, cmd: Retrieve, keys: &[&[u8]]) -> Result<Vec<Option<Value>>> {
         let mut out: Vec<Option<Value>> = vec![None; keys.len()];
-        self.fetch_many_with(cmd, keys, |i, data, flags, cas| {
+        let res = self.fetch_many_with(cmd, keys, |i, data, flags, cas| {
             out[i] = Some(Value::new(data, flags, cas));
         })?;
+        first_failure(res)?;
         Ok(out)
     }
 
     /// Reads many keys with `cmd` (`Get`, `Gets`, `Gat`, `Gats`): one
     /// pipelined request per server, the servers in parallel. Each hit is
     /// handed to `visit(index of the key, data, flags, cas)`; misses are not.
-    /// A key asked twice is visited twice.
+    /// A key asked twice is visited twice. Returns each key's outcome: a
+    /// hit, a miss, or the failure of its server (with `ignore_exc`, a miss);
+    /// only a caller mistake (an invalid key or exptime) fails the call.
+    /// A server that fails part-way may have visited some of its hits
+    /// already: their outcome is the failure.
     pub fn fetch_many_with(
         &self,
         cmd: Retrieve,
         keys: &[&[u8]],
         mut visit: impl FnMut(usize, &[u8], u32, Option<u64>),
-    ) -> Result<()> {
+    ) -> Result<KeyResults> {
         for k in keys {
             self.check_key(k)?;
         }
         if let Retrieve::Gat(e) | Retrieve::Gats(e) = cmd {
             check_exptime(e)?;
         }
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let (groups, _unroutable, why) = self.by_server(keys);
-        if let (Some(e), false) = (why, self.ignore_exc) {
-            return Err(e);
-        }
+        let (groups, unroutable) = self.by_server(keys);
+        let mut res = Self::results_for(keys.len(), KeyStatus::NotFound, unroutable);
         if let [(server, idxs)] = &groups[..] {
             // one server: values go straight from the read buffer to `visit`
-            let r = self.fetch_batch(*server, cmd, keys, idxs, &mut visit);
-            return match r {
-                Err(_) if self.ignore_exc => Ok(()),
-                r => r,
-            };
-        }
-        let results = self.fan_out(&groups, |server, idxs| {
-            let mut got: Vec<(usize, Value)> = Vec::new();
-            self.fetch_batch(server, cmd, keys, idxs, &mut |i, d, f, c| {
-                got.push((i, Value::new(d, f, c)))
-            })
-            .map(|()| got)
-        });
-        for r in results {
-            match r {
-                Ok(got) => {
-                    for (i, v) in got {
-                        visit(i, &v.data, v.flags, v.cas);
+            let status = &mut res.status;
+            let r = self.fetch_batch(*server, cmd, keys, idxs, &mut |i, d, f, c| {
+                status[i] = KeyStatus::Ok;
+                visit(i, d, f, c)
+            });
+            if let Err(e) = r {
+                res.fail(idxs.iter().copied(), e);
+            }
+        } else {
+            let results = self.fan_out(&groups, |server, idxs| {
+                let mut got: Vec<(usize, Value)> = Vec::new();
+                self.fetch_batch(server, cmd, keys, idxs, &mut |i, d, f, c| {
+                    got.push((i, Value::new(d, f, c)))
+                })
+                .map(|()| got)
+            });
+            for (r, (_, idxs)) in results.into_iter().zip(&groups) {
+                match r {
+                    Ok(got) => {
+                        for (i, v) in got {
+                            res.status[i] = KeyStatus::Ok;
+                            visit(i, &v.data, v.flags, v.cas);
+                        }
                     }
+                    Err(e) => res.fail(idxs.iter().copied(), e),
                 }
-                // ignore_exc: that server's keys are misses
-                Err(_) if self.ignore_exc => {}
-                Err(e) => return Err(e),
             }
         }
-        Ok(())
+        if self.ignore_exc {
+            // ignore_exc: a failed server's keys are misses
+            res.forgive(KeyStatus::NotFound);
+        }
+        Ok(res)
     }
 
     /// Groups key indices by owning server, in the caller's order. Keys whose
-    /// server cannot be used right now are returned apart, with the reason.
+    /// server cannot be used right now are returned apart, grouped by the
+    /// reason.
     fn by_server(&self, keys: &[&[u8]]) -> Routed {
+        if keys.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
         if self.cluster.servers().len() == 1 {
-            return (vec![(0, (0..keys.len()).collect())], Vec::new(), None);
+            return (vec![(0, (0..keys.len()).collect())], Vec::new());
         }
         let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-        let mut unroutable = Vec::new();
-        let mut why = None;
+        let mut unroutable: Vec<(Vec<usize>, Error)> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             match self.cluster.route(k) {
                 Ok(s) => match groups.iter_mut().find(|(g, _)| *g == s) {
@@ -961,12 +997,29 @@ impl Client {
                     None => groups.push((s, vec![i])),
                 },
                 Err(e) => {
-                    unroutable.push(i);
-                    why.get_or_insert(e);
+                    let why = e.to_string();
+                    match unroutable.iter_mut().find(|(_, u)| u.to_string() == why) {
+                        Some((v, _)) => v.push(i),
+                        None => unroutable.push((vec![i], e)),
+                    }
                 }
             }
         }
-        (groups, unroutable, why)
+        (groups, unroutable)
+    }
+
+    /// Per-key outcomes for `n` keys, starting at `initial`, with the keys
+    /// that could not be routed already failed.
+    fn results_for(
+        n: usize,
+        initial: KeyStatus,
+        unroutable: Vec<(Vec<usize>, Error)>,
+    ) -> KeyResults {
+        let mut res = KeyResults::new(n, initial);
+        for (idxs, e) in unroutable {
+            res.fail(idxs, e);
+        }
+        res
     }
 
     /// One server's share of a multi-key read: all `get` lines in one write,
@@ -1012,13 +1065,31 @@ impl Client {
     }
 
     /// Stores many items; returns the indices of the items not stored (empty
-    /// with noreply). pymemcache's set_many returns the failed keys.
+    /// with noreply). pymemcache's set_many returns the failed keys. A failed
+    /// server fails the call (unless `ignore_exc`: its items count as not
+    /// stored); [`Client::set_many_results`] gives per-key outcomes instead.
     pub fn set_many(
         &self,
         items: &[(&[u8], &[u8], u32)],
         exptime: u32,
         noreply: Option<bool>,
     ) -> Result<Vec<usize>> {
+        let res = first_failure(self.set_many_results(items, exptime, noreply)?)?;
+        Ok((0..items.len())
+            .filter(|&i| res.status[i] == KeyStatus::NotStored)
+            .collect())
+    }
+
+    /// Stores many items (pipelined per server, the servers in parallel):
+    /// each item's outcome is stored (`Ok`; also with noreply once sent),
+    /// `NotStored` (the server refused it, e.g. too large), or the failure
+    /// of its server (with `ignore_exc`: `NotStored`).
+    pub fn set_many_results(
+        &self,
+        items: &[(&[u8], &[u8], u32)],
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<KeyResults> {
         for (k, v, _) in items {
             self.check_key(k)?;
             check_value(v)?;
@@ -1026,19 +1097,17 @@ impl Client {
         check_exptime(exptime)?;
         let noreply = self.noreply_default(noreply);
         let keys: Vec<&[u8]> = items.iter().map(|(k, _, _)| *k).collect();
-        let (groups, mut failed, why) = self.by_server(&keys);
-        if let (Some(e), false) = (why, self.ignore_exc) {
-            return Err(e);
-        }
+        let (groups, unroutable) = self.by_server(&keys);
+        let mut res = Self::results_for(items.len(), KeyStatus::Ok, unroutable);
         let results = self.fan_out(&groups, |server, idxs| {
             self.with_conn(server, false, |conn, deadline| {
                 pipeline(conn, deadline, noreply, idxs, |buf, i| {
                     let (k, v, f) = items[i];
                     encode::store(buf, StoreCmd::Set, self.wire(k), f, exptime, v, noreply)
                 })?;
-                let mut failed = Vec::new();
+                let mut not_stored = Vec::new();
                 if noreply {
-                    return Ok(failed);
+                    return Ok(not_stored);
                 }
                 // each chunk of replies gets a full timeout of its own, as in
                 // multi-key reads
@@ -1050,28 +1119,40 @@ impl Client {
                     match read_reply(conn, d)? {
                         Reply::Stored => {}
                         // e.g. too large: this item failed, the stream is in step
-                        Reply::NotStored | Reply::Failed(Error::Server(_)) => failed.push(i),
+                        Reply::NotStored | Reply::Failed(Error::Server(_)) => not_stored.push(i),
                         r => return Err(wrong_reply(r)),
                     }
                 }
-                Ok(failed)
+                Ok(not_stored)
             })
         });
         for (r, (_, idxs)) in results.into_iter().zip(&groups) {
             match r {
-                Ok(f) => failed.extend(f),
-                // ignore_exc: the server's items count as not stored
-                Err(_) if self.ignore_exc => failed.extend_from_slice(idxs),
-                Err(e) => return Err(e),
+                Ok(f) => f
+                    .into_iter()
+                    .for_each(|i| res.status[i] = KeyStatus::NotStored),
+                Err(e) => res.fail(idxs.iter().copied(), e),
             }
         }
-        failed.sort_unstable();
-        Ok(failed)
+        if self.ignore_exc {
+            res.forgive(KeyStatus::NotStored);
+        }
+        Ok(res)
     }
 
     /// Deletes many keys (pipelined per server). Returns how many existed, or
-    /// `keys.len()` with noreply (pymemcache returns True).
+    /// `keys.len()` with noreply (pymemcache returns True). A failed server
+    /// fails the call unless `ignore_exc`; [`Client::delete_many_results`]
+    /// gives per-key outcomes.
     pub fn delete_many(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<usize> {
+        let res = first_failure(self.delete_many_results(keys, noreply)?)?;
+        Ok(res.count(KeyStatus::Ok))
+    }
+
+    /// Deletes many keys: each key's outcome is deleted (`Ok`; also with
+    /// noreply once sent), `NotFound`, or the failure of its server (with
+    /// `ignore_exc`: `NotFound`).
+    pub fn delete_many_results(&self, keys: &[&[u8]], noreply: Option<bool>) -> Result<KeyResults> {
         let noreply = self.noreply_default(noreply);
         self.keyed_batch(
             keys,
@@ -1082,8 +1163,22 @@ impl Client {
     }
 
     /// Sets a new exptime on many keys (pipelined per server). Returns how
-    /// many existed, or `keys.len()` with noreply.
+    /// many existed, or `keys.len()` with noreply. A failed server fails the
+    /// call unless `ignore_exc`; [`Client::touch_many_results`] gives
+    /// per-key outcomes.
     pub fn touch_many(&self, keys: &[&[u8]], exptime: u32, noreply: Option<bool>) -> Result<usize> {
+        let res = first_failure(self.touch_many_results(keys, exptime, noreply)?)?;
+        Ok(res.count(KeyStatus::Ok))
+    }
+
+    /// Touches many keys, with per-key outcomes as in
+    /// [`Client::delete_many_results`].
+    pub fn touch_many_results(
+        &self,
+        keys: &[&[u8]],
+        exptime: u32,
+        noreply: Option<bool>,
+    ) -> Result<KeyResults> {
         check_exptime(exptime)?;
         let noreply = self.noreply_default(noreply);
         self.keyed_batch(
@@ -1095,57 +1190,55 @@ impl Client {
     }
 
     /// A one-key command for each of `keys`, pipelined per server, the servers
-    /// in parallel; counts the replies for which `hit` is true (a NOT_FOUND
-    /// is a miss, anything else an error).
+    /// in parallel: a reply for which `hit` is true is `Ok`, a NOT_FOUND is
+    /// `NotFound`, anything else breaks the stream (the server's keys fail).
     fn keyed_batch(
         &self,
         keys: &[&[u8]],
         noreply: bool,
         encode_one: impl Fn(&mut Vec<u8>, &[u8]) + Sync,
         hit: impl Fn(&Reply) -> bool + Sync,
-    ) -> Result<usize> {
+    ) -> Result<KeyResults> {
         for k in keys {
             self.check_key(k)?;
         }
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        let (groups, _unroutable, why) = self.by_server(keys);
-        if let (Some(e), false) = (why, self.ignore_exc) {
-            return Err(e);
-        }
+        let (groups, unroutable) = self.by_server(keys);
+        let mut res = Self::results_for(keys.len(), KeyStatus::Ok, unroutable);
         let results = self.fan_out(&groups, |server, idxs| {
             self.with_conn(server, false, |conn, deadline| {
                 pipeline(conn, deadline, noreply, idxs, |buf, i| {
                     encode_one(buf, keys[i])
                 })?;
+                let mut missing = Vec::new();
                 if noreply {
-                    return Ok(idxs.len());
+                    return Ok(missing);
                 }
-                let mut hits = 0;
                 let mut d = deadline;
-                for n in 0..idxs.len() {
+                for (n, &i) in idxs.iter().enumerate() {
                     if n % KEYS_PER_GET == 0 {
                         d = conn.deadline();
                     }
                     match read_reply(conn, d)? {
-                        r if hit(&r) => hits += 1,
-                        Reply::NotFound => {}
+                        r if hit(&r) => {}
+                        Reply::NotFound => missing.push(i),
                         r => return Err(wrong_reply(r)),
                     }
                 }
-                Ok(hits)
+                Ok(missing)
             })
         });
-        let mut hits = 0;
-        for r in results {
+        for (r, (_, idxs)) in results.into_iter().zip(&groups) {
             match r {
-                Ok(n) => hits += n,
-                Err(_) if self.ignore_exc => {}
-                Err(e) => return Err(e),
+                Ok(m) => m
+                    .into_iter()
+                    .for_each(|i| res.status[i] = KeyStatus::NotFound),
+                Err(e) => res.fail(idxs.iter().copied(), e),
             }
         }
-        Ok(hits)
+        if self.ignore_exc {
+            res.forgive(KeyStatus::NotFound);
+        }
+        Ok(res)
     }
 
     // ---- server-wide commands ----------------------------------------------
@@ -1227,11 +1320,7 @@ impl Client {
     /// `stats [args]` of every server: (server, name, value) triples. `args` is
     /// e.g. "" (general), "items", "slabs", "settings", "conns".
     pub fn stats(&self, args: &str) -> Result<Vec<(String, String, String)>> {
-        if args.len() > 200 || args.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
-            return Err(Error::InvalidArgument(
-                "stats arguments must be printable ASCII (at most 200 bytes)".into(),
-            ));
-        }
+        check_stats_args(args)?;
         let mut out = Vec::new();
         for (idx, s) in self.cluster.servers().iter().enumerate() {
             let server = s.spec.addr.to_string();

@@ -205,6 +205,11 @@ impl Cluster {
         Ok(c)
     }
 
+    /// Socket options of every connection to the servers.
+    pub(crate) fn conn_options(&self) -> &ConnOptions {
+        &self.conn
+    }
+
     pub fn servers(&self) -> &[Server] {
         &self.servers
     }
@@ -331,7 +336,7 @@ impl Cluster {
     }
 
     /// A failing server is skipped until `retry_timeout` after its last failure.
-    fn check_usable(&self, idx: usize) -> Result<()> {
+    pub(crate) fn check_usable(&self, idx: usize) -> Result<()> {
         let s = &self.servers[idx];
         if s.state.load(Ordering::Relaxed) == HEALTHY {
             return Ok(());

@@ -135,6 +135,24 @@ impl Deadline {
     pub fn left(self) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(coarse_now_ns()))
     }
+
+    /// The coarse clock now (an instant, not a deadline).
+    pub fn now() -> Deadline {
+        Deadline(coarse_now_ns())
+    }
+
+    /// `d` after this instant.
+    pub fn plus(self, d: Duration) -> Deadline {
+        Deadline(
+            self.0
+                .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        )
+    }
+
+    /// Time from `now` until this deadline (zero once passed).
+    pub fn left_at(self, now: Deadline) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(now.0))
+    }
 }
 
 // ---- fork detection -------------------------------------------------------

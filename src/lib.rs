@@ -12,10 +12,12 @@
 pub mod client;
 pub mod cluster;
 pub mod conn;
+pub mod engine;
 pub mod error;
 pub mod ffi;
 pub mod pool;
 pub mod protocol;
+pub mod request;
 pub mod ring;
 pub mod value;
 

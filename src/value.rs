@@ -8,6 +8,8 @@ use std::mem::{align_of, size_of};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+use crate::error::Error;
+
 /// An item read from the server: its bytes, flags and (for gets/gats) cas
 /// unique. A value returned by get/gets/gat/gats is owned by the caller and
 /// freed with `mcrs_value_free`; a value obtained from `mcrs_values_get` is
@@ -138,60 +140,243 @@ impl Drop for OwnedValue {
     }
 }
 
-/// The results of a multi-key read: entry i belongs to the caller's key i.
-/// Owned by the caller, freed with `mcrs_values_free` (which frees every
-/// value in it).
+/// The outcome of one key of a multi-key command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    /// Done: a hit for a read, stored / deleted / touched for a write.
+    Ok,
+    /// A miss (reads, delete, touch).
+    NotFound,
+    /// A write the server did not store (set_many: e.g. too large).
+    NotStored,
+    /// The key's server failed: index into [`KeyResults::errors`].
+    Failed(u32),
+}
+
+/// Per-key outcomes of a multi-key command: `status[i]` belongs to the
+/// caller's key i; a failed key points at the failure of its server (one
+/// error per failing server, shared by its keys).
+#[derive(Debug, Default)]
+pub struct KeyResults {
+    pub status: Vec<KeyStatus>,
+    pub errors: Vec<Error>,
+}
+
+impl KeyResults {
+    /// `n` keys, all with outcome `initial`.
+    pub fn new(n: usize, initial: KeyStatus) -> KeyResults {
+        KeyResults {
+            status: vec![initial; n],
+            errors: Vec::new(),
+        }
+    }
+
+    /// Marks `keys` as failed with `err`.
+    pub fn fail(&mut self, keys: impl IntoIterator<Item = usize>, err: Error) {
+        let at = self.errors.len() as u32;
+        self.errors.push(err);
+        for i in keys {
+            self.status[i] = KeyStatus::Failed(at);
+        }
+    }
+
+    /// The failure of key `i`, if its server failed.
+    pub fn error(&self, i: usize) -> Option<&Error> {
+        match self.status.get(i)? {
+            KeyStatus::Failed(e) => self.errors.get(*e as usize),
+            _ => None,
+        }
+    }
+
+    /// Number of keys whose server failed.
+    pub fn failed(&self) -> usize {
+        self.status
+            .iter()
+            .filter(|s| matches!(s, KeyStatus::Failed(_)))
+            .count()
+    }
+
+    /// Keys whose outcome is `want`.
+    pub fn count(&self, want: KeyStatus) -> usize {
+        self.status.iter().filter(|&&s| s == want).count()
+    }
+
+    /// With `ignore_exc`, failed keys become `as_status` (misses for reads,
+    /// not stored for writes) and the failures are forgotten.
+    pub fn forgive(&mut self, as_status: KeyStatus) {
+        for s in &mut self.status {
+            if let KeyStatus::Failed(_) = s {
+                *s = as_status;
+            }
+        }
+        self.errors.clear();
+    }
+
+    /// The whole command's result: Ok when no key failed, the failure
+    /// itself when every key failed (the first server's error), otherwise
+    /// `Partial`.
+    pub fn summary(&self) -> Summary<'_> {
+        let failed = self.failed();
+        if failed == 0 {
+            Summary::Complete
+        } else if failed == self.status.len() {
+            Summary::Failed(&self.errors[0])
+        } else {
+            Summary::Partial
+        }
+    }
+}
+
+/// See [`KeyResults::summary`].
+#[derive(Debug)]
+pub enum Summary<'a> {
+    Complete,
+    Partial,
+    Failed(&'a Error),
+}
+
+/// The results of a multi-key read: entry i belongs to the caller's key i,
+/// with its outcome (hit, miss, or the failure of its server). Owned by the
+/// caller, freed with `mcrs_values_free` (which frees every value in it).
 pub struct mcrs_values {
     /// owns every hit's bytes, back to back; never touched once entries point in
     _arena: Vec<u8>,
     pub(crate) entries: Vec<mcrs_value>,
-    pub(crate) present: Vec<bool>,
+    pub(crate) results: KeyResults,
 }
+
+/// A name Rust code reads better.
+pub type Values = mcrs_values;
+
+impl mcrs_values {
+    /// Number of keys asked for.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Key i's value, when it was a hit.
+    pub fn get(&self, i: usize) -> Option<&mcrs_value> {
+        match self.results.status.get(i)? {
+            KeyStatus::Ok => Some(&self.entries[i]),
+            _ => None,
+        }
+    }
+
+    /// The per-key outcomes.
+    pub fn results(&self) -> &KeyResults {
+        &self.results
+    }
+}
+
+impl mcrs_value {
+    /// The value's bytes.
+    pub fn data(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: data points to len bytes owned by the value (or its list).
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// The cas unique; 0 unless read with gets/gats.
+    pub fn cas(&self) -> u64 {
+        self.cas
+    }
+}
+
+impl std::ops::Deref for OwnedValue {
+    type Target = mcrs_value;
+    fn deref(&self) -> &mcrs_value {
+        // SAFETY: the block's header was written by `new` and lives as long as self.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl std::fmt::Debug for mcrs_values {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Values")
+            .field("len", &self.len())
+            .field("results", &self.results)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for OwnedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnedValue")
+            .field("data", &String::from_utf8_lossy(self.data()))
+            .field("flags", &self.flags)
+            .field("cas", &self.cas)
+            .finish()
+    }
+}
+
+// SAFETY: an OwnedValue is the only owner of its block; nothing in it is
+// tied to a thread (blocks are freed with libc's free, valid on any thread).
+unsafe impl Send for OwnedValue {}
+// SAFETY: a values list owns its arena; its pointers only point into it.
+unsafe impl Send for mcrs_values {}
 
 /// Collects hits into one arena, then fixes up the pointers.
 pub struct ValuesBuilder {
     arena: Vec<u8>,
-    /// (offset, len, flags, cas) per key; None for a miss
-    slots: Vec<Option<(usize, usize, u32, u64)>>,
+    /// (offset, len, flags, cas) per hit, by key index
+    slots: Vec<(usize, usize, u32, u64)>,
+    results: KeyResults,
 }
 
 impl ValuesBuilder {
+    /// `n` keys, all misses until a hit or a failure is recorded.
     pub fn new(n: usize) -> ValuesBuilder {
         ValuesBuilder {
             arena: Vec::new(),
-            slots: vec![None; n],
+            slots: vec![(0, 0, 0, 0); n],
+            results: KeyResults::new(n, KeyStatus::NotFound),
         }
     }
 
     pub fn hit(&mut self, i: usize, data: &[u8], flags: u32, cas: Option<u64>) {
         let off = self.arena.len();
         self.arena.extend_from_slice(data);
-        self.slots[i] = Some((off, data.len(), flags, cas.unwrap_or(0)));
+        self.slots[i] = (off, data.len(), flags, cas.unwrap_or(0));
+        self.results.status[i] = KeyStatus::Ok;
+    }
+
+    /// Records that `keys` are unknown because their server failed.
+    pub fn fail(&mut self, keys: impl IntoIterator<Item = usize>, err: Error) {
+        self.results.fail(keys, err);
+    }
+
+    pub fn results_mut(&mut self) -> &mut KeyResults {
+        &mut self.results
     }
 
     pub fn finish(self) -> mcrs_values {
         let base = self.arena.as_ptr();
-        let mut present = Vec::with_capacity(self.slots.len());
         let entries = self
             .slots
             .iter()
-            .map(|slot| {
-                present.push(slot.is_some());
-                let (off, len, flags, cas) = slot.unwrap_or((0, 0, 0, 0));
-                mcrs_value {
-                    // SAFETY: off <= arena.len(); the arena is not touched again.
-                    data: unsafe { base.add(off) },
-                    len,
-                    flags,
-                    cas,
-                    cap: 0,
-                }
+            .map(|&(off, len, flags, cas)| mcrs_value {
+                // SAFETY: off <= arena.len(); the arena is not touched again.
+                data: unsafe { base.add(off) },
+                len,
+                flags,
+                cas,
+                cap: 0,
             })
             .collect();
         mcrs_values {
             _arena: self.arena,
             entries,
-            present,
+            results: self.results,
         }
     }
 }

@@ -77,7 +77,9 @@ pub extern "C" fn mcrs_values_get(vs: *const mcrs_values, i: usize) -> *const mc
     ffi_boundary_value!(std::ptr::null(), {
         // SAFETY: as above.
         match unsafe { vs.as_ref() } {
-            Some(vs) if vs.present.get(i) == Some(&true) => &vs.entries[i] as *const mcrs_value,
+            Some(vs) => vs
+                .get(i)
+                .map_or(std::ptr::null(), |v| v as *const mcrs_value),
             _ => std::ptr::null(),
         }
     })
