@@ -89,13 +89,37 @@ typedef enum mcrs_status {
 // A memcached client (one server or a cluster). Thread-safe: share one
 // `const mcrs_client *` between threads; calls on it may run concurrently.
 // Create with `mcrs_client_new`, free with `mcrs_client_free` once no call is
-// running on it.
+// running on it (event loops made from it may outlive it).
 typedef struct mcrs_client mcrs_client;
 
 // Client configuration (a builder). Create with `mcrs_config_new`, set options,
 // pass to `mcrs_client_new` (which copies it), free with `mcrs_config_free`.
 // Not thread-safe: use one config from one thread at a time.
 typedef struct mcrs_config mcrs_config;
+
+// An event loop: requests pipelined on one connection per server, driven
+// by the caller's event loop through one fd, with no thread of its own.
+//
+// Thread rules: the loop belongs to the thread that made it
+// (`mcrs_loop_new`). `mcrs_loop_run`, `mcrs_loop_send`,
+// `mcrs_loop_timeout_ms`, `mcrs_loop_set_auto_wake`, `mcrs_loop_pending`
+// and `mcrs_loop_free` must be called on that thread (run and send refuse
+// others with MCRS_STATUS_INVALID_ARGUMENT). The submit calls
+// (`mcrs_loop_get`, `mcrs_loop_set`, ...) may be called from any thread:
+// from another thread the request is handed over lock-free and the fd
+// wakes the loop's thread. Callbacks always run on the loop's thread,
+// inside `mcrs_loop_run`; there `mcrs_last_error` holds the detail of a
+// failed status. A callback may submit more requests (they are sent
+// before that `mcrs_loop_run` returns) and may call `mcrs_loop_free`
+// (the loop is then freed when the callback returns; the other pending
+// requests complete with MCRS_STATUS_CANCELLED first).
+//
+// Every submit call either returns MCRS_STATUS_OK, and then its callback
+// runs exactly once (success, failure, timeout, or CANCELLED), or returns
+// an error (an invalid key or argument, refused before any I/O; CANCELLED
+// once the loop is being freed), and then its callback never runs. A NULL
+// callback is allowed: the outcome is dropped (a value freed).
+typedef struct mcrs_loop mcrs_loop;
 
 // `stats` results: (server, name, value) entries. Owned by the caller, freed
 // with `mcrs_stats_free`.
@@ -120,6 +144,40 @@ typedef uint32_t mcrs_noreply;
 // How keys are spread over several servers (a `uint32_t`, so that a value
 // from C outside the list is rejected instead of being undefined behaviour).
 typedef uint32_t mcrs_distribution;
+
+// Called with the outcome of a get/gets/gat/gats: `value` is a hit, now
+// the callee's (free it with `mcrs_value_free`), and NULL for every other
+// status (MCRS_STATUS_NOT_FOUND is a miss).
+typedef void (*mcrs_get_cb)(void *userdata, enum mcrs_status status, struct mcrs_value *value);
+
+// Called with the status of a command that returns nothing else.
+typedef void (*mcrs_status_cb)(void *userdata, enum mcrs_status status);
+
+// Called with the outcome of incr/decr: `value` is the new value when
+// status is MCRS_STATUS_OK without noreply, else 0.
+typedef void (*mcrs_number_cb)(void *userdata, enum mcrs_status status, uint64_t value);
+
+// Called with the outcome of get_many/gets_many: `values` (the callee's,
+// free it with `mcrs_values_free`) is set for MCRS_STATUS_OK and
+// MCRS_STATUS_PARTIAL (see `mcrs_client_get_many`), NULL otherwise.
+typedef void (*mcrs_values_cb)(void *userdata, enum mcrs_status status, struct mcrs_values *values);
+
+// Called with the outcome of set_many/delete_many/touch_many: the
+// command's status (as `mcrs_client_set_many_results` and
+// `mcrs_client_delete_many_results`) and, unless it failed as a whole, `n`
+// per-key statuses, valid during the call only.
+typedef void (*mcrs_keys_cb)(void *userdata,
+                             enum mcrs_status status,
+                             const enum mcrs_status *per_key,
+                             size_t n);
+
+// Called with the version of the first server that answers: a
+// NUL-terminated string valid during the call only, NULL on failure.
+typedef void (*mcrs_version_cb)(void *userdata, enum mcrs_status status, const char *version);
+
+// Called with the `stats` of every server: `stats` (the callee's, free it
+// with `mcrs_stats_free`) or NULL on failure.
+typedef void (*mcrs_stats_cb)(void *userdata, enum mcrs_status status, struct mcrs_stats *stats);
 
 // Use the command's default: set, add, replace, append, prepend, delete,
 // touch, flush_all and verbosity follow the config's default_noreply (on
@@ -150,8 +208,9 @@ extern "C" {
 // server gives MCRS_STATUS_NO_SERVERS. On failure `*out` is set to NULL.
 enum mcrs_status mcrs_client_new(const struct mcrs_config *cfg, struct mcrs_client **out);
 
-// Frees a client and closes its connections. NULL is ignored. No other call
-// may be running on the client.
+// Frees a client and closes its idle connections. NULL is ignored. No
+// other call may be running on the client. Event loops made from it keep
+// working (they share its cluster state, which lives as long as they do).
 void mcrs_client_free(struct mcrs_client *client);
 
 // Stores `value` under `key` unconditionally. `exptime`: 0 never expires,
@@ -266,9 +325,16 @@ enum mcrs_status mcrs_client_gats(const struct mcrs_client *c,
                                   uint32_t exptime,
                                   struct mcrs_value **out);
 
-// Reads `n` keys at once (one pipelined request per server). On success
-// `*out` holds n entries, entry i for key i, NULL for a miss; free it with
-// `mcrs_values_free`. `keys`/`key_lens` may be NULL when n is 0.
+// Reads `n` keys at once (one pipelined request per server, the servers
+// in parallel). `*out` holds n entries, entry i for key i (NULL for a miss
+// or a key whose server failed; `mcrs_values_status` tells which); free it
+// with `mcrs_values_free`. Returns MCRS_STATUS_OK when every server
+// answered; MCRS_STATUS_PARTIAL when some servers failed and others
+// answered — `*out` is set then too and must be freed, and each failed
+// key's status is its server's failure; the failure itself (e.g.
+// MCRS_STATUS_CONNECT_FAILED, with `*out = NULL`) when every key failed.
+// With ignore_exc, failed keys are misses and the call returns OK.
+// `keys`/`key_lens` may be NULL when n is 0.
 enum mcrs_status mcrs_client_get_many(const struct mcrs_client *c,
                                       const uint8_t *const *keys,
                                       const size_t *key_lens,
@@ -285,9 +351,11 @@ enum mcrs_status mcrs_client_gets_many(const struct mcrs_client *c,
 // Stores `n` items (pipelined per server); item i is `keys[i]`/`values[i]` with
 // `flags[i]`. MCRS_STATUS_OK when all were stored; MCRS_STATUS_NOT_STORED when
 // some were not: their indices go to `failed[0 .. *n_failed]` (`failed` needs
-// room for n entries). With noreply: MCRS_STATUS_OK and `*n_failed = 0`,
-// except that with ignore_exc the items of a server that failed are reported
-// as not stored (as pymemcache's HashClient does).
+// room for n entries). MCRS_STATUS_PARTIAL when the servers of some items
+// failed: those items are in `failed` too (`mcrs_client_set_many_results`
+// tells them apart). With noreply: MCRS_STATUS_OK and `*n_failed = 0` once
+// written, except that with ignore_exc the items of a server that failed
+// are reported as not stored (as pymemcache's HashClient does).
 // The arrays may be NULL when n is 0; `n_failed` is always required.
 enum mcrs_status mcrs_client_set_many(const struct mcrs_client *c,
                                       const uint8_t *const *keys,
@@ -301,6 +369,22 @@ enum mcrs_status mcrs_client_set_many(const struct mcrs_client *c,
                                       size_t *failed,
                                       size_t *n_failed);
 
+// Like `mcrs_client_set_many`, with each item's outcome in `statuses[i]`
+// (n entries, written unless the call fails as a whole): MCRS_STATUS_OK,
+// MCRS_STATUS_NOT_STORED, or the failure of its server. Returns OK,
+// NOT_STORED, PARTIAL (some servers failed), or the failure when every
+// item failed. `statuses` may be NULL when n is 0.
+enum mcrs_status mcrs_client_set_many_results(const struct mcrs_client *c,
+                                              const uint8_t *const *keys,
+                                              const size_t *key_lens,
+                                              const uint8_t *const *values,
+                                              const size_t *value_lens,
+                                              const uint32_t *flags,
+                                              size_t n,
+                                              uint32_t exptime,
+                                              mcrs_noreply noreply,
+                                              enum mcrs_status *statuses);
+
 // Deletes `key`: MCRS_STATUS_OK, or MCRS_STATUS_NOT_FOUND when it was absent
 // (only known without noreply; noreply is the default).
 enum mcrs_status mcrs_client_delete(const struct mcrs_client *c,
@@ -309,21 +393,45 @@ enum mcrs_status mcrs_client_delete(const struct mcrs_client *c,
                                     mcrs_noreply noreply);
 
 // Deletes `n` keys (pipelined per server). MCRS_STATUS_OK whether or not the
-// keys existed. `keys`/`key_lens` may be NULL when n is 0.
+// keys existed; MCRS_STATUS_PARTIAL when the servers of some keys failed
+// (`mcrs_client_delete_many_results` says which); the failure when every
+// key failed. `keys`/`key_lens` may be NULL when n is 0.
 enum mcrs_status mcrs_client_delete_many(const struct mcrs_client *c,
                                          const uint8_t *const *keys,
                                          const size_t *key_lens,
                                          size_t n,
                                          mcrs_noreply noreply);
 
+// Like `mcrs_client_delete_many`, with each key's outcome in
+// `statuses[i]` (n entries, written unless the call fails as a whole):
+// MCRS_STATUS_OK (deleted, or sent with noreply), MCRS_STATUS_NOT_FOUND,
+// or the failure of its server.
+enum mcrs_status mcrs_client_delete_many_results(const struct mcrs_client *c,
+                                                 const uint8_t *const *keys,
+                                                 const size_t *key_lens,
+                                                 size_t n,
+                                                 mcrs_noreply noreply,
+                                                 enum mcrs_status *statuses);
+
 // Sets a new exptime on `n` keys (pipelined per server). MCRS_STATUS_OK
-// whether or not the keys existed. `keys`/`key_lens` may be NULL when n is 0.
+// whether or not the keys existed; MCRS_STATUS_PARTIAL when the servers of
+// some keys failed. `keys`/`key_lens` may be NULL when n is 0.
 enum mcrs_status mcrs_client_touch_many(const struct mcrs_client *c,
                                         const uint8_t *const *keys,
                                         const size_t *key_lens,
                                         size_t n,
                                         uint32_t exptime,
                                         mcrs_noreply noreply);
+
+// Like `mcrs_client_touch_many`, with each key's outcome in `statuses[i]`
+// (as `mcrs_client_delete_many_results`).
+enum mcrs_status mcrs_client_touch_many_results(const struct mcrs_client *c,
+                                                const uint8_t *const *keys,
+                                                const size_t *key_lens,
+                                                size_t n,
+                                                uint32_t exptime,
+                                                mcrs_noreply noreply,
+                                                enum mcrs_status *statuses);
 
 // Adds `delta` to a decimal value (wrapping at 2^64 as memcached does).
 // MCRS_STATUS_OK with `*new_value` (not written with noreply),
@@ -476,6 +584,263 @@ enum mcrs_status mcrs_config_set_retry_attempts(struct mcrs_config *cfg, uint32_
 // that finds all busy waits up to the timeout for one.
 enum mcrs_status mcrs_config_set_max_pool_size(struct mcrs_config *cfg, uint32_t n);
 
+// Makes an event loop over `client`'s servers, owned by the calling
+// thread. It shares the client's cluster state (health, ring, failover)
+// and has connections of its own, opened on first use. It keeps what it
+// needs of the client alive: the client may be freed first. On failure
+// `*out` is set to NULL.
+enum mcrs_status mcrs_loop_new(const struct mcrs_client *client, struct mcrs_loop **out);
+
+// Frees the loop: every pending request completes once, with
+// MCRS_STATUS_CANCELLED (those already complete with their outcome), its
+// callback running inside this call; then the connections close. NULL is
+// ignored. On the loop's thread only; no other thread may be submitting.
+// Called from inside a callback, the loop is freed when that callback
+// returns.
+void mcrs_loop_free(struct mcrs_loop *l);
+
+// The one fd to watch for readability (an epoll fd): it is readable
+// whenever `mcrs_loop_run` has work. -1 for NULL. Thread-safe.
+int32_t mcrs_loop_fd(const struct mcrs_loop *l);
+
+// Milliseconds until `mcrs_loop_run` must be called even if the fd stays
+// quiet (the next deadline, rounded up); 0 when there is work now; -1 when
+// nothing is pending. Re-read it after each run and each submission. On
+// the loop's thread; -1 for NULL.
+int32_t mcrs_loop_timeout_ms(const struct mcrs_loop *l);
+
+// Does what is ready and returns, never blocking: reads replies, writes
+// submitted requests (one write per server), expires deadlines, then runs
+// the callbacks of completed requests. Callbacks of requests that complete
+// because of those callbacks run in the next call (the fd or
+// `mcrs_loop_timeout_ms` says so). On the loop's thread only.
+enum mcrs_status mcrs_loop_run(struct mcrs_loop *l);
+
+// Writes the requests submitted so far, without reading or running
+// callbacks: for drivers that submit from a hook of their event loop with
+// auto-wake off (`mcrs_loop_set_auto_wake`). On the loop's thread only.
+enum mcrs_status mcrs_loop_send(struct mcrs_loop *l);
+
+// Whether a submission on the loop's thread outside `mcrs_loop_run` makes
+// the fd readable (default on). Off saves a wake-up per turn for drivers
+// that call `mcrs_loop_send` or `mcrs_loop_run` themselves after
+// submitting (e.g. from a libuv prepare handle); `mcrs_loop_timeout_ms`
+// still returns 0 while requests wait unsent. Submissions from other
+// threads always wake the loop. On the loop's thread only.
+enum mcrs_status mcrs_loop_set_auto_wake(struct mcrs_loop *l, bool on);
+
+// Requests submitted on the loop's thread whose callbacks have not run
+// yet (0 for NULL). On the loop's thread.
+size_t mcrs_loop_pending(const struct mcrs_loop *l);
+
+// Reads `key` (a `get`); `cb` gets the value or the status. Requests
+// submitted in one turn of the caller's loop go out in one write per
+// server.
+enum mcrs_status mcrs_loop_get(struct mcrs_loop *l,
+                               const uint8_t *key,
+                               size_t key_len,
+                               mcrs_get_cb cb,
+                               void *userdata);
+
+// Like `mcrs_loop_get`, and the value carries its cas unique.
+enum mcrs_status mcrs_loop_gets(struct mcrs_loop *l,
+                                const uint8_t *key,
+                                size_t key_len,
+                                mcrs_get_cb cb,
+                                void *userdata);
+
+// Get-and-touch: reads `key` and sets its exptime.
+enum mcrs_status mcrs_loop_gat(struct mcrs_loop *l,
+                               const uint8_t *key,
+                               size_t key_len,
+                               uint32_t exptime,
+                               mcrs_get_cb cb,
+                               void *userdata);
+
+// Get-and-touch with the cas unique.
+enum mcrs_status mcrs_loop_gats(struct mcrs_loop *l,
+                                const uint8_t *key,
+                                size_t key_len,
+                                uint32_t exptime,
+                                mcrs_get_cb cb,
+                                void *userdata);
+
+// The loop's `set` (outcomes as `mcrs_client_set`; with noreply the
+// callback gets MCRS_STATUS_OK once the request is written).
+enum mcrs_status mcrs_loop_set(struct mcrs_loop *l,
+                               const uint8_t *key,
+                               size_t key_len,
+                               const uint8_t *value,
+                               size_t value_len,
+                               uint32_t flags,
+                               uint32_t exptime,
+                               mcrs_noreply noreply,
+                               mcrs_status_cb cb,
+                               void *userdata);
+
+// The loop's `add` (MCRS_STATUS_NOT_STORED when the key exists).
+enum mcrs_status mcrs_loop_add(struct mcrs_loop *l,
+                               const uint8_t *key,
+                               size_t key_len,
+                               const uint8_t *value,
+                               size_t value_len,
+                               uint32_t flags,
+                               uint32_t exptime,
+                               mcrs_noreply noreply,
+                               mcrs_status_cb cb,
+                               void *userdata);
+
+// The loop's `replace` (MCRS_STATUS_NOT_STORED when the key is absent).
+enum mcrs_status mcrs_loop_replace(struct mcrs_loop *l,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const uint8_t *value,
+                                   size_t value_len,
+                                   uint32_t flags,
+                                   uint32_t exptime,
+                                   mcrs_noreply noreply,
+                                   mcrs_status_cb cb,
+                                   void *userdata);
+
+// The loop's `append`.
+enum mcrs_status mcrs_loop_append(struct mcrs_loop *l,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  const uint8_t *value,
+                                  size_t value_len,
+                                  uint32_t flags,
+                                  uint32_t exptime,
+                                  mcrs_noreply noreply,
+                                  mcrs_status_cb cb,
+                                  void *userdata);
+
+// The loop's `prepend`.
+enum mcrs_status mcrs_loop_prepend(struct mcrs_loop *l,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   const uint8_t *value,
+                                   size_t value_len,
+                                   uint32_t flags,
+                                   uint32_t exptime,
+                                   mcrs_noreply noreply,
+                                   mcrs_status_cb cb,
+                                   void *userdata);
+
+// The loop's `cas` (MCRS_STATUS_OK, MCRS_STATUS_EXISTS or
+// MCRS_STATUS_NOT_FOUND; noreply defaults to off).
+enum mcrs_status mcrs_loop_cas(struct mcrs_loop *l,
+                               const uint8_t *key,
+                               size_t key_len,
+                               const uint8_t *value,
+                               size_t value_len,
+                               uint32_t flags,
+                               uint32_t exptime,
+                               uint64_t cas,
+                               mcrs_noreply noreply,
+                               mcrs_status_cb cb,
+                               void *userdata);
+
+// The loop's `delete` (MCRS_STATUS_NOT_FOUND when absent, without noreply).
+enum mcrs_status mcrs_loop_delete(struct mcrs_loop *l,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  mcrs_noreply noreply,
+                                  mcrs_status_cb cb,
+                                  void *userdata);
+
+// The loop's `touch` (MCRS_STATUS_NOT_FOUND when absent, without noreply).
+enum mcrs_status mcrs_loop_touch(struct mcrs_loop *l,
+                                 const uint8_t *key,
+                                 size_t key_len,
+                                 uint32_t exptime,
+                                 mcrs_noreply noreply,
+                                 mcrs_status_cb cb,
+                                 void *userdata);
+
+// The loop's `incr`: `cb` gets the new value (noreply defaults to off).
+enum mcrs_status mcrs_loop_incr(struct mcrs_loop *l,
+                                const uint8_t *key,
+                                size_t key_len,
+                                uint64_t delta,
+                                mcrs_noreply noreply,
+                                mcrs_number_cb cb,
+                                void *userdata);
+
+// The loop's `decr` (memcached stops at 0).
+enum mcrs_status mcrs_loop_decr(struct mcrs_loop *l,
+                                const uint8_t *key,
+                                size_t key_len,
+                                uint64_t delta,
+                                mcrs_noreply noreply,
+                                mcrs_number_cb cb,
+                                void *userdata);
+
+// The loop's `get_many`: one callback with the whole list, per-key
+// outcomes included (MCRS_STATUS_PARTIAL when some servers failed).
+enum mcrs_status mcrs_loop_get_many(struct mcrs_loop *l,
+                                    const uint8_t *const *keys,
+                                    const size_t *key_lens,
+                                    size_t n,
+                                    mcrs_values_cb cb,
+                                    void *userdata);
+
+// Like `mcrs_loop_get_many`, with cas uniques.
+enum mcrs_status mcrs_loop_gets_many(struct mcrs_loop *l,
+                                     const uint8_t *const *keys,
+                                     const size_t *key_lens,
+                                     size_t n,
+                                     mcrs_values_cb cb,
+                                     void *userdata);
+
+// The loop's `set_many`: `cb` gets the status and each item's.
+enum mcrs_status mcrs_loop_set_many(struct mcrs_loop *l,
+                                    const uint8_t *const *keys,
+                                    const size_t *key_lens,
+                                    const uint8_t *const *values,
+                                    const size_t *value_lens,
+                                    const uint32_t *flags,
+                                    size_t n,
+                                    uint32_t exptime,
+                                    mcrs_noreply noreply,
+                                    mcrs_keys_cb cb,
+                                    void *userdata);
+
+// The loop's `delete_many`: `cb` gets the status and each key's.
+enum mcrs_status mcrs_loop_delete_many(struct mcrs_loop *l,
+                                       const uint8_t *const *keys,
+                                       const size_t *key_lens,
+                                       size_t n,
+                                       mcrs_noreply noreply,
+                                       mcrs_keys_cb cb,
+                                       void *userdata);
+
+// The loop's `touch_many`: `cb` gets the status and each key's.
+enum mcrs_status mcrs_loop_touch_many(struct mcrs_loop *l,
+                                      const uint8_t *const *keys,
+                                      const size_t *key_lens,
+                                      size_t n,
+                                      uint32_t exptime,
+                                      mcrs_noreply noreply,
+                                      mcrs_keys_cb cb,
+                                      void *userdata);
+
+// The loop's `flush_all` on every server.
+enum mcrs_status mcrs_loop_flush_all(struct mcrs_loop *l,
+                                     uint32_t delay,
+                                     mcrs_noreply noreply,
+                                     mcrs_status_cb cb,
+                                     void *userdata);
+
+// The version of the first server that answers.
+enum mcrs_status mcrs_loop_version(struct mcrs_loop *l, mcrs_version_cb cb, void *userdata);
+
+// `stats [args]` of every server (`args` as for `mcrs_client_stats`; it
+// is copied).
+enum mcrs_status mcrs_loop_stats(struct mcrs_loop *l,
+                                 const char *args,
+                                 mcrs_stats_cb cb,
+                                 void *userdata);
+
 // A static, NUL-terminated description of `status`. Any value is accepted:
 // unknown ones give "unknown status". Never NULL; never free it.
 // Thread-safe.
@@ -517,6 +882,19 @@ size_t mcrs_values_len(const struct mcrs_values *vs);
 // out of range, or vs is NULL). The value is borrowed from `vs`: valid until
 // `mcrs_values_free(vs)`; never free it on its own.
 const struct mcrs_value *mcrs_values_get(const struct mcrs_values *vs, size_t i);
+
+// The outcome of entry `i`: MCRS_STATUS_OK for a hit, MCRS_STATUS_NOT_FOUND
+// for a miss, or the failure of the key's server (MCRS_STATUS_TIMEOUT,
+// MCRS_STATUS_CONNECT_FAILED, MCRS_STATUS_SERVER_DOWN, ...) when the list
+// came with MCRS_STATUS_PARTIAL. MCRS_STATUS_NULL_POINTER for NULL,
+// MCRS_STATUS_INVALID_ARGUMENT when `i` is out of range.
+enum mcrs_status mcrs_values_status(const struct mcrs_values *vs, size_t i);
+
+// Copies the detail of entry `i`'s failure into `buf` (NUL-terminated,
+// truncated to `len - 1` bytes) and returns its full length, like
+// `mcrs_last_error`; 0 when the entry did not fail (or vs is NULL, or i is
+// out of range). `buf` may be NULL when `len` is 0.
+size_t mcrs_values_error(const struct mcrs_values *vs, size_t i, char *buf, size_t len);
 
 // Frees a result list and every value in it. NULL is ignored.
 void mcrs_values_free(struct mcrs_values *vs);

@@ -484,9 +484,25 @@ impl EventLoop {
 
     /// Does what is ready, never blocking: takes submissions from other
     /// threads, reads replies, writes requests, expires deadlines, then runs
-    /// the callbacks of the requests that completed. An error is a failure
-    /// of the poller itself.
+    /// the callbacks of the requests that completed (those completed by
+    /// these callbacks run in the next call). An error is a failure of the
+    /// poller itself.
     pub fn run(&mut self) -> Result<()> {
+        let n = self.run_io()?;
+        for _ in 0..n {
+            let Some((cb, outcome)) = self.next_done() else {
+                break;
+            };
+            cb.call(outcome);
+        }
+        self.end_run();
+        Ok(())
+    }
+
+    /// The I/O half of `run`: returns how many callbacks are ready (take
+    /// them with `next_done`, then call `end_run`). The C API runs the
+    /// callbacks itself, holding no borrow of the loop while they run.
+    pub(crate) fn run_io(&mut self) -> Result<usize> {
         if self.closed {
             return Err(cancelled());
         }
@@ -535,21 +551,19 @@ impl EventLoop {
             }
         }
         self.flush();
-        // callbacks: those done now; the ones they cause wait for the next run
-        let n = self.jobs.done.len();
-        for _ in 0..n {
-            let Some((cb, outcome)) = self.jobs.done.pop_front() else {
-                break;
-            };
-            cb.call(outcome);
-            if self.free_requested {
-                break;
-            }
-        }
+        Ok(self.jobs.done.len())
+    }
+
+    /// The next completed request, with its outcome.
+    pub(crate) fn next_done(&mut self) -> Option<(Callback, Outcome)> {
+        self.jobs.done.pop_front()
+    }
+
+    /// The end of `run`: sends what the callbacks submitted.
+    pub(crate) fn end_run(&mut self) {
         self.start_resolvers();
         self.flush();
         self.in_run = false;
-        Ok(())
     }
 
     /// Waits (blocking) up to `max` for the loop to have work, then runs it:
@@ -596,11 +610,13 @@ impl EventLoop {
     }
 
     /// Asks the loop to free itself once the running callback returns (the
-    /// C API's `mcrs_loop_free` from inside a callback). True when the call
-    /// came from inside `run`.
+    /// C API's `mcrs_loop_free` from inside a callback). True when the free
+    /// must wait: the call came from inside `run`, or the loop is already
+    /// closing.
     pub(crate) fn request_free(&mut self) -> bool {
+        let deferred = self.in_run || self.closed;
         self.free_requested = true;
-        self.in_run
+        deferred
     }
 
     /// True once `request_free` was called.
@@ -608,9 +624,13 @@ impl EventLoop {
         self.free_requested
     }
 
-    /// Completes every pending request: those done with their outcome, the
-    /// others with `Cancelled`, so each callback runs exactly once.
-    fn cancel_all(&mut self) {
+    /// Closes the loop: refuses submissions, completes every pending request
+    /// with `Cancelled` (queued for `next_done`, after those already done)
+    /// and closes the connections.
+    pub(crate) fn close(&mut self) {
+        if self.closed {
+            return;
+        }
         self.closed = true;
         for (req, cb) in self.remote.close() {
             self.jobs
@@ -625,15 +645,17 @@ impl EventLoop {
         for p in pipes.iter_mut() {
             p.shutdown(&mut cx);
         }
-        while let Some((cb, outcome)) = self.jobs.done.pop_front() {
-            cb.call(outcome);
-        }
     }
 }
 
 impl Drop for EventLoop {
+    /// Each pending request completes once: with its outcome when it is
+    /// done, else with `Cancelled`.
     fn drop(&mut self) {
-        self.cancel_all();
+        self.close();
+        while let Some((cb, outcome)) = self.jobs.done.pop_front() {
+            cb.call(outcome);
+        }
     }
 }
 

@@ -1,19 +1,21 @@
-//! `mcrs_client` and its commands.
+//! `mcrs_client` and its blocking commands. Arguments and results go
+//! through [`shape`](super::shape), shared with the event-loop exports.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::c_char;
 
 use super::config::mcrs_config;
-use super::status::{fail, mcrs_status, mcrs_status::*, outcome, set_last_error};
-use super::value::{mcrs_stats, mcrs_value, mcrs_values, OwnedValue, ValuesBuilder};
-use super::{bytes, check_null, ffi_boundary, ffi_boundary_value, try_ffi};
-use crate::client::{CasOutcome, Client};
-use crate::error::Error;
-use crate::protocol::Retrieve;
+use super::shape::{self, Arg, SetManyArgs, StoreArgs};
+use super::status::{mcrs_status, mcrs_status::*, outcome, set_last_error};
+use super::value::{mcrs_stats, mcrs_value, mcrs_values};
+use super::{check_null, ffi_boundary, ffi_boundary_value, try_ffi};
+use crate::client::Client;
+use crate::protocol::{Retrieve, StoreCmd};
+use crate::request::{Outcome, Request};
 
 /// A memcached client (one server or a cluster). Thread-safe: share one
 /// `const mcrs_client *` between threads; calls on it may run concurrently.
 /// Create with `mcrs_client_new`, free with `mcrs_client_free` once no call is
-/// running on it.
+/// running on it (event loops made from it may outlive it).
 pub struct mcrs_client(pub(crate) Client);
 
 /// Whether a command waits for the server's reply (a `uint32_t`; other values
@@ -28,73 +30,30 @@ pub const MCRS_NOREPLY_ON: mcrs_noreply = 1;
 /// Wait for the reply and report it.
 pub const MCRS_NOREPLY_OFF: mcrs_noreply = 2;
 
-fn noreply_arg(n: mcrs_noreply) -> Result<Option<bool>, Error> {
-    match n {
-        MCRS_NOREPLY_DEFAULT => Ok(None),
-        MCRS_NOREPLY_ON => Ok(Some(true)),
-        MCRS_NOREPLY_OFF => Ok(Some(false)),
-        other => Err(Error::InvalidArgument(format!(
-            "unknown noreply value {other}"
-        ))),
-    }
-}
-
-/// Borrows a required byte argument (NULL allowed only with length 0).
-macro_rules! arg_bytes {
-    ($p:ident, $len:ident) => {
-        // SAFETY: the caller passes $len readable bytes at $p.
-        match unsafe { bytes($p, $len) } {
-            Some(b) => b,
-            None => {
-                set_last_error(concat!("argument `", stringify!($p), "` is NULL"));
-                return MCRS_STATUS_NULL_POINTER;
-            }
+/// Unwraps an argument or returns its status (its detail already recorded).
+macro_rules! arg {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(s) => return s,
         }
     };
 }
 
-/// Borrows `n` keys given as parallel arrays ([`key_list`]), or returns
-/// MCRS_STATUS_NULL_POINTER from the enclosing function.
-macro_rules! arg_keys {
-    ($keys:ident, $lens:ident, $n:ident) => {
-        // SAFETY: the caller passes $n keys.
-        match unsafe { key_list($keys, $lens, $n) } {
-            Some(k) => k,
-            None => {
-                set_last_error("argument `keys`, `key_lens` or one of the keys is NULL");
-                return MCRS_STATUS_NULL_POINTER;
-            }
-        }
-    };
-}
-
-/// Borrows the client handle (checked non-NULL by the caller macro).
+/// Borrows the client handle (checked non-NULL by the caller).
 fn client<'a>(c: *const mcrs_client) -> &'a Client {
     // SAFETY: c is non-NULL (checked) and alive for the call.
     unsafe { &(*c).0 }
 }
 
-/// Borrows `n` keys given as parallel pointer/length arrays.
-///
-/// # Safety
-/// The arrays hold `n` entries and each key pointer its length in bytes.
-unsafe fn key_list<'a>(
-    keys: *const *const u8,
-    lens: *const usize,
-    n: usize,
-) -> Option<Vec<&'a [u8]>> {
-    if n == 0 {
-        return Some(Vec::new());
+/// Runs a request on the client and waits for its outcome.
+fn exec(c: *const mcrs_client, req: Arg<Request<'_>>) -> Arg<Outcome> {
+    if c.is_null() {
+        set_last_error("argument `c` is NULL");
+        return Err(MCRS_STATUS_NULL_POINTER);
     }
-    if keys.is_null() || lens.is_null() {
-        return None;
-    }
-    let ptrs = std::slice::from_raw_parts(keys, n);
-    let lens = std::slice::from_raw_parts(lens, n);
-    ptrs.iter()
-        .zip(lens)
-        .map(|(&p, &l)| if p.is_null() { None } else { bytes(p, l) })
-        .collect()
+    let req = req?;
+    Ok(client(c).execute(&req))
 }
 
 /// Makes a client from `cfg` (copied: the config can be freed or reused right
@@ -118,8 +77,9 @@ pub extern "C" fn mcrs_client_new(
     })
 }
 
-/// Frees a client and closes its connections. NULL is ignored. No other call
-/// may be running on the client.
+/// Frees a client and closes its idle connections. NULL is ignored. No
+/// other call may be running on the client. Event loops made from it keep
+/// working (they share its cluster state, which lives as long as they do).
 #[no_mangle]
 pub extern "C" fn mcrs_client_free(client: *mut mcrs_client) {
     ffi_boundary_value!((), {
@@ -130,32 +90,17 @@ pub extern "C" fn mcrs_client_free(client: *mut mcrs_client) {
     })
 }
 
-/// A storage method of [`Client`]: (key, value, flags, exptime, noreply).
-type StoreFn = fn(&Client, &[u8], &[u8], u32, u32, Option<bool>) -> Result<bool, Error>;
+/// The status of a write, delete, touch or flush.
+fn ack(c: *const mcrs_client, req: Arg<Request<'_>>) -> mcrs_status {
+    match arg!(exec(c, req)) {
+        Outcome::Ack(r) => shape::ack_out(r),
+        other => unexpected(other),
+    }
+}
 
-/// Shared body of set/add/replace/append/prepend.
-#[allow(clippy::too_many_arguments)]
-fn store(
-    c: *const mcrs_client,
-    key: *const u8,
-    key_len: usize,
-    value: *const u8,
-    value_len: usize,
-    flags: u32,
-    exptime: u32,
-    noreply: mcrs_noreply,
-    cmd: StoreFn,
-) -> mcrs_status {
-    check_null!(c, key);
-    let key = arg_bytes!(key, key_len);
-    let value = arg_bytes!(value, value_len);
-    let nr = try_ffi!(noreply_arg(noreply));
-    let stored = try_ffi!(cmd(client(c), key, value, flags, exptime, nr));
-    outcome(if stored {
-        MCRS_STATUS_OK
-    } else {
-        MCRS_STATUS_NOT_STORED
-    })
+fn unexpected(o: Outcome) -> mcrs_status {
+    set_last_error(format!("internal: unexpected outcome {o:?}"));
+    MCRS_STATUS_PANIC
 }
 
 /// Stores `value` under `key` unconditionally. `exptime`: 0 never expires,
@@ -175,20 +120,18 @@ pub extern "C" fn mcrs_client_set(
     exptime: u32,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        store(
-            c,
-            key,
-            key_len,
-            value,
-            value_len,
-            flags,
-            exptime,
-            noreply,
-            Client::set,
-        )
-    })
+    let a = StoreArgs {
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        noreply,
+    };
+    ffi_boundary!({ ack(c, shape::store(StoreCmd::Set, a)) })
 }
+
 /// Stores only if the key is absent; MCRS_STATUS_NOT_STORED otherwise.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
@@ -202,20 +145,18 @@ pub extern "C" fn mcrs_client_add(
     exptime: u32,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        store(
-            c,
-            key,
-            key_len,
-            value,
-            value_len,
-            flags,
-            exptime,
-            noreply,
-            Client::add,
-        )
-    })
+    let a = StoreArgs {
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        noreply,
+    };
+    ffi_boundary!({ ack(c, shape::store(StoreCmd::Add, a)) })
 }
+
 /// Stores only if the key is present; MCRS_STATUS_NOT_STORED otherwise.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
@@ -229,20 +170,18 @@ pub extern "C" fn mcrs_client_replace(
     exptime: u32,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        store(
-            c,
-            key,
-            key_len,
-            value,
-            value_len,
-            flags,
-            exptime,
-            noreply,
-            Client::replace,
-        )
-    })
+    let a = StoreArgs {
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        noreply,
+    };
+    ffi_boundary!({ ack(c, shape::store(StoreCmd::Replace, a)) })
 }
+
 /// Appends to an existing value (flags/exptime ignored by the server);
 /// MCRS_STATUS_NOT_STORED when the key is absent.
 #[no_mangle]
@@ -257,20 +196,18 @@ pub extern "C" fn mcrs_client_append(
     exptime: u32,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        store(
-            c,
-            key,
-            key_len,
-            value,
-            value_len,
-            flags,
-            exptime,
-            noreply,
-            Client::append,
-        )
-    })
+    let a = StoreArgs {
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        noreply,
+    };
+    ffi_boundary!({ ack(c, shape::store(StoreCmd::Append, a)) })
 }
+
 /// Prepends to an existing value; MCRS_STATUS_NOT_STORED when absent.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
@@ -284,19 +221,16 @@ pub extern "C" fn mcrs_client_prepend(
     exptime: u32,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        store(
-            c,
-            key,
-            key_len,
-            value,
-            value_len,
-            flags,
-            exptime,
-            noreply,
-            Client::prepend,
-        )
-    })
+    let a = StoreArgs {
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        noreply,
+    };
+    ffi_boundary!({ ack(c, shape::store(StoreCmd::Prepend, a)) })
 }
 
 /// Check-and-set: stores only if the item's cas unique is still `cas`.
@@ -315,19 +249,16 @@ pub extern "C" fn mcrs_client_cas(
     cas: u64,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        check_null!(c, key);
-        let key = arg_bytes!(key, key_len);
-        let value = arg_bytes!(value, value_len);
-        let nr = try_ffi!(noreply_arg(noreply));
-        outcome(
-            match try_ffi!(client(c).cas(key, value, flags, exptime, cas, nr)) {
-                CasOutcome::Stored => MCRS_STATUS_OK,
-                CasOutcome::Exists => MCRS_STATUS_EXISTS,
-                CasOutcome::NotFound => MCRS_STATUS_NOT_FOUND,
-            },
-        )
-    })
+    let a = StoreArgs {
+        key,
+        key_len,
+        value,
+        value_len,
+        flags,
+        exptime,
+        noreply,
+    };
+    ffi_boundary!({ ack(c, shape::cas(a, cas)) })
 }
 
 /// Shared body of get/gets/gat/gats: `*out` gets the value or NULL.
@@ -341,16 +272,14 @@ fn read_one(
     check_null!(out);
     // SAFETY: out is non-NULL.
     unsafe { *out = std::ptr::null_mut() };
-    check_null!(c, key);
-    let key = arg_bytes!(key, key_len);
-    // one allocation, copied straight from the read buffer
-    match try_ffi!(client(c).fetch_with(cmd, key, OwnedValue::new)) {
-        Some(v) => {
+    match arg!(exec(c, shape::retrieve(key, key_len, cmd))) {
+        Outcome::Value(r) => {
+            let (st, v) = shape::value_out(r);
             // SAFETY: out is non-NULL.
-            unsafe { *out = v.into_raw() };
-            MCRS_STATUS_OK
+            unsafe { *out = v };
+            st
         }
-        None => outcome(MCRS_STATUS_NOT_FOUND),
+        other => unexpected(other),
     }
 }
 
@@ -390,7 +319,7 @@ pub extern "C" fn mcrs_client_get_into(
         if buf.is_null() && cap > 0 {
             check_null!(buf);
         }
-        let key = arg_bytes!(key, key_len);
+        let key = arg!(shape::arg_key(key, key_len));
         let copied = client(c).fetch_with(Retrieve::Get, key, |data, f, _| {
             if data.len() > cap {
                 return Err(data.len());
@@ -463,24 +392,32 @@ fn read_many(
     key_lens: *const usize,
     n: usize,
     out: *mut *mut mcrs_values,
-    gets: bool,
+    cmd: Retrieve,
 ) -> mcrs_status {
     check_null!(out);
     // SAFETY: out is non-NULL.
     unsafe { *out = std::ptr::null_mut() };
-    check_null!(c);
-    let keys = arg_keys!(keys, key_lens, n);
-    let cmd = if gets { Retrieve::Gets } else { Retrieve::Get };
-    let mut b = ValuesBuilder::new(keys.len());
-    try_ffi!(client(c).fetch_many_with(cmd, &keys, |i, d, f, cas| b.hit(i, d, f, cas)));
-    // SAFETY: out is non-NULL.
-    unsafe { *out = Box::into_raw(Box::new(b.finish())) };
-    MCRS_STATUS_OK
+    match arg!(exec(c, shape::retrieve_many(keys, key_lens, n, cmd))) {
+        Outcome::Values(r) => {
+            let (st, vs) = shape::values_out(r);
+            // SAFETY: out is non-NULL.
+            unsafe { *out = vs };
+            st
+        }
+        other => unexpected(other),
+    }
 }
 
-/// Reads `n` keys at once (one pipelined request per server). On success
-/// `*out` holds n entries, entry i for key i, NULL for a miss; free it with
-/// `mcrs_values_free`. `keys`/`key_lens` may be NULL when n is 0.
+/// Reads `n` keys at once (one pipelined request per server, the servers
+/// in parallel). `*out` holds n entries, entry i for key i (NULL for a miss
+/// or a key whose server failed; `mcrs_values_status` tells which); free it
+/// with `mcrs_values_free`. Returns MCRS_STATUS_OK when every server
+/// answered; MCRS_STATUS_PARTIAL when some servers failed and others
+/// answered — `*out` is set then too and must be freed, and each failed
+/// key's status is its server's failure; the failure itself (e.g.
+/// MCRS_STATUS_CONNECT_FAILED, with `*out = NULL`) when every key failed.
+/// With ignore_exc, failed keys are misses and the call returns OK.
+/// `keys`/`key_lens` may be NULL when n is 0.
 #[no_mangle]
 pub extern "C" fn mcrs_client_get_many(
     c: *const mcrs_client,
@@ -489,7 +426,7 @@ pub extern "C" fn mcrs_client_get_many(
     n: usize,
     out: *mut *mut mcrs_values,
 ) -> mcrs_status {
-    ffi_boundary!({ read_many(c, keys, key_lens, n, out, false) })
+    ffi_boundary!({ read_many(c, keys, key_lens, n, out, Retrieve::Get) })
 }
 
 /// Like `mcrs_client_get_many`, with cas uniques.
@@ -501,15 +438,39 @@ pub extern "C" fn mcrs_client_gets_many(
     n: usize,
     out: *mut *mut mcrs_values,
 ) -> mcrs_status {
-    ffi_boundary!({ read_many(c, keys, key_lens, n, out, true) })
+    ffi_boundary!({ read_many(c, keys, key_lens, n, out, Retrieve::Gets) })
+}
+
+/// Runs a many-key write; its per-key statuses go to `statuses` (n
+/// entries) when non-NULL, unless the call fails as a whole.
+fn many_keys(
+    c: *const mcrs_client,
+    req: Arg<Request<'_>>,
+    statuses: *mut mcrs_status,
+) -> (mcrs_status, Vec<mcrs_status>) {
+    let o = match exec(c, req) {
+        Ok(o) => o,
+        Err(s) => return (s, Vec::new()),
+    };
+    let Outcome::Keys(r) = o else {
+        return (unexpected(o), Vec::new());
+    };
+    let (st, per_key) = shape::keys_out(r);
+    if !statuses.is_null() && !per_key.is_empty() {
+        // SAFETY: the caller gives room for n statuses; per_key has n.
+        unsafe { std::ptr::copy_nonoverlapping(per_key.as_ptr(), statuses, per_key.len()) };
+    }
+    (st, per_key)
 }
 
 /// Stores `n` items (pipelined per server); item i is `keys[i]`/`values[i]` with
 /// `flags[i]`. MCRS_STATUS_OK when all were stored; MCRS_STATUS_NOT_STORED when
 /// some were not: their indices go to `failed[0 .. *n_failed]` (`failed` needs
-/// room for n entries). With noreply: MCRS_STATUS_OK and `*n_failed = 0`,
-/// except that with ignore_exc the items of a server that failed are reported
-/// as not stored (as pymemcache's HashClient does).
+/// room for n entries). MCRS_STATUS_PARTIAL when the servers of some items
+/// failed: those items are in `failed` too (`mcrs_client_set_many_results`
+/// tells them apart). With noreply: MCRS_STATUS_OK and `*n_failed = 0` once
+/// written, except that with ignore_exc the items of a server that failed
+/// are reported as not stored (as pymemcache's HashClient does).
 /// The arrays may be NULL when n is 0; `n_failed` is always required.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
@@ -526,48 +487,76 @@ pub extern "C" fn mcrs_client_set_many(
     failed: *mut usize,
     n_failed: *mut usize,
 ) -> mcrs_status {
+    let a = SetManyArgs {
+        keys,
+        key_lens,
+        values,
+        value_lens,
+        flags,
+        n,
+        exptime,
+        noreply,
+    };
     ffi_boundary!({
-        check_null!(c, n_failed);
+        check_null!(n_failed);
         if n > 0 {
-            check_null!(values, value_lens, flags, failed);
+            check_null!(failed);
         }
-        let ks = arg_keys!(keys, key_lens, n);
-        let items: Vec<(&[u8], &[u8], u32)> = if n == 0 {
-            Vec::new()
-        } else {
-            // SAFETY: checked non-NULL; the caller passes n entries.
-            let (vp, vl, fl) = unsafe {
-                (
-                    std::slice::from_raw_parts(values, n),
-                    std::slice::from_raw_parts(value_lens, n),
-                    std::slice::from_raw_parts(flags, n),
-                )
-            };
-            let mut items = Vec::with_capacity(n);
-            for i in 0..n {
-                // SAFETY: value i has vl[i] readable bytes.
-                let Some(v) = (unsafe { bytes(vp[i], vl[i]) }) else {
-                    set_last_error(format!("value {i} is NULL"));
-                    return MCRS_STATUS_NULL_POINTER;
-                };
-                items.push((ks[i], v, fl[i]));
-            }
-            items
-        };
-        let nr = try_ffi!(noreply_arg(noreply));
-        let not_stored = try_ffi!(client(c).set_many(&items, exptime, nr));
-        // SAFETY: n_failed is non-NULL; failed has room for n >= not_stored.len().
+        let (st, per_key) = many_keys(c, shape::set_many(a), std::ptr::null_mut());
+        if !matches!(
+            st,
+            MCRS_STATUS_OK | MCRS_STATUS_NOT_STORED | MCRS_STATUS_PARTIAL
+        ) {
+            return st;
+        }
+        let bad: Vec<usize> = (0..per_key.len())
+            .filter(|&i| per_key[i] != MCRS_STATUS_OK)
+            .collect();
+        // SAFETY: n_failed is non-NULL; failed has room for n >= bad.len().
         unsafe {
-            if !not_stored.is_empty() {
-                std::ptr::copy_nonoverlapping(not_stored.as_ptr(), failed, not_stored.len());
+            if !bad.is_empty() {
+                std::ptr::copy_nonoverlapping(bad.as_ptr(), failed, bad.len());
             }
-            *n_failed = not_stored.len();
+            *n_failed = bad.len();
         }
-        outcome(if not_stored.is_empty() {
-            MCRS_STATUS_OK
-        } else {
-            MCRS_STATUS_NOT_STORED
-        })
+        st
+    })
+}
+
+/// Like `mcrs_client_set_many`, with each item's outcome in `statuses[i]`
+/// (n entries, written unless the call fails as a whole): MCRS_STATUS_OK,
+/// MCRS_STATUS_NOT_STORED, or the failure of its server. Returns OK,
+/// NOT_STORED, PARTIAL (some servers failed), or the failure when every
+/// item failed. `statuses` may be NULL when n is 0.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn mcrs_client_set_many_results(
+    c: *const mcrs_client,
+    keys: *const *const u8,
+    key_lens: *const usize,
+    values: *const *const u8,
+    value_lens: *const usize,
+    flags: *const u32,
+    n: usize,
+    exptime: u32,
+    noreply: mcrs_noreply,
+    statuses: *mut mcrs_status,
+) -> mcrs_status {
+    let a = SetManyArgs {
+        keys,
+        key_lens,
+        values,
+        value_lens,
+        flags,
+        n,
+        exptime,
+        noreply,
+    };
+    ffi_boundary!({
+        if n > 0 {
+            check_null!(statuses);
+        }
+        many_keys(c, shape::set_many(a), statuses).0
     })
 }
 
@@ -580,21 +569,13 @@ pub extern "C" fn mcrs_client_delete(
     key_len: usize,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        check_null!(c, key);
-        let key = arg_bytes!(key, key_len);
-        let nr = try_ffi!(noreply_arg(noreply));
-        let found = try_ffi!(client(c).delete(key, nr));
-        outcome(if found {
-            MCRS_STATUS_OK
-        } else {
-            MCRS_STATUS_NOT_FOUND
-        })
-    })
+    ffi_boundary!({ ack(c, shape::delete(key, key_len, noreply)) })
 }
 
 /// Deletes `n` keys (pipelined per server). MCRS_STATUS_OK whether or not the
-/// keys existed. `keys`/`key_lens` may be NULL when n is 0.
+/// keys existed; MCRS_STATUS_PARTIAL when the servers of some keys failed
+/// (`mcrs_client_delete_many_results` says which); the failure when every
+/// key failed. `keys`/`key_lens` may be NULL when n is 0.
 #[no_mangle]
 pub extern "C" fn mcrs_client_delete_many(
     c: *const mcrs_client,
@@ -604,45 +585,39 @@ pub extern "C" fn mcrs_client_delete_many(
     noreply: mcrs_noreply,
 ) -> mcrs_status {
     ffi_boundary!({
-        check_null!(c);
-        let keys = arg_keys!(keys, key_lens, n);
-        let nr = try_ffi!(noreply_arg(noreply));
-        try_ffi!(client(c).delete_many(&keys, nr));
-        MCRS_STATUS_OK
+        many_keys(
+            c,
+            shape::delete_many(keys, key_lens, n, noreply),
+            std::ptr::null_mut(),
+        )
+        .0
     })
 }
 
-fn arith(
+/// Like `mcrs_client_delete_many`, with each key's outcome in
+/// `statuses[i]` (n entries, written unless the call fails as a whole):
+/// MCRS_STATUS_OK (deleted, or sent with noreply), MCRS_STATUS_NOT_FOUND,
+/// or the failure of its server.
+#[no_mangle]
+pub extern "C" fn mcrs_client_delete_many_results(
     c: *const mcrs_client,
-    key: *const u8,
-    key_len: usize,
-    delta: u64,
+    keys: *const *const u8,
+    key_lens: *const usize,
+    n: usize,
     noreply: mcrs_noreply,
-    new_value: *mut u64,
-    incr: bool,
+    statuses: *mut mcrs_status,
 ) -> mcrs_status {
-    check_null!(c, key, new_value);
-    let key = arg_bytes!(key, key_len);
-    let nr = try_ffi!(noreply_arg(noreply));
-    let cl = client(c);
-    let r = try_ffi!(if incr {
-        cl.incr(key, delta, nr)
-    } else {
-        cl.decr(key, delta, nr)
-    });
-    match (r, nr == Some(true)) {
-        (_, true) => MCRS_STATUS_OK,
-        (Some(v), false) => {
-            // SAFETY: new_value is non-NULL.
-            unsafe { *new_value = v };
-            MCRS_STATUS_OK
+    ffi_boundary!({
+        if n > 0 {
+            check_null!(statuses);
         }
-        (None, false) => outcome(MCRS_STATUS_NOT_FOUND),
-    }
+        many_keys(c, shape::delete_many(keys, key_lens, n, noreply), statuses).0
+    })
 }
 
 /// Sets a new exptime on `n` keys (pipelined per server). MCRS_STATUS_OK
-/// whether or not the keys existed. `keys`/`key_lens` may be NULL when n is 0.
+/// whether or not the keys existed; MCRS_STATUS_PARTIAL when the servers of
+/// some keys failed. `keys`/`key_lens` may be NULL when n is 0.
 #[no_mangle]
 pub extern "C" fn mcrs_client_touch_many(
     c: *const mcrs_client,
@@ -653,12 +628,53 @@ pub extern "C" fn mcrs_client_touch_many(
     noreply: mcrs_noreply,
 ) -> mcrs_status {
     ffi_boundary!({
-        check_null!(c);
-        let keys = arg_keys!(keys, key_lens, n);
-        let nr = try_ffi!(noreply_arg(noreply));
-        try_ffi!(client(c).touch_many(&keys, exptime, nr));
-        MCRS_STATUS_OK
+        many_keys(
+            c,
+            shape::touch_many(keys, key_lens, n, exptime, noreply),
+            std::ptr::null_mut(),
+        )
+        .0
     })
+}
+
+/// Like `mcrs_client_touch_many`, with each key's outcome in `statuses[i]`
+/// (as `mcrs_client_delete_many_results`).
+#[no_mangle]
+pub extern "C" fn mcrs_client_touch_many_results(
+    c: *const mcrs_client,
+    keys: *const *const u8,
+    key_lens: *const usize,
+    n: usize,
+    exptime: u32,
+    noreply: mcrs_noreply,
+    statuses: *mut mcrs_status,
+) -> mcrs_status {
+    ffi_boundary!({
+        if n > 0 {
+            check_null!(statuses);
+        }
+        many_keys(
+            c,
+            shape::touch_many(keys, key_lens, n, exptime, noreply),
+            statuses,
+        )
+        .0
+    })
+}
+
+fn arith(c: *const mcrs_client, req: Arg<Request<'_>>, new_value: *mut u64) -> mcrs_status {
+    check_null!(new_value);
+    match arg!(exec(c, req)) {
+        Outcome::Counter(r) => {
+            let (st, v) = shape::counter_out(r);
+            if let Some(v) = v {
+                // SAFETY: new_value is non-NULL.
+                unsafe { *new_value = v };
+            }
+            st
+        }
+        other => unexpected(other),
+    }
 }
 
 /// Adds `delta` to a decimal value (wrapping at 2^64 as memcached does).
@@ -674,7 +690,13 @@ pub extern "C" fn mcrs_client_incr(
     noreply: mcrs_noreply,
     new_value: *mut u64,
 ) -> mcrs_status {
-    ffi_boundary!({ arith(c, key, key_len, delta, noreply, new_value, true) })
+    ffi_boundary!({
+        arith(
+            c,
+            shape::arith(true, key, key_len, delta, noreply),
+            new_value,
+        )
+    })
 }
 
 /// Subtracts `delta` (memcached stops at 0). Same outcomes as incr.
@@ -687,7 +709,13 @@ pub extern "C" fn mcrs_client_decr(
     noreply: mcrs_noreply,
     new_value: *mut u64,
 ) -> mcrs_status {
-    ffi_boundary!({ arith(c, key, key_len, delta, noreply, new_value, false) })
+    ffi_boundary!({
+        arith(
+            c,
+            shape::arith(false, key, key_len, delta, noreply),
+            new_value,
+        )
+    })
 }
 
 /// Sets a new exptime: MCRS_STATUS_OK, or MCRS_STATUS_NOT_FOUND (known only
@@ -700,17 +728,7 @@ pub extern "C" fn mcrs_client_touch(
     exptime: u32,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        check_null!(c, key);
-        let key = arg_bytes!(key, key_len);
-        let nr = try_ffi!(noreply_arg(noreply));
-        let found = try_ffi!(client(c).touch(key, exptime, nr));
-        outcome(if found {
-            MCRS_STATUS_OK
-        } else {
-            MCRS_STATUS_NOT_FOUND
-        })
-    })
+    ffi_boundary!({ ack(c, shape::touch(key, key_len, exptime, noreply)) })
 }
 
 /// Invalidates every item on every server, after `delay` seconds (0: now).
@@ -720,12 +738,7 @@ pub extern "C" fn mcrs_client_flush_all(
     delay: u32,
     noreply: mcrs_noreply,
 ) -> mcrs_status {
-    ffi_boundary!({
-        check_null!(c);
-        let nr = try_ffi!(noreply_arg(noreply));
-        try_ffi!(client(c).flush_all(delay, nr));
-        MCRS_STATUS_OK
-    })
+    ffi_boundary!({ ack(c, shape::flush_all(delay, noreply)) })
 }
 
 /// `stats [args]` of every server: `args` is "" for the general statistics or
@@ -741,22 +754,15 @@ pub extern "C" fn mcrs_client_stats(
         check_null!(out);
         // SAFETY: out is non-NULL.
         unsafe { *out = std::ptr::null_mut() };
-        check_null!(c, args);
-        // SAFETY: args is a NUL-terminated string.
-        let Ok(args) = unsafe { CStr::from_ptr(args) }.to_str() else {
-            return fail(Error::InvalidArgument(
-                "stats arguments are not UTF-8".into(),
-            ));
-        };
-        let stats = try_ffi!(client(c).stats(args));
-        let cstr = |s: String| CString::new(s.replace('\0', "?")).unwrap_or_default();
-        let entries = stats
-            .into_iter()
-            .map(|(srv, n, v)| [cstr(srv), cstr(n), cstr(v)])
-            .collect();
-        // SAFETY: out is non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(mcrs_stats(entries))) };
-        MCRS_STATUS_OK
+        match arg!(exec(c, shape::stats(args))) {
+            Outcome::Stats(r) => {
+                let (st, s) = shape::stats_out(r);
+                // SAFETY: out is non-NULL.
+                unsafe { *out = s };
+                st
+            }
+            other => unexpected(other),
+        }
     })
 }
 
@@ -771,19 +777,20 @@ pub extern "C" fn mcrs_client_version(
 ) -> mcrs_status {
     ffi_boundary!({
         check_null!(c, buf);
-        let v = try_ffi!(client(c).version());
-        if v.len() + 1 > cap {
-            set_last_error(format!(
-                "version needs {} bytes, buffer has {cap}",
-                v.len() + 1
-            ));
+        let v = match client(c).execute(&Request::Version) {
+            Outcome::Version(r) => match shape::version_out(r) {
+                (_, Some(v)) => v,
+                (st, None) => return st,
+            },
+            other => return unexpected(other),
+        };
+        let v = v.as_bytes_with_nul();
+        if v.len() > cap {
+            set_last_error(format!("version needs {} bytes, buffer has {cap}", v.len()));
             return MCRS_STATUS_BUFFER_TOO_SMALL;
         }
-        // SAFETY: buf has room for cap >= v.len() + 1 bytes.
-        unsafe {
-            std::ptr::copy_nonoverlapping(v.as_ptr(), buf.cast::<u8>(), v.len());
-            *buf.add(v.len()) = 0;
-        }
+        // SAFETY: buf has room for cap >= v.len() bytes.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), buf.cast::<u8>(), v.len()) };
         MCRS_STATUS_OK
     })
 }
@@ -797,7 +804,7 @@ pub extern "C" fn mcrs_client_cache_memlimit(
 ) -> mcrs_status {
     ffi_boundary!({
         check_null!(c);
-        let nr = try_ffi!(noreply_arg(noreply));
+        let nr = arg!(shape::arg_noreply(noreply));
         try_ffi!(client(c).cache_memlimit(megabytes, nr));
         MCRS_STATUS_OK
     })
@@ -812,7 +819,7 @@ pub extern "C" fn mcrs_client_verbosity(
 ) -> mcrs_status {
     ffi_boundary!({
         check_null!(c);
-        let nr = try_ffi!(noreply_arg(noreply));
+        let nr = arg!(shape::arg_noreply(noreply));
         try_ffi!(client(c).verbosity(level, nr));
         MCRS_STATUS_OK
     })

@@ -16,6 +16,8 @@
 
 pub mod client;
 pub mod config;
+pub mod event_loop;
+pub mod shape;
 pub mod status;
 pub mod value;
 

@@ -176,22 +176,24 @@ pub extern "C" fn mcrs_status_str(status: mcrs_status_raw) -> *const c_char {
 /// Returns 0 when the thread had no error. Thread-safe (per-thread state).
 #[no_mangle]
 pub extern "C" fn mcrs_last_error(buf: *mut c_char, len: usize) -> usize {
-    let r = std::panic::catch_unwind(|| {
-        LAST_ERROR.with(|e| {
-            let e = e.borrow();
-            let msg = e.as_bytes();
-            if !buf.is_null() && len > 0 {
-                let n = msg.len().min(len - 1);
-                // SAFETY: the caller promises buf has room for len bytes.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
-                    *buf.add(n) = 0;
-                }
-            }
-            msg.len()
-        })
-    });
+    let r = std::panic::catch_unwind(|| LAST_ERROR.with(|e| copy_detail(&e.borrow(), buf, len)));
     r.unwrap_or(0)
+}
+
+/// Copies `msg` into `buf` as snprintf would: NUL-terminated, truncated to
+/// `len - 1` bytes; returns the full length. Nothing is written when buf is
+/// NULL or len is 0.
+pub(crate) fn copy_detail(msg: &str, buf: *mut c_char, len: usize) -> usize {
+    let msg = msg.as_bytes();
+    if !buf.is_null() && len > 0 {
+        let n = msg.len().min(len - 1);
+        // SAFETY: the caller promises buf has room for len bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.cast::<u8>(), n);
+            *buf.add(n) = 0;
+        }
+    }
+    msg.len()
 }
 
 /// The library version, static and NUL-terminated.

@@ -2,6 +2,8 @@
 
 use std::ffi::{c_char, CString};
 
+use super::shape::key_status;
+use super::status::copy_detail;
 use super::status::{fail, mcrs_status, mcrs_status::*};
 use super::{check_null, ffi_boundary, ffi_boundary_value};
 use crate::error::Error;
@@ -82,6 +84,40 @@ pub extern "C" fn mcrs_values_get(vs: *const mcrs_values, i: usize) -> *const mc
                 .map_or(std::ptr::null(), |v| v as *const mcrs_value),
             _ => std::ptr::null(),
         }
+    })
+}
+
+/// The outcome of entry `i`: MCRS_STATUS_OK for a hit, MCRS_STATUS_NOT_FOUND
+/// for a miss, or the failure of the key's server (MCRS_STATUS_TIMEOUT,
+/// MCRS_STATUS_CONNECT_FAILED, MCRS_STATUS_SERVER_DOWN, ...) when the list
+/// came with MCRS_STATUS_PARTIAL. MCRS_STATUS_NULL_POINTER for NULL,
+/// MCRS_STATUS_INVALID_ARGUMENT when `i` is out of range.
+#[no_mangle]
+pub extern "C" fn mcrs_values_status(vs: *const mcrs_values, i: usize) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(vs);
+        // SAFETY: vs is non-NULL and alive.
+        key_status(unsafe { &*vs }.results(), i)
+    })
+}
+
+/// Copies the detail of entry `i`'s failure into `buf` (NUL-terminated,
+/// truncated to `len - 1` bytes) and returns its full length, like
+/// `mcrs_last_error`; 0 when the entry did not fail (or vs is NULL, or i is
+/// out of range). `buf` may be NULL when `len` is 0.
+#[no_mangle]
+pub extern "C" fn mcrs_values_error(
+    vs: *const mcrs_values,
+    i: usize,
+    buf: *mut c_char,
+    len: usize,
+) -> usize {
+    ffi_boundary_value!(0, {
+        // SAFETY: a non-NULL vs came from mcrs and is alive.
+        let Some(e) = unsafe { vs.as_ref() }.and_then(|vs| vs.results().error(i)) else {
+            return 0;
+        };
+        copy_detail(&e.to_string(), buf, len)
     })
 }
 
