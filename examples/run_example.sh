@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Build libmcrs, compile examples/basic.c against it, and run it.
+# Build libmcrs, compile an example (examples/basic.c unless named) against it,
+# and run it.
 #
 #   examples/run_example.sh            # starts a private memcached on a free loopback port
+#   examples/run_example.sh loop       # the event-loop example (examples/loop.c)
 #   MCRS_SERVERS=127.0.0.1:11211 examples/run_example.sh   # uses your servers
 #
 # Works from any directory. Environment: CC (default cc), CARGO (default cargo),
@@ -14,7 +16,12 @@ cc="${CC:-cc}"
 cargo="${CARGO:-cargo}"
 libdir="$root/target/release"
 out_dir="$root/target/examples"
-exe="$out_dir/basic"
+name="${1:-basic}"
+if [ ! -f "$here/$name.c" ]; then
+    echo "run_example.sh: no example $here/$name.c" >&2
+    exit 2
+fi
+exe="$out_dir/$name"
 
 if ! command -v "$cc" >/dev/null; then
     bash "$root/scripts/deps.sh"
@@ -30,9 +37,9 @@ for f in "$root/include/mcrs.h" "$libdir/libmcrs.so"; do
     fi
 done
 
-echo "==> compiling examples/basic.c" >&2
+echo "==> compiling examples/$name.c" >&2
 mkdir -p "$out_dir"
-"$cc" -std=c11 -Wall -Wextra -Werror -O2 -I"$root/include" "$here/basic.c" \
+"$cc" -std=c11 -Wall -Wextra -Werror -O2 -I"$root/include" "$here/$name.c" \
     -L"$libdir" -lmcrs -Wl,-rpath,"$libdir" -o "$exe"
 
 if [ -n "${MCRS_SERVERS:-}" ]; then

@@ -60,6 +60,10 @@ if [ -x bindings/c/test_install.sh ]; then
   bash bindings/c/test_install.sh
 fi
 
+step "examples: the blocking and the event-loop C examples on a private memcached"
+MCRS_SKIP_BUILD=1 bash examples/run_example.sh basic
+MCRS_SKIP_BUILD=1 bash examples/run_example.sh loop
+
 step "Python interoperability (pymemcache)"
 python3 -m pytest -q tests/interop
 

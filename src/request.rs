@@ -1,5 +1,5 @@
 //! Commands as data: what a caller asks for ([`Request`]) and what it gets
-//! back ([`Outcome`]), shared by the blocking [`Client`](crate::Client) and
+//! back ([`Outcome`]), shared by the blocking [`Client`] and
 //! the event loop ([`engine`](crate::engine)), so that every command shape
 //! has one argument check, one C conversion and one result mapping whichever
 //! way it runs.
@@ -369,11 +369,20 @@ impl Client {
             _ => {}
         }
         match r {
-            Request::SetMany { .. } => Ok(()),
+            Request::Retrieve { key, .. }
+            | Request::Store { key, .. }
+            | Request::Cas { key, .. }
+            | Request::Delete { key, .. }
+            | Request::Touch { key, .. }
+            | Request::Arith { key, .. } => self.check_key(key),
             Request::RetrieveMany { keys, .. }
             | Request::DeleteMany { keys, .. }
             | Request::TouchMany { keys, .. } => keys.iter().try_for_each(|k| self.check_key(k)),
-            r => r.keys().iter().try_for_each(|k| self.check_key(k)),
+            // set_many's keys were checked with their values
+            Request::SetMany { .. }
+            | Request::FlushAll { .. }
+            | Request::Version
+            | Request::Stats { .. } => Ok(()),
         }
     }
 

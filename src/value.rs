@@ -32,9 +32,9 @@ pub struct mcrs_value {
 /// The usual loop of get, use, free would pay a malloc/free pair per value
 /// (about 130 instructions of glibc's, a tenth of a get). Instead a freed
 /// block of at most `SPARE_MAX` data bytes goes into a spare slot and the next
-/// value made on that thread reuses it. Slots are picked by the address of
-/// the stack the call runs on, so threads (each on its own stack) mostly use
-/// different slots and cache lines; a shared slot is still correct, because
+/// value made on that thread reuses it. Slots are picked by the calling
+/// thread's thread pointer, so threads mostly use different slots and cache
+/// lines; a shared slot is still correct, because
 /// a block is taken and put with an atomic swap, which makes the taker its
 /// only owner. (Thread-local storage would cost a `__tls_get_addr` call per
 /// access in a shared library.) Kept blocks stay until reused or replaced:
@@ -52,15 +52,39 @@ struct SpareSlot(AtomicPtr<mcrs_value>);
 static SPARE: [SpareSlot; SPARE_SLOTS] =
     [const { SpareSlot(AtomicPtr::new(std::ptr::null_mut())) }; SPARE_SLOTS];
 
-/// The calling thread's slot: thread stacks are at least 64 KiB apart and
-/// usually megabytes, so bits 16 and up of a stack address tell them apart.
+/// The calling thread's slot, picked by its thread pointer (`pthread_self`,
+/// the address of the thread's control block: one load on Linux, and
+/// distinct per thread). The address of a stack variable was used before:
+/// frames of one thread a few KiB apart (a value made deep in an event
+/// loop's run, freed in a callback) could straddle the boundary the hash
+/// cut at and land on different slots every time.
 #[inline(always)]
 fn spare_slot() -> &'static AtomicPtr<mcrs_value> {
-    let marker = 0u8;
-    let sp = std::hint::black_box(&marker) as *const u8 as usize;
-    // Fibonacci hashing: the top 4 bits of the product mix all the bits above 16
-    let h = (sp >> 16).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60;
+    let tp = thread_pointer();
+    // Fibonacci hashing: the top 4 bits of the product mix all of tp's bits
+    let h = tp.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60;
     &SPARE[h % SPARE_SLOTS].0
+}
+
+/// The calling thread's thread pointer. On x86-64 Linux the first word of
+/// the thread control block points to itself (`%fs:0`, what `pthread_self`
+/// returns), read here without a call through the PLT.
+#[inline(always)]
+fn thread_pointer() -> usize {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let tp: usize;
+        // SAFETY: reads the TCB's self pointer, always mapped on Linux x86-64.
+        unsafe {
+            std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags))
+        };
+        tp
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        // SAFETY: pthread_self has no preconditions.
+        unsafe { libc::pthread_self() as usize }
+    }
 }
 
 impl OwnedValue {

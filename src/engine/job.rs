@@ -80,7 +80,7 @@ pub enum LineKind {
     Arith,
     /// OK (flush_all)
     Ok,
-    /// VERSION <text>
+    /// `VERSION <text>`
     Version,
 }
 
@@ -97,12 +97,13 @@ pub type Stat = (String, String, String);
 
 /// The result a request builds up, by shape.
 enum Acc {
-    Value(Option<Result<Option<OwnedValue>, Error>>),
-    Values(ValuesBuilder),
+    /// a hit's bytes wait in `Jobs::stage` until its callback runs
+    Value(Option<Result<Option<Staged>, Error>>),
+    Values(Box<ValuesBuilder>),
     Ack(Option<Result<Ack, Error>>),
     Counter(Option<Result<Counter, Error>>),
     /// per-key outcomes; `miss` is what a key that failed becomes with ignore_exc
-    Keys(KeyResults, KeyStatus),
+    Keys(Box<KeyResults>, KeyStatus),
     /// one answer per server: the first success in server order wins
     Version(Vec<Option<Result<String, Error>>>),
     /// one answer per server: the first failure wins
@@ -145,7 +146,26 @@ pub struct Jobs {
     free: Vec<u32>,
     live: usize,
     /// completed requests whose callbacks have not run yet, in order
-    pub done: std::collections::VecDeque<(Callback, Outcome)>,
+    done: std::collections::VecDeque<(Callback, Done)>,
+    /// the bytes of hits waiting in `done`: a value is made just before its
+    /// callback runs, so the block the previous callback freed is reused
+    /// (no malloc/free pair per get with many in flight)
+    stage: Vec<u8>,
+}
+
+/// A hit's place in `Jobs::stage`.
+#[derive(Clone, Copy, Debug)]
+struct Staged {
+    at: usize,
+    len: usize,
+    flags: u32,
+    cas: Option<u64>,
+}
+
+/// A completed request's outcome, or its hit still in the stage.
+enum Done {
+    Outcome(Outcome),
+    Hit(Staged),
 }
 
 impl Jobs {
@@ -153,14 +173,40 @@ impl Jobs {
         self.live
     }
 
+    /// Completed requests whose callbacks have not run.
+    pub fn done_len(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Queues a callback with its outcome.
+    pub fn push_done(&mut self, cb: Callback, o: Outcome) {
+        self.done.push_back((cb, Done::Outcome(o)));
+    }
+
+    /// The oldest completed request, with its outcome.
+    pub fn pop_done(&mut self) -> Option<(Callback, Outcome)> {
+        let (cb, d) = self.done.pop_front()?;
+        let o = match d {
+            Done::Outcome(o) => o,
+            Done::Hit(h) => {
+                let data = &self.stage[h.at..h.at + h.len];
+                Outcome::Value(Ok(Some(OwnedValue::new(data, h.flags, h.cas))))
+            }
+        };
+        if self.done.is_empty() {
+            self.stage.clear();
+        }
+        Some((cb, o))
+    }
+
     /// A new request of `shape` waiting for `parts` results.
     pub fn start(&mut self, shape: Shape, parts: u32, ignore_exc: bool, cb: Callback) -> JobRef {
         let acc = match shape {
             Shape::Value => Acc::Value(None),
-            Shape::Values(n) => Acc::Values(ValuesBuilder::new(n)),
+            Shape::Values(n) => Acc::Values(Box::new(ValuesBuilder::new(n))),
             Shape::Ack => Acc::Ack(None),
             Shape::Counter => Acc::Counter(None),
-            Shape::Keys(n, miss) => Acc::Keys(KeyResults::new(n, KeyStatus::Ok), miss),
+            Shape::Keys(n, miss) => Acc::Keys(Box::new(KeyResults::new(n, KeyStatus::Ok)), miss),
             Shape::Version(n) => Acc::Version((0..n).map(|_| None).collect()),
             Shape::Stats(n) => Acc::Stats((0..n).map(|_| None).collect()),
             Shape::All => Acc::All(None),
@@ -204,9 +250,24 @@ impl Jobs {
 
     /// A hit for part `slot` (a key index), read with `cmd`.
     pub fn hit(&mut self, r: JobRef, slot: u32, data: &[u8], flags: u32, cas: Option<u64>) {
-        let Some(j) = self.get(r) else { return };
+        let Some(j) = self
+            .slots
+            .get_mut(r.idx as usize)
+            .filter(|j| j.gen == r.gen && j.cb.is_some())
+        else {
+            return;
+        };
         match &mut j.acc {
-            Acc::Value(v) => *v = Some(Ok(Some(OwnedValue::new(data, flags, cas)))),
+            Acc::Value(v) => {
+                let at = self.stage.len();
+                self.stage.extend_from_slice(data);
+                *v = Some(Ok(Some(Staged {
+                    at,
+                    len: data.len(),
+                    flags,
+                    cas,
+                })));
+            }
             Acc::Values(b) => b.hit(slot as usize, data, flags, cas),
             _ => {}
         }
@@ -302,7 +363,7 @@ impl Jobs {
         let cb = j.cb.take().expect("live job has a callback");
         let outcome = failed_outcome(&j.acc, e);
         self.finish_slot(r.idx);
-        self.done.push_back((cb, outcome));
+        self.push_done(cb, outcome);
     }
 
     /// Every live request, for cancellation.
@@ -326,9 +387,13 @@ impl Jobs {
         }
         let cb = j.cb.take().expect("live job has a callback");
         let acc = std::mem::replace(&mut j.acc, Acc::All(None));
-        let outcome = outcome_of(acc, j.ignore_exc);
+        let ignore_exc = j.ignore_exc;
         self.finish_slot(r.idx);
-        self.done.push_back((cb, outcome));
+        let done = match acc {
+            Acc::Value(Some(Ok(Some(hit)))) => Done::Hit(hit),
+            acc => Done::Outcome(outcome_of(acc, ignore_exc)),
+        };
+        self.done.push_back((cb, done));
     }
 
     fn finish_slot(&mut self, idx: u32) {
@@ -374,13 +439,15 @@ fn outcome_of(acc: Acc, ignore_exc: bool) -> Outcome {
         Acc::Value(v) => Outcome::Value(match v.unwrap_or_else(|| Err(missing())) {
             // ignore_exc: a failed read is a miss
             Err(_) if ignore_exc => Ok(None),
-            r => r,
+            Err(e) => Err(e),
+            // hits are delivered from the stage (see `part_done`)
+            Ok(_) => Ok(None),
         }),
         Acc::Values(mut b) => {
             if ignore_exc {
                 b.results_mut().forgive(KeyStatus::NotFound);
             }
-            Outcome::Values(Ok(b.finish()))
+            Outcome::Values(Ok((*b).finish()))
         }
         Acc::Ack(v) => Outcome::Ack(v.unwrap_or_else(|| Err(missing()))),
         Acc::Counter(v) => Outcome::Counter(v.unwrap_or_else(|| Err(missing()))),
@@ -388,7 +455,7 @@ fn outcome_of(acc: Acc, ignore_exc: bool) -> Outcome {
             if ignore_exc {
                 k.forgive(miss);
             }
-            Outcome::Keys(Ok(k))
+            Outcome::Keys(Ok(*k))
         }
         Acc::Version(v) => {
             let mut last = Error::NoServers;

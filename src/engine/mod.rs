@@ -148,7 +148,7 @@ impl EventLoop {
     /// [`EventLoop::run`]: zero when there is work now, `None` when nothing
     /// is pending.
     pub fn timeout(&self) -> Option<Duration> {
-        if !self.jobs.done.is_empty()
+        if self.jobs.done_len() > 0
             || self.pipes.iter().any(|p| p.want_flush)
             || self.remote.has_work()
         {
@@ -164,7 +164,7 @@ impl EventLoop {
 
     /// Requests submitted and not completed yet (their callbacks pending).
     pub fn pending(&self) -> usize {
-        self.jobs.live() + self.jobs.done.len()
+        self.jobs.live() + self.jobs.done_len()
     }
 
     /// A handle for submitting from other threads.
@@ -221,6 +221,7 @@ impl EventLoop {
                 opts: self.client.cluster.conn_options(),
                 prefix: &self.client.key_prefix,
                 now,
+                resolve: false,
             },
         )
     }
@@ -456,7 +457,9 @@ impl EventLoop {
                 }
             }
         }
-        self.start_resolvers();
+        if cx.resolve {
+            self.start_resolvers();
+        }
     }
 
     /// Asks for the host names that pipes are waiting for.
@@ -551,12 +554,12 @@ impl EventLoop {
             }
         }
         self.flush();
-        Ok(self.jobs.done.len())
+        Ok(self.jobs.done_len())
     }
 
     /// The next completed request, with its outcome.
     pub(crate) fn next_done(&mut self) -> Option<(Callback, Outcome)> {
-        self.jobs.done.pop_front()
+        self.jobs.pop_done()
     }
 
     /// The end of `run`: sends what the callbacks submitted.
@@ -593,8 +596,7 @@ impl EventLoop {
     fn start_owned(&mut self, req: OwnedRequest, cb: Callback) {
         if self.closed {
             self.jobs
-                .done
-                .push_back((cb, Outcome::failed(req.get(), cancelled())));
+                .push_done(cb, Outcome::failed(req.get(), cancelled()));
         } else {
             self.start(req.get(), cb);
         }
@@ -634,8 +636,7 @@ impl EventLoop {
         self.closed = true;
         for (req, cb) in self.remote.close() {
             self.jobs
-                .done
-                .push_back((cb, Outcome::failed(req.get(), cancelled())));
+                .push_done(cb, Outcome::failed(req.get(), cancelled()));
         }
         for r in self.jobs.live_refs() {
             self.jobs.abort(r, cancelled());
@@ -653,7 +654,7 @@ impl Drop for EventLoop {
     /// done, else with `Cancelled`.
     fn drop(&mut self) {
         self.close();
-        while let Some((cb, outcome)) = self.jobs.done.pop_front() {
+        while let Some((cb, outcome)) = self.jobs.pop_done() {
             cb.call(outcome);
         }
     }

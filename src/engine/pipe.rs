@@ -160,6 +160,8 @@ pub struct Ctx<'a> {
     pub opts: &'a ConnOptions,
     pub prefix: &'a [u8],
     pub now: Deadline,
+    /// set when a pipe starts waiting for its host name to resolve
+    pub resolve: bool,
 }
 
 pub struct Pipe {
@@ -174,7 +176,7 @@ pub struct Pipe {
     wbuf: Vec<u8>,
     /// bytes of wbuf already written
     woff: usize,
-    /// stream offset of wbuf[0]
+    /// stream offset of `wbuf[0]`
     wbase: u64,
     rbuf: Vec<u8>,
     rpos: usize,
@@ -469,7 +471,10 @@ impl Pipe {
                 let addrs: Vec<SocketAddr> = addrs.iter().rev().copied().collect();
                 self.try_next_address(cx, deadline, addrs, None);
             }
-            (ServerAddr::Tcp { .. }, None) => self.state = State::Resolving(deadline),
+            (ServerAddr::Tcp { .. }, None) => {
+                self.state = State::Resolving(deadline);
+                cx.resolve = true;
+            }
         }
     }
 

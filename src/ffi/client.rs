@@ -1,5 +1,5 @@
 //! `mcrs_client` and its blocking commands. Arguments and results go
-//! through [`shape`](super::shape), shared with the event-loop exports.
+//! through [`shape`], shared with the event-loop exports.
 
 use std::ffi::c_char;
 
@@ -9,8 +9,11 @@ use super::status::{mcrs_status, mcrs_status::*, outcome, set_last_error};
 use super::value::{mcrs_stats, mcrs_value, mcrs_values};
 use super::{check_null, ffi_boundary, ffi_boundary_value, try_ffi};
 use crate::client::Client;
+use crate::error::Error;
 use crate::protocol::{Retrieve, StoreCmd};
+use crate::request::Ack;
 use crate::request::{Outcome, Request};
+use crate::value::OwnedValue;
 
 /// A memcached client (one server or a cluster). Thread-safe: share one
 /// `const mcrs_client *` between threads; calls on it may run concurrently.
@@ -90,12 +93,36 @@ pub extern "C" fn mcrs_client_free(client: *mut mcrs_client) {
     })
 }
 
-/// The status of a write, delete, touch or flush.
+/// Shared body of set/add/replace/append/prepend: the client's store
+/// directly, with the arguments the loop's set family checks the same way.
+#[inline(always)]
+fn store(c: *const mcrs_client, cmd: StoreCmd, a: StoreArgs) -> mcrs_status {
+    check_null!(c);
+    let s = arg!(a.check());
+    let r = client(c).store(cmd, s.key, s.value, s.flags, s.exptime, s.noreply);
+    shape::ack_out(r.map(|stored| if stored { Ack::Done } else { Ack::NotStored }))
+}
+
+/// The status of a write, delete, touch or flush. The one-key commands call
+/// the client directly (the hot path: no `Outcome` to build and match).
 fn ack(c: *const mcrs_client, req: Arg<Request<'_>>) -> mcrs_status {
-    match arg!(exec(c, req)) {
-        Outcome::Ack(r) => shape::ack_out(r),
-        other => unexpected(other),
-    }
+    let req = arg!(req);
+    check_null!(c);
+    let cl = client(c);
+    let done = |r: Result<bool, Error>, miss: Ack| r.map(|d| if d { Ack::Done } else { miss });
+    let r = match req {
+        Request::Delete { key, noreply } => done(cl.delete(key, noreply), Ack::NotFound),
+        Request::Touch {
+            key,
+            exptime,
+            noreply,
+        } => done(cl.touch(key, exptime, noreply), Ack::NotFound),
+        req => match cl.execute(&req) {
+            Outcome::Ack(r) => r,
+            other => return unexpected(other),
+        },
+    };
+    shape::ack_out(r)
 }
 
 fn unexpected(o: Outcome) -> mcrs_status {
@@ -129,7 +156,7 @@ pub extern "C" fn mcrs_client_set(
         exptime,
         noreply,
     };
-    ffi_boundary!({ ack(c, shape::store(StoreCmd::Set, a)) })
+    ffi_boundary!({ store(c, StoreCmd::Set, a) })
 }
 
 /// Stores only if the key is absent; MCRS_STATUS_NOT_STORED otherwise.
@@ -154,7 +181,7 @@ pub extern "C" fn mcrs_client_add(
         exptime,
         noreply,
     };
-    ffi_boundary!({ ack(c, shape::store(StoreCmd::Add, a)) })
+    ffi_boundary!({ store(c, StoreCmd::Add, a) })
 }
 
 /// Stores only if the key is present; MCRS_STATUS_NOT_STORED otherwise.
@@ -179,7 +206,7 @@ pub extern "C" fn mcrs_client_replace(
         exptime,
         noreply,
     };
-    ffi_boundary!({ ack(c, shape::store(StoreCmd::Replace, a)) })
+    ffi_boundary!({ store(c, StoreCmd::Replace, a) })
 }
 
 /// Appends to an existing value (flags/exptime ignored by the server);
@@ -205,7 +232,7 @@ pub extern "C" fn mcrs_client_append(
         exptime,
         noreply,
     };
-    ffi_boundary!({ ack(c, shape::store(StoreCmd::Append, a)) })
+    ffi_boundary!({ store(c, StoreCmd::Append, a) })
 }
 
 /// Prepends to an existing value; MCRS_STATUS_NOT_STORED when absent.
@@ -230,7 +257,7 @@ pub extern "C" fn mcrs_client_prepend(
         exptime,
         noreply,
     };
-    ffi_boundary!({ ack(c, shape::store(StoreCmd::Prepend, a)) })
+    ffi_boundary!({ store(c, StoreCmd::Prepend, a) })
 }
 
 /// Check-and-set: stores only if the item's cas unique is still `cas`.
@@ -272,15 +299,13 @@ fn read_one(
     check_null!(out);
     // SAFETY: out is non-NULL.
     unsafe { *out = std::ptr::null_mut() };
-    match arg!(exec(c, shape::retrieve(key, key_len, cmd))) {
-        Outcome::Value(r) => {
-            let (st, v) = shape::value_out(r);
-            // SAFETY: out is non-NULL.
-            unsafe { *out = v };
-            st
-        }
-        other => unexpected(other),
-    }
+    check_null!(c);
+    let key = arg!(shape::arg_key(key, key_len));
+    // one allocation, copied straight from the read buffer
+    let (st, v) = shape::value_out(client(c).fetch_with(cmd, key, OwnedValue::new));
+    // SAFETY: out is non-NULL.
+    unsafe { *out = v };
+    st
 }
 
 /// Reads `key`. MCRS_STATUS_OK with `*out` set (free it with

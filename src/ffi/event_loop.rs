@@ -1,5 +1,5 @@
 //! `mcrs_loop`: the event-loop C API. Arguments and results go through
-//! [`shape`](super::shape), shared with the blocking exports.
+//! [`shape`], shared with the blocking exports.
 
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_void};

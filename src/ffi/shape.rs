@@ -1,6 +1,6 @@
 //! One argument check and one result mapping per command shape, shared by
 //! the blocking exports (`mcrs_client_*`) and the event-loop exports
-//! (`mcrs_loop_*`): C arguments become a [`Request`], an [`Outcome`]
+//! (`mcrs_loop_*`): C arguments become a [`Request`], an [`Outcome`](crate::request::Outcome)
 //! becomes a status and the shape's outputs.
 
 use std::ffi::{c_char, CStr, CString};
@@ -117,26 +117,52 @@ pub(crate) struct StoreArgs {
     pub noreply: mcrs_noreply,
 }
 
+/// `StoreArgs`, checked.
+pub(crate) struct Store<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub exptime: u32,
+    pub noreply: Option<bool>,
+}
+
+impl StoreArgs {
+    /// The checked arguments (the blocking set family uses them as they
+    /// are: its hot path builds no `Request`).
+    #[inline(always)]
+    pub(crate) fn check<'a>(self) -> Arg<Store<'a>> {
+        Ok(Store {
+            key: arg_key(self.key, self.key_len)?,
+            value: arg_bytes(self.value, self.value_len, "value")?,
+            flags: self.flags,
+            exptime: self.exptime,
+            noreply: arg_noreply(self.noreply)?,
+        })
+    }
+}
+
 /// set / add / replace / append / prepend
 pub(crate) fn store<'a>(cmd: StoreCmd, a: StoreArgs) -> Arg<Request<'a>> {
+    let s = a.check()?;
     Ok(Request::Store {
         cmd,
-        key: arg_key(a.key, a.key_len)?,
-        value: arg_bytes(a.value, a.value_len, "value")?,
-        flags: a.flags,
-        exptime: a.exptime,
-        noreply: arg_noreply(a.noreply)?,
+        key: s.key,
+        value: s.value,
+        flags: s.flags,
+        exptime: s.exptime,
+        noreply: s.noreply,
     })
 }
 
 pub(crate) fn cas<'a>(a: StoreArgs, cas: u64) -> Arg<Request<'a>> {
+    let s = a.check()?;
     Ok(Request::Cas {
-        key: arg_key(a.key, a.key_len)?,
-        value: arg_bytes(a.value, a.value_len, "value")?,
-        flags: a.flags,
-        exptime: a.exptime,
+        key: s.key,
+        value: s.value,
+        flags: s.flags,
+        exptime: s.exptime,
         cas,
-        noreply: arg_noreply(a.noreply)?,
+        noreply: s.noreply,
     })
 }
 
