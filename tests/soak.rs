@@ -1,6 +1,7 @@
 //! Soak under faults: several threads run random operations on one client of
 //! three real memcached servers while a fault loop kills, stalls (SIGSTOP)
-//! and restarts them. Every value read is checked against a model of what
+//! and restarts them; one more thread drives an event loop over the same
+//! client (shared cluster state) with batches of requests in flight. Every value read is checked against a model of what
 //! may be there. A wrong value (another key's, a stale version, corrupted
 //! bytes) fails the test; errors and misses during faults are expected.
 //!
@@ -10,13 +11,18 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::Memcached;
+use mcrs::engine::EventLoop;
+use mcrs::protocol::{Retrieve, StoreCmd};
+use mcrs::request::{Ack, Outcome, Request};
 use mcrs::{CasOutcome, Client, ClientBuilder, Error};
 
 const THREADS: usize = 4;
@@ -245,6 +251,152 @@ fn worker(
     }
 }
 
+/// Tid of the event-loop worker's keys (the blocking workers use 0..THREADS).
+const LOOP_TID: usize = 9;
+/// Requests in flight per batch of the event-loop worker.
+const LOOP_BATCH: usize = 24;
+
+/// The event-loop worker: batches of requests in flight at once through an
+/// [`EventLoop`] over the shared client. Within a batch every request has
+/// keys of its own, so the model is checked as of the batch's start and
+/// updated when the batch completes.
+fn loop_worker(c: &Client, keep_going: impl Fn(u64) -> bool, report: &Report) {
+    let mut rng = Rng(0x51ed_270b ^ (env_or("MCRS_SOAK_SEED", 1) << 8));
+    let keys: Vec<String> = (0..KEYS_PER_THREAD * 2)
+        .map(|i| format!("t{LOOP_TID}:k{i}"))
+        .collect();
+    let mut model: HashMap<String, KeyModel> = HashMap::new();
+    let mut version = 0u64;
+    let mut lp = EventLoop::new(c).expect("event loop");
+    type Log = Rc<RefCell<Vec<(usize, Outcome, Duration)>>>;
+    enum Op {
+        Set(String, u64, Vec<u8>),
+        Get(String),
+        GetMany(Vec<String>),
+        Delete(String),
+    }
+    let mut done = 0u64;
+    while keep_going(done) {
+        // distinct keys for this batch
+        let mut free: Vec<usize> = (0..keys.len()).collect();
+        let mut take = |rng: &mut Rng| free.swap_remove(rng.below(free.len() as u64) as usize);
+        let mut ops = Vec::with_capacity(LOOP_BATCH);
+        for _ in 0..LOOP_BATCH {
+            let op = match rng.below(100) {
+                0..=34 => {
+                    version += 1;
+                    let key = keys[take(&mut rng)].clone();
+                    let v = value_for(&key, version, rng.below(300) as usize);
+                    Op::Set(key, version, v)
+                }
+                35..=74 => Op::Get(keys[take(&mut rng)].clone()),
+                75..=89 => Op::GetMany((0..4).map(|_| keys[take(&mut rng)].clone()).collect()),
+                _ => Op::Delete(keys[take(&mut rng)].clone()),
+            };
+            ops.push(op);
+        }
+        let log: Log = Rc::default();
+        let t0 = Instant::now();
+        for (i, op) in ops.iter().enumerate() {
+            let many: Vec<&[u8]>;
+            let req = match op {
+                Op::Set(k, _, v) => Request::Store {
+                    cmd: StoreCmd::Set,
+                    key: k.as_bytes(),
+                    value: v,
+                    flags: 0,
+                    exptime: 0,
+                    noreply: Some(false),
+                },
+                Op::Get(k) => Request::Retrieve {
+                    cmd: Retrieve::Get,
+                    key: k.as_bytes(),
+                },
+                Op::GetMany(ks) => {
+                    many = ks.iter().map(|k| k.as_bytes()).collect();
+                    Request::RetrieveMany {
+                        cmd: Retrieve::Get,
+                        keys: many,
+                    }
+                }
+                Op::Delete(k) => Request::Delete {
+                    key: k.as_bytes(),
+                    noreply: Some(false),
+                },
+            };
+            let log = log.clone();
+            lp.submit_with(&req, move |o| log.borrow_mut().push((i, o, t0.elapsed())))
+                .expect("submit");
+        }
+        // every callback runs exactly once, and within the deadline bound
+        let end = Instant::now() + TIMEOUT * 10;
+        while log.borrow().len() < ops.len() && Instant::now() < end {
+            lp.wait(Duration::from_millis(20)).expect("loop run");
+        }
+        let log = std::mem::take(&mut *log.borrow_mut());
+        if log.len() != ops.len() {
+            report.wrong(format!(
+                "event loop: {} of {} callbacks ran within {:?}",
+                log.len(),
+                ops.len(),
+                TIMEOUT * 10
+            ));
+        }
+        let mut seen = vec![false; ops.len()];
+        let check =
+            |model: &HashMap<String, KeyModel>, key: &str, data: &[u8]| match version_of(key, data)
+            {
+                Ok(v) if model.get(key).is_some_and(|m| m.allows(v)) => {}
+                Ok(v) => report.wrong(format!(
+                    "event loop: stale or unknown version {v} for {key}"
+                )),
+                Err(e) => report.wrong(format!("event loop: {e}")),
+            };
+        for (i, outcome, took) in log {
+            if std::mem::replace(&mut seen[i], true) {
+                report.wrong(format!("event loop: callback {i} ran twice"));
+            }
+            report
+                .worst_us
+                .fetch_max(took.as_micros() as u64, Ordering::Relaxed);
+            report.ops.fetch_add(1, Ordering::Relaxed);
+            if outcome.error().is_some() {
+                report.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            match (&ops[i], outcome) {
+                (Op::Set(k, ver, _), Outcome::Ack(r)) => {
+                    let m = model.entry(k.clone()).or_default();
+                    match r {
+                        Ok(_) => m.committed = Some(*ver),
+                        Err(_) => m.uncertain.push(*ver),
+                    }
+                }
+                (Op::Get(k), Outcome::Value(r)) => {
+                    if let Ok(Some(v)) = r {
+                        check(&model, k, v.data())
+                    }
+                }
+                (Op::GetMany(ks), Outcome::Values(r)) => {
+                    if let Ok(vs) = r {
+                        for (j, k) in ks.iter().enumerate() {
+                            if let Some(v) = vs.get(j) {
+                                check(&model, k, v.data())
+                            }
+                        }
+                    }
+                }
+                (Op::Delete(k), Outcome::Ack(r)) => {
+                    if matches!(r, Ok(Ack::Done) | Ok(Ack::NotFound)) {
+                        model.entry(k.clone()).or_default().committed = None;
+                    }
+                }
+                (_, o) => report.wrong(format!("event loop: outcome {o:?} for request {i}")),
+            }
+        }
+        done += ops.len() as u64;
+    }
+}
+
 fn fault_loop(servers: &Mutex<Vec<Memcached>>, stop: &AtomicBool, report: &Report) {
     let mut rng = Rng(0xdead_beef ^ env_or("MCRS_SOAK_SEED", 1));
     while !stop.load(Ordering::Relaxed) {
@@ -321,8 +473,20 @@ fn soak_under_faults_returns_no_wrong_values() {
             })
         })
         .collect();
+    let looper = {
+        let (c, st, r) = (client.clone(), stop_workers.clone(), report.clone());
+        let per = total_ops / THREADS as u64;
+        thread::spawn(move || {
+            let go = |done: u64| {
+                (done < per || r.faults.load(Ordering::Relaxed) < min_faults)
+                    && t0.elapsed() < max_time
+                    && !st.load(Ordering::Relaxed)
+            };
+            loop_worker(&c, go, &r)
+        })
+    };
     let mut crashed = 0;
-    for w in workers {
+    for w in workers.into_iter().chain([looper]) {
         if w.join().is_err() {
             crashed += 1;
         }
