@@ -13,6 +13,8 @@
 #   VALUE_SIZE [100]    value bytes
 #   SKIP_CALLGRIND=1    no instructions/op     SKIP_STRACE=1   no syscalls/op
 #   SKIP_THREADS=1      no thread scaling      SKIP_PY=1       no pymemcache
+#   SKIP_LOOP=1         no event-loop section  LOOP_DEPTH [100] gets in flight on the loop
+#   LOOP_OPS [200000]   gets per loop / blocking run of that section (bench_loop)
 #   SPIN [1]            1: while timing, a nice-19 busy loop keeps one vCPU from
 #                       idling (see "Why a spinner" in results.md); 0: idle machine.
 #                       With SPIN=1 an idle-machine section is measured as well.
@@ -111,13 +113,15 @@ fi
 for f in "$SHARED_BENCH/lmc_bench.c" "$SHARED_BENCH/raw_floor.c" "$libdir/libmcrs.so"; do
     [ -e "$f" ] || { echo "bench.sh: $f is missing" >&2; exit 1; }
 done
-say "compiling lmc_bench, raw_floor, bench, bench_threads (-O2)"
+say "compiling lmc_bench, raw_floor, bench, bench_threads, bench_loop (-O2)"
 "$cc" -O2 -o "$bin/lmc_bench" "$SHARED_BENCH/lmc_bench.c" -lmemcached
 "$cc" -O2 -o "$bin/raw_floor" "$SHARED_BENCH/raw_floor.c"
 "$cc" -std=gnu11 -Wall -Wextra -O2 -I"$root/include" -o "$bin/mcrs_bench" "$here/bench.c" \
     -L"$libdir" -lmcrs -Wl,-rpath,"$libdir"
 "$cc" -std=gnu11 -Wall -Wextra -O2 -pthread -I"$root/include" -o "$bin/bench_threads" \
     "$here/bench_threads.c" -L"$libdir" -lmcrs -Wl,-rpath,"$libdir"
+"$cc" -std=gnu11 -Wall -Wextra -O2 -pthread -I"$root/include" -o "$bin/bench_loop" \
+    "$here/bench_loop.c" -L"$libdir" -lmcrs -Wl,-rpath,"$libdir"
 
 # ---------------------------------------------------------------- memcached + spinner
 mc_pid=""
@@ -423,6 +427,62 @@ if [ "$SKIP_THREADS" != 1 ]; then
     fi
 fi
 
+# ---------------------------------------------------------------- event loop
+# examples/bench_loop.c: gets through one mcrs_loop with LOOP_DEPTH in flight
+# on one thread, against blocking mcrs_client_get on 1 and 8 threads sharing
+# one client, alternating in each run; then instructions and syscalls per get
+# of the loop (the CG_OPS_LO/HI difference, as above).
+SKIP_LOOP="${SKIP_LOOP:-0}"
+LOOP_DEPTH="${LOOP_DEPTH:-100}"
+LOOP_OPS="${LOOP_OPS:-200000}"
+loop_tsv="$logs/loop.tsv" # variant run gets_per_s
+: >"$loop_tsv"
+loop_section=""
+if [ "$SKIP_LOOP" != 1 ]; then
+    say "event loop: $RUNS runs x (loop with $LOOP_DEPTH in flight, blocking 1 thread, 8 threads), $LOOP_OPS gets"
+    spin_on
+    for r in $(seq 1 "$RUNS"); do
+        for v in "loop_get $LOOP_DEPTH" "blocking_get 1" "blocking_get 8"; do
+            # shellcheck disable=SC2086 # "workload N"
+            "$bin/bench_loop" "$HOST" "$PORT" "$LOOP_OPS" "$VALUE_SIZE" $v |
+                awk -v r="$r" '{ printf "%s\t%s\t%s\n", $1, r, $2 }' >>"$loop_tsv"
+        done
+    done
+    loop_ops() { awk -F'\t' -v v="$1" '$1 == v {print $3}' "$loop_tsv" | median; }
+    lo_loop="$(loop_ops loop_get)"; lo_b1="$(loop_ops blocking_get_1)"; lo_b8="$(loop_ops blocking_get_8)"
+    lo_ir=nan; lo_sys=nan
+    if [ "$SKIP_CALLGRIND" != 1 ]; then
+        declare -A lir=()
+        for n in "$CG_OPS_LO" "$CG_OPS_HI"; do
+            valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+                "$bin/bench_loop" "$HOST" "$PORT" "$n" "$VALUE_SIZE" loop_get "$LOOP_DEPTH" \
+                >/dev/null 2>"$logs/cg.loop.$n.err"
+            lir[$n]="$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$logs/cg.loop.$n.err")"
+        done
+        lo_ir="$(awk -v a="${lir[$CG_OPS_HI]}" -v b="${lir[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.1f", (a-b)/n}')"
+    fi
+    if [ "$SKIP_STRACE" != 1 ]; then
+        declare -A lsys=()
+        for n in "$CG_OPS_LO" "$CG_OPS_HI"; do
+            strace -f -c -q -o "$logs/st.loop.$n.txt" \
+                "$bin/bench_loop" "$HOST" "$PORT" "$n" "$VALUE_SIZE" loop_get "$LOOP_DEPTH" >/dev/null
+            lsys[$n]="$(awk '$NF == "total" {print $3}' "$logs/st.loop.$n.txt")"
+        done
+        lo_sys="$(awk -v a="${lsys[$CG_OPS_HI]}" -v b="${lsys[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.4f", (a-b)/n}')"
+    fi
+    spin_off
+    lmc_get_ir="$(metric ir lmc get)"
+    loop_section="$(
+        echo "| variant | gets/s (median of $RUNS) | loop ÷ this |"
+        echo "|---|--:|--:|"
+        echo "| mcrs_loop, $LOOP_DEPTH in flight, 1 thread | $(fmt "$lo_loop" %.0f) | 1.00 |"
+        echo "| blocking mcrs_client_get, 1 thread | $(fmt "$lo_b1" %.0f) | **$(fmt "$(ratio "$lo_loop" "$lo_b1")" %s)** |"
+        echo "| blocking mcrs_client_get, 8 threads, one client | $(fmt "$lo_b8" %.0f) | **$(fmt "$(ratio "$lo_loop" "$lo_b8")" %s)** |"
+        echo
+        echo "Through the loop: $(fmt "$lo_ir" %.0f) instructions per get (libmemcached's blocking get: $(fmt "$lmc_get_ir" %.0f), ratio **$(fmt "$(ratio "$lo_ir" "$lmc_get_ir")" %s)**), $(fmt "$lo_sys" %.3f) syscalls per get (whole program, the $CG_OPS_LO/$CG_OPS_HI difference)."
+    )"
+fi
+
 # ---------------------------------------------------------------- report
 bg_after="$(machine_busy_1s)"
 say "writing $OUT_DIR/results.md"
@@ -669,6 +729,14 @@ waited_s=$(( t_measure - t_start ))
         explain_threads
         echo
     fi
+    if [ -n "$loop_section" ]; then
+        echo "## The event loop (many gets in flight)"
+        echo
+        echo "\`examples/bench_loop.c\`: \`mcrs_loop_get\` with $LOOP_DEPTH requests in flight on one thread (each callback submits the next get), against blocking \`mcrs_client_get\` on 1 and 8 threads sharing one client; $LOOP_OPS gets per run, the three alternating in each run."
+        echo
+        echo "$loop_section"
+        echo
+    fi
     echo "## Reproduce"
     echo
     echo "\`examples/bench.sh\` (defaults above; \`SKIP_CALLGRIND=1 SKIP_STRACE=1\` for ops/s only, \`SPIN=0\` for the idle machine only). Raw outputs: \`target/bench/logs/\`; the table as TSV: \`docs/bench/results.tsv\`."
@@ -679,6 +747,7 @@ echo "$table"
 [ -n "$idle_table" ] && { echo; echo "idle machine:"; echo "$idle_table"; }
 [ -n "$mix_table" ] && { echo; echo "$mix_table"; }
 [ -n "$thr_section" ] && { echo; echo "$thr_section"; echo; echo "Scaling: $scaling_line"; echo; explain_threads; }
+[ -n "$loop_section" ] && { echo; echo "$loop_section"; }
 echo
 
 if [ "$have_mpl" = 1 ]; then

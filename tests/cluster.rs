@@ -3,11 +3,16 @@
 
 mod common;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::Memcached;
+use mcrs::engine::EventLoop;
+use mcrs::request::{Outcome, Request};
 use mcrs::ring::{NodeSpec, Ring};
+use mcrs::value::KeyStatus;
 use mcrs::{Client, ClientBuilder, Distribution, Error};
 
 fn cluster(servers: &[Memcached], tune: impl FnOnce(&mut ClientBuilder)) -> Client {
@@ -301,4 +306,103 @@ fn all_servers_dead_is_no_servers() {
         c.set(b"x", b"y", 0, 0, None),
         Err(Error::NoServers)
     ));
+}
+
+/// One server dead, one stalled, one healthy: a multi-key read returns every
+/// hit of the healthy server within the timeout, and each other key says why
+/// it has no value (blocking client and event loop alike).
+#[test]
+fn get_many_returns_the_hits_it_can_with_a_status_per_failed_key() {
+    let mut servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
+    let timeout = Duration::from_millis(300);
+    let c = cluster(&servers, |b| {
+        b.timeout(timeout)
+            .unwrap()
+            .connect_timeout(timeout)
+            .unwrap();
+    });
+    let ks = keys(60);
+    let refs: Vec<&[u8]> = ks.iter().map(|k| k.as_slice()).collect();
+    for k in &refs {
+        c.set(k, k, 0, 0, Some(false)).unwrap();
+    }
+    servers[0].kill();
+    servers[1].pause();
+    let home: Vec<usize> = refs.iter().map(|k| owner(&servers, k)).collect();
+    assert!((0..3).all(|s| home.contains(&s)), "keys on every server");
+
+    let check = |what: &str,
+                 status: &[KeyStatus],
+                 errors: &[Error],
+                 value: &dyn Fn(usize) -> Option<Vec<u8>>| {
+        for (i, st) in status.iter().enumerate() {
+            match (home[i], *st) {
+                (2, KeyStatus::Ok) => {
+                    assert_eq!(value(i).as_deref(), Some(refs[i]), "{what}: key {i}")
+                }
+                (0, KeyStatus::Failed(e)) => assert!(
+                    matches!(
+                        errors[e as usize],
+                        Error::ConnectFailed { .. } | Error::ServerDown(_)
+                    ),
+                    "{what}: dead server's key {i}: {:?}",
+                    errors[e as usize]
+                ),
+                (1, KeyStatus::Failed(e)) => assert!(
+                    matches!(errors[e as usize], Error::Timeout(_) | Error::ServerDown(_)),
+                    "{what}: stalled server's key {i}: {:?}",
+                    errors[e as usize]
+                ),
+                (h, st) => panic!("{what}: key {i} on server {h}: {st:?}"),
+            }
+        }
+    };
+
+    let t0 = Instant::now();
+    let mut got: Vec<Option<Vec<u8>>> = vec![None; refs.len()];
+    let res = c
+        .fetch_many_with(mcrs::protocol::Retrieve::Get, &refs, |i, d, _, _| {
+            got[i] = Some(d.to_vec())
+        })
+        .unwrap();
+    let took = t0.elapsed();
+    assert!(
+        took < timeout + Duration::from_millis(150),
+        "blocking took {took:?}"
+    );
+    check("blocking", &res.status, &res.errors, &|i| got[i].clone());
+    // the whole-call API keeps its meaning: a failed server fails it
+    assert!(c.get_many(&refs).is_err());
+
+    // the event loop, on fresh connections of its own
+    let mut lp = EventLoop::new(&c).unwrap();
+    let out: Rc<RefCell<Option<Outcome>>> = Rc::default();
+    let o2 = out.clone();
+    let t0 = Instant::now();
+    lp.submit_with(
+        &Request::RetrieveMany {
+            cmd: mcrs::protocol::Retrieve::Get,
+            keys: refs.clone(),
+        },
+        move |o| *o2.borrow_mut() = Some(o),
+    )
+    .unwrap();
+    while out.borrow().is_none() && t0.elapsed() < timeout * 5 {
+        lp.wait(Duration::from_millis(20)).unwrap();
+    }
+    let took = t0.elapsed();
+    assert!(
+        took < timeout + Duration::from_millis(150),
+        "loop took {took:?}"
+    );
+    match out.borrow_mut().take() {
+        Some(Outcome::Values(Ok(vs))) => {
+            let r = vs.results();
+            check("loop", &r.status, &r.errors, &|i| {
+                vs.get(i).map(|v| v.data().to_vec())
+            });
+        }
+        other => panic!("loop: {other:?}"),
+    }
+    servers[1].resume();
 }
