@@ -466,7 +466,7 @@ if [ "$SKIP_LOOP" != 1 ]; then
         for n in "$CG_OPS_LO" "$CG_OPS_HI"; do
             strace -f -c -q -o "$logs/st.loop.$n.txt" \
                 "$bin/bench_loop" "$HOST" "$PORT" "$n" "$VALUE_SIZE" loop_get "$LOOP_DEPTH" >/dev/null
-            lsys[$n]="$(awk '$NF == "total" {print $3}' "$logs/st.loop.$n.txt")"
+            lsys[$n]="$(awk '$NF == "total" {print $4}' "$logs/st.loop.$n.txt")"
         done
         lo_sys="$(awk -v a="${lsys[$CG_OPS_HI]}" -v b="${lsys[$CG_OPS_LO]}" -v n="$CG_N" 'BEGIN {printf "%.4f", (a-b)/n}')"
     fi
