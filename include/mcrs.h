@@ -18,6 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Default [`ClientBuilder::failover_ttl`]: one `dead_timeout` (default
+// 60 s), so a stand-in's copies outlive the outage by about one probe period.
+#define DEFAULT_FAILOVER_TTL 60
+
+// Default of [`HealthOptions::max_tracked`].
+#define MAX_TRACKED_KEYS 100000
+
 // Longest key memcached accepts, key prefix included.
 #define MCRS_MAX_KEY_LEN 250
 
@@ -499,7 +506,8 @@ enum mcrs_status mcrs_client_quit(const struct mcrs_client *c);
 // 1000 ms, no_delay on, keepalive off, ignore_exc off, default_noreply on, no
 // key prefix, ASCII keys only, max_pool_size 32, no pool idle timeout,
 // retry_attempts 2, retry_timeout 1000 ms, dead_timeout 60000 ms,
-// flush_on_rejoin on, rendezvous distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
+// flush_on_rejoin off, failover_ttl 60 s, max_tracked_keys 100000,
+// rendezvous distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
 struct mcrs_config *mcrs_config_new(void);
 
 // Frees a configuration. NULL is accepted and ignored.
@@ -556,8 +564,10 @@ enum mcrs_status mcrs_config_set_ignore_exc(struct mcrs_config *cfg, bool on);
 // decr and cache_memlimit default to waiting for the reply regardless.
 enum mcrs_status mcrs_config_set_default_noreply(struct mcrs_config *cfg, bool on);
 
-// Flush a dead server before it rejoins the ring (default on), so stale
-// copies it kept while out of the ring are never served (cluster only).
+// Flush a dead server before it rejoins the ring (default off; cluster
+// only). Off, only the keys this client routed away from the server while
+// it was out are deleted on it before it takes traffic again (other
+// clients' keys survive); on, it is flushed.
 enum mcrs_status mcrs_config_set_flush_on_rejoin(struct mcrs_config *cfg, bool on);
 
 // Buffers noreply commands (libmemcached's BUFFER_REQUESTS; default off):
@@ -576,6 +586,16 @@ enum mcrs_status mcrs_config_set_allow_unicode_keys(struct mcrs_config *cfg, boo
 enum mcrs_status mcrs_config_set_key_prefix(struct mcrs_config *cfg,
                                             const uint8_t *prefix,
                                             size_t len);
+
+// Caps the exptime of writes routed to a stand-in while their server is out
+// of the ring, in seconds (default 60; 0: no cap), so stale copies on
+// stand-ins age out for every client (cluster only).
+enum mcrs_status mcrs_config_set_failover_ttl(struct mcrs_config *cfg, uint32_t seconds);
+
+// Most keys remembered per server while it is out of the ring (default
+// 100000). Past that the server is flushed when it rejoins, since the stale
+// copies it holds can no longer be named (cluster only).
+enum mcrs_status mcrs_config_set_max_tracked_keys(struct mcrs_config *cfg, uint32_t n);
 
 // Failures of a server tolerated before it leaves the ring (cluster only).
 enum mcrs_status mcrs_config_set_retry_attempts(struct mcrs_config *cfg, uint32_t n);

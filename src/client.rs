@@ -94,6 +94,8 @@ pub struct ClientBuilder {
     retry_timeout: Duration,
     dead_timeout: Duration,
     flush_on_rejoin: bool,
+    failover_ttl: u32,
+    max_tracked_keys: usize,
     buffer_noreply: bool,
 }
 
@@ -115,11 +117,17 @@ impl Default for ClientBuilder {
             retry_attempts: 2,
             retry_timeout: Duration::from_secs(1),
             dead_timeout: Duration::from_secs(60),
-            flush_on_rejoin: true,
+            flush_on_rejoin: false,
+            failover_ttl: DEFAULT_FAILOVER_TTL,
+            max_tracked_keys: crate::cluster::MAX_TRACKED_KEYS,
             buffer_noreply: false,
         }
     }
 }
+
+/// Default [`ClientBuilder::failover_ttl`]: one `dead_timeout` (default
+/// 60 s), so a stand-in's copies outlive the outage by about one probe period.
+pub const DEFAULT_FAILOVER_TTL: u32 = 60;
 
 fn nonzero(d: Duration, what: &str) -> Result<Duration> {
     if d.is_zero() {
@@ -232,12 +240,26 @@ impl ClientBuilder {
         self.buffer_noreply = on;
         self
     }
-    /// Flush a dead server when it rejoins the ring (default on), so stale
-    /// copies it kept while out cannot be served. Turn off only when other
-    /// clients that do not fail over share the servers and the cost of a
-    /// flush matters more than stale reads.
+    /// Flush a dead server when it rejoins the ring (default off). Off, only
+    /// the keys this client routed away from it while it was out are
+    /// deleted on it before it takes traffic (its other keys, other
+    /// clients' among them, survive); on, it loses everything.
     pub fn flush_on_rejoin(&mut self, on: bool) -> &mut Self {
         self.flush_on_rejoin = on;
+        self
+    }
+    /// Caps the exptime of writes routed to a stand-in while their server
+    /// is out of the ring, in seconds (default 60; 0: no cap), so the copies
+    /// left there age out for every client that might read them later.
+    pub fn failover_ttl(&mut self, seconds: u32) -> &mut Self {
+        self.failover_ttl = seconds;
+        self
+    }
+    /// Most keys remembered per server while it is out of the ring (default
+    /// 100,000). Past that, the server is flushed when it rejoins, since
+    /// the stale copies it holds can no longer be named.
+    pub fn max_tracked_keys(&mut self, n: usize) -> &mut Self {
+        self.max_tracked_keys = n;
         self
     }
 
@@ -258,6 +280,8 @@ impl ClientBuilder {
             retry_timeout: self.retry_timeout,
             dead_timeout: self.dead_timeout,
             flush_on_rejoin: self.flush_on_rejoin,
+            failover_ttl: self.failover_ttl,
+            max_tracked: self.max_tracked_keys,
         };
         let cluster = Cluster::new(
             &self.servers,
@@ -638,7 +662,10 @@ impl Client {
         self.single(
             key,
             noreply,
-            |b, nr| encode::store(b, cmd, wk, flags, exptime, value, nr),
+            |b, nr| {
+                let exptime = self.cluster.write_exptime(key, exptime);
+                encode::store(b, cmd, wk, flags, exptime, value, nr)
+            },
             true,
             |r| match r {
                 Reply::Stored => Some(true),
@@ -725,7 +752,10 @@ impl Client {
         self.single(
             key,
             noreply,
-            |b, nr| encode::cas(b, wk, flags, exptime, value, cas_unique, nr),
+            |b, nr| {
+                let exptime = self.cluster.write_exptime(key, exptime);
+                encode::cas(b, wk, flags, exptime, value, cas_unique, nr)
+            },
             CasOutcome::Stored,
             |r| match r {
                 Reply::Stored => Some(CasOutcome::Stored),
@@ -795,7 +825,7 @@ impl Client {
         self.single(
             key,
             noreply,
-            |b, nr| encode::touch(b, wk, exptime, nr),
+            |b, nr| encode::touch(b, wk, self.cluster.write_exptime(key, exptime), nr),
             true,
             |r| match r {
                 Reply::Touched => Some(true),
@@ -1103,7 +1133,8 @@ impl Client {
             self.with_conn(server, false, |conn, deadline| {
                 pipeline(conn, deadline, noreply, idxs, |buf, i| {
                     let (k, v, f) = items[i];
-                    encode::store(buf, StoreCmd::Set, self.wire(k), f, exptime, v, noreply)
+                    let e = self.cluster.write_exptime(k, exptime);
+                    encode::store(buf, StoreCmd::Set, self.wire(k), f, e, v, noreply)
                 })?;
                 let mut not_stored = Vec::new();
                 if noreply {
@@ -1184,7 +1215,14 @@ impl Client {
         self.keyed_batch(
             keys,
             noreply,
-            |buf, k| encode::touch(buf, self.wire(k), exptime, noreply),
+            |buf, k| {
+                encode::touch(
+                    buf,
+                    self.wire(k),
+                    self.cluster.write_exptime(k, exptime),
+                    noreply,
+                )
+            },
             |r| matches!(r, Reply::Touched),
         )
     }

@@ -8,20 +8,26 @@
 //!   `retry_timeout` has passed since its last failure; meanwhile its keys get
 //!   [`Error::ServerDown`] (misses with `ignore_exc`).
 //! - After `retry_attempts` failed retries it is *dead*: it leaves the ring and
-//!   its keys rebalance over the live servers.
+//!   its keys rebalance over the live servers (the stand-ins). Writes routed
+//!   to a stand-in get their exptime capped at `failover_ttl`, so the copies
+//!   they leave age out for every client, not only this one.
 //! - `dead_timeout` after that, a background probe (`version`) runs; the server
 //!   rejoins the ring only when the probe succeeds, else it stays dead for
-//!   another `dead_timeout`. With `flush_on_rejoin` (the default) the probe
-//!   also flushes the server: while it was out its keys were written
-//!   elsewhere, and the stale copies it may still hold must not be served.
+//!   another `dead_timeout`.
 //!
-//! - Keys that moved while their server was out may leave copies on the
-//!   servers that stood in for it; if the server later left again, those
-//!   copies would be read back stale. So while a server is out, the keys
-//!   routed away from it are remembered (up to `MAX_MIGRATED` per server), and
-//!   their copies are deleted from the stand-ins when it rejoins: before the
-//!   ring switches back, once more after in-flight requests are done, and
-//!   again at once if the server fails before that.
+//! - While a server is out, the keys this client routes away from it are
+//!   remembered (up to `max_tracked` per server). A stalled or partitioned
+//!   server comes back holding the copies it had, older than what was written
+//!   to the stand-ins meanwhile; so before it takes traffic again, exactly
+//!   those keys are deleted on it (the last ones while the ring switch holds
+//!   routing, so none can slip between), and the rest of the cache — other
+//!   clients' keys — survives. When the tracking overflowed, the server is
+//!   flushed instead (the only way left to keep stale copies from being
+//!   read); `flush_on_rejoin` flushes it always.
+//! - The copies left on the stand-ins would be read back stale if the key
+//!   later moved to them again, so they are deleted too when the server
+//!   rejoins: before the ring switches back, once more after in-flight
+//!   requests are done, and again at once if the server fails before that.
 //!
 //! The hot path costs one atomic load per routed key and one read lock on the
 //! ring; the slow paths (failures, probes) take a per-server mutex.
@@ -69,11 +75,17 @@ pub struct HealthOptions {
     pub retry_attempts: u32,
     pub retry_timeout: Duration,
     pub dead_timeout: Duration,
-    /// Flush a dead server before it rejoins, so that copies it kept while it
-    /// was out (a stalled or partitioned server keeps its data) cannot shadow
-    /// values written to other servers meanwhile.
+    /// Flush a dead server before it rejoins, instead of deleting only the
+    /// keys routed away from it while it was out.
     pub flush_on_rejoin: bool,
+    /// Exptime cap (seconds) of writes routed to a stand-in; 0: no cap.
+    pub failover_ttl: u32,
+    /// Most keys remembered per server while it is out of the ring.
+    pub max_tracked: usize,
 }
+
+/// Default of [`HealthOptions::max_tracked`].
+pub const MAX_TRACKED_KEYS: usize = 100_000;
 
 const HEALTHY: u8 = 0;
 const FAILING: u8 = 1;
@@ -89,13 +101,11 @@ struct Health {
     probing: bool,
 }
 
-/// Most keys remembered per server while it is out of the ring; past that,
-/// stale copies of the others are no longer cleaned up when it rejoins.
-const MAX_MIGRATED: usize = 100_000;
-
 #[derive(Default)]
 struct Migrated {
     keys: HashSet<Vec<u8>>,
+    /// more keys were routed away than `max_tracked`: the server must be
+    /// flushed when it rejoins
     overflowed: bool,
 }
 
@@ -219,6 +229,12 @@ impl Cluster {
     }
 
     fn rebuild_ring(&self) {
+        let live = self.build_ring();
+        *self.ring.write().unwrap_or_else(|p| p.into_inner()) = live;
+    }
+
+    /// The ring over the servers that are not dead.
+    fn build_ring(&self) -> Arc<LiveRing> {
         let members: Vec<usize> = (0..self.servers.len())
             .filter(|&i| self.servers[i].state.load(Ordering::Acquire) != DEAD)
             .collect();
@@ -226,11 +242,10 @@ impl Cluster {
             .iter()
             .map(|&i| self.servers[i].spec.node())
             .collect();
-        let live = Arc::new(LiveRing {
+        Arc::new(LiveRing {
             ring: Ring::new(self.dist, &nodes),
             members,
-        });
-        *self.ring.write().unwrap_or_else(|p| p.into_inner()) = live;
+        })
     }
 
     /// Index of the server that owns `key` (the caller's key, before the
@@ -248,16 +263,38 @@ impl Cluster {
         self.maintain();
         let idx = {
             let live = self.ring.read().unwrap_or_else(|p| p.into_inner());
-            match live.ring.pick(key) {
+            let idx = match live.ring.pick(key) {
                 Some(n) => live.members[n],
                 None => return Err(Error::NoServers),
+            };
+            // noted under the read lock: once a ring switch holds the write
+            // lock, every key routed by the old ring is in the set
+            if self.any_dead.load(Ordering::Relaxed) {
+                self.note_migration(key, idx);
             }
+            idx
         };
-        if self.any_dead.load(Ordering::Relaxed) {
-            self.note_migration(key, idx);
-        }
         self.check_usable(idx)?;
         Ok(idx)
+    }
+
+    /// The exptime a write of `key` goes out with: capped at `failover_ttl`
+    /// when the key is served by a stand-in because its server is out.
+    #[inline]
+    pub fn write_exptime(&self, key: &[u8], exptime: u32) -> u32 {
+        if self.opts.failover_ttl == 0 || !self.any_dead.load(Ordering::Relaxed) {
+            return exptime;
+        }
+        let home = self.full_ring.as_ref().and_then(|r| r.pick(key));
+        let live = {
+            let live = self.ring.read().unwrap_or_else(|p| p.into_inner());
+            live.ring.pick(key).map(|n| live.members[n])
+        };
+        if home == live {
+            exptime
+        } else {
+            cap_exptime(exptime, self.opts.failover_ttl)
+        }
     }
 
     /// Remembers `key` when it is served by `idx` only because its home
@@ -270,7 +307,7 @@ impl Cluster {
             return;
         }
         let mut m = lock(&self.servers[home].migrated);
-        if m.keys.len() < MAX_MIGRATED {
+        if m.keys.len() < self.opts.max_tracked {
             if !m.keys.contains(key) {
                 m.keys.insert(key.to_vec());
             }
@@ -291,6 +328,7 @@ impl Cluster {
             if keep {
                 m.keys.clone()
             } else {
+                m.overflowed = false;
                 std::mem::take(&mut m.keys)
             }
         };
@@ -319,6 +357,18 @@ impl Cluster {
     }
 
     fn delete_on(&self, s: &Server, keys: &HashSet<Vec<u8>>) -> Result<()> {
+        self.delete_keys(s, keys.iter(), false)
+    }
+
+    /// Deletes `keys` on `s` (noreply, pipelined); with `confirm`, waits
+    /// until the server has processed them (a `version` after them answers),
+    /// so that no request on another connection can be served before.
+    fn delete_keys<'k>(
+        &self,
+        s: &Server,
+        keys: impl Iterator<Item = &'k Vec<u8>>,
+        confirm: bool,
+    ) -> Result<()> {
         let mut conn = s.pool.get(self.conn.timeout)?;
         let deadline = conn.deadline();
         for k in keys {
@@ -332,7 +382,73 @@ impl Cluster {
             }
         }
         conn.note_noreply_sent();
-        conn.flush(deadline)
+        if !confirm {
+            return conn.flush(deadline);
+        }
+        conn.begin_reply_request();
+        encode::version(&mut conn.wbuf);
+        conn.flush(deadline)?;
+        let ok = conn.read_response(deadline, |r| matches!(r, Response::Version(_)))?;
+        if ok {
+            Ok(())
+        } else {
+            conn.poison();
+            Err(Error::Protocol("delete: unexpected reply".into()))
+        }
+    }
+
+    /// Flushes `s` and waits for its answer.
+    fn flush_server(&self, s: &Server) -> Result<()> {
+        let mut conn = s.pool.get(self.conn.timeout)?;
+        let deadline = conn.deadline();
+        conn.begin_reply_request();
+        encode::flush_all(&mut conn.wbuf, 0, false);
+        conn.flush(deadline)?;
+        if conn.read_response(deadline, |r| matches!(r, Response::Ok))? {
+            Ok(())
+        } else {
+            conn.poison();
+            Err(Error::Protocol("flush_all: unexpected reply".into()))
+        }
+    }
+
+    /// Makes server `i`, back from a successful probe, safe to route to:
+    /// deletes on it the keys routed away while it was out (the copies it
+    /// holds of them are older than the stand-ins'), or flushes it when
+    /// that tracking overflowed or `flush_on_rejoin` is set. Returns the
+    /// keys deleted, to tell later additions apart.
+    fn purge_returning(&self, i: usize) -> Result<HashSet<Vec<u8>>> {
+        let s = &self.servers[i];
+        let (keys, overflowed) = {
+            let m = lock(&s.migrated);
+            (m.keys.clone(), m.overflowed)
+        };
+        if self.opts.flush_on_rejoin || overflowed {
+            dbg(format_args!(
+                "server {i} flushed before it rejoins (tracking overflowed: {overflowed})"
+            ));
+            self.flush_server(s)?;
+        } else if !keys.is_empty() {
+            dbg(format_args!(
+                "server {i}: {} keys routed away while it was out deleted on it",
+                keys.len()
+            ));
+            self.delete_keys(s, keys.iter(), true)?;
+        }
+        Ok(keys)
+    }
+
+    /// A returning server that failed while being made safe: dead again.
+    fn back_to_dead(&self, i: usize) {
+        let s = &self.servers[i];
+        let mut h = lock(&s.health);
+        h.failures = self.opts.retry_attempts + 1;
+        h.last_failure = Some(Instant::now());
+        h.probe_at = Some(Instant::now() + self.opts.dead_timeout);
+        s.state.store(DEAD, Ordering::Release);
+        dbg(format_args!(
+            "server {i} DEAD again (failed while rejoining)"
+        ));
     }
 
     /// A failing server is skipped until `retry_timeout` after its last failure.
@@ -347,7 +463,10 @@ impl Cluster {
                 "{} failed {} time(s); next retry in {} ms",
                 s.spec.addr,
                 h.failures,
-                (self.opts.retry_timeout - t.elapsed()).as_millis()
+                self.opts
+                    .retry_timeout
+                    .saturating_sub(t.elapsed())
+                    .as_millis()
             ))),
             _ => Ok(()),
         }
@@ -483,13 +602,50 @@ impl Cluster {
         let homes: Vec<usize> = (0..self.servers.len())
             .filter(|&i| back.contains(&i) || !lock(&self.servers[i].migrated).keys.is_empty())
             .collect();
+        // the returning servers' stale copies go first; one that fails
+        // meanwhile stays out
+        let mut purged = Vec::new();
         for &i in &back {
             dbg(format_args!("server {i} rejoining"));
+            match self.purge_returning(i) {
+                Ok(keys) => purged.push((i, keys)),
+                Err(e) => {
+                    dbg(format_args!("server {i}: {e}"));
+                    self.back_to_dead(i);
+                }
+            }
         }
         for &i in &homes {
             self.clean_up_migrated(i, true);
         }
-        self.rebuild_ring();
+        {
+            // the switch: with routing held, the keys routed away since the
+            // purge are deleted on their returning server too
+            let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+            for (i, done) in &purged {
+                let late: Vec<Vec<u8>> = lock(&self.servers[*i].migrated)
+                    .keys
+                    .iter()
+                    .filter(|k| !done.contains(*k))
+                    .cloned()
+                    .collect();
+                if late.is_empty() || self.opts.flush_on_rejoin {
+                    continue;
+                }
+                if let Err(e) = self.delete_keys(&self.servers[*i], late.iter(), true) {
+                    dbg(format_args!("server {i}: {e}"));
+                    self.back_to_dead(*i);
+                }
+            }
+            *ring = self.build_ring();
+        }
+        if self
+            .servers
+            .iter()
+            .any(|s| s.state.load(Ordering::Acquire) == DEAD)
+        {
+            self.any_dead.store(true, Ordering::Release);
+        }
         // requests routed with the old ring may still write to stand-ins:
         // clean up again once they are over
         let due = Instant::now() + self.conn.timeout + Duration::from_millis(20);
@@ -533,11 +689,10 @@ impl Cluster {
         let health = s.health.clone();
         let rejoined = self.rejoined.clone();
         let dead_timeout = self.opts.dead_timeout;
-        let flush = self.opts.flush_on_rejoin;
         let spawned = std::thread::Builder::new()
             .name("mcrs-probe".into())
             .spawn(move || {
-                let ok = probe(&addr, &conn, flush).is_ok();
+                let ok = probe(&addr, &conn).is_ok();
                 let mut h = lock(&health);
                 h.probing = false;
                 if ok {
@@ -558,18 +713,32 @@ impl Cluster {
     }
 }
 
-fn probe(addr: &ServerAddr, opts: &ConnOptions, flush: bool) -> Result<()> {
+/// `exptime` capped at `ttl` seconds from now. memcached reads exptimes
+/// above 30 days as unix times, and 0 as never.
+fn cap_exptime(exptime: u32, ttl: u32) -> u32 {
+    const MONTH: u32 = 30 * 24 * 3600;
+    match exptime {
+        0 => ttl,
+        e if e <= MONTH => e.min(ttl),
+        e => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if u64::from(e) > now + u64::from(ttl) {
+                ttl
+            } else {
+                e
+            }
+        }
+    }
+}
+
+fn probe(addr: &ServerAddr, opts: &ConnOptions) -> Result<()> {
     let mut conn = Conn::connect(addr, opts)?;
     let deadline = conn.deadline();
     encode::version(&mut conn.wbuf);
-    if flush {
-        encode::flush_all(&mut conn.wbuf, 0, false);
-    }
     conn.flush(deadline)?;
-    let mut ok = conn.read_response(deadline, |r| matches!(r, Response::Version(_)))?;
-    if flush {
-        ok &= conn.read_response(deadline, |r| matches!(r, Response::Ok))?;
-    }
+    let ok = conn.read_response(deadline, |r| matches!(r, Response::Version(_)))?;
     conn.quit();
     if ok {
         Ok(())
@@ -589,6 +758,19 @@ mod tests {
 
     /// The ids pymemcache's HashClient hashes: "{host}:{port}" (host as
     /// configured, without brackets), or the unix socket's path.
+    #[test]
+    fn exptime_cap() {
+        assert_eq!(cap_exptime(0, 60), 60);
+        assert_eq!(cap_exptime(10, 60), 10);
+        assert_eq!(cap_exptime(3600, 60), 60);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as u32;
+        assert_eq!(cap_exptime(now + 3600, 60), 60);
+        assert_eq!(cap_exptime(now + 30, 60), now + 30);
+    }
+
     #[test]
     fn node_ids() {
         assert_eq!(id("127.0.0.1:11211"), "127.0.0.1:11211");

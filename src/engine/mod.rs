@@ -273,6 +273,7 @@ impl EventLoop {
                 };
                 match cluster.route(key) {
                     Ok(s) => pipes[s].line(&mut cx, LineKind::Store, j, 0, noreply, due, |b| {
+                        let exptime = cluster.write_exptime(key, exptime);
                         encode::store(b, cmd, wk, flags, exptime, value, noreply)
                     }),
                     Err(e) => cx.jobs.fail(j, &[0], e),
@@ -294,6 +295,7 @@ impl EventLoop {
                 };
                 match cluster.route(key) {
                     Ok(s) => pipes[s].line(&mut cx, LineKind::Cas, j, 0, noreply, due, |b| {
+                        let exptime = cluster.write_exptime(key, exptime);
                         encode::cas(b, wk, flags, exptime, value, cas, noreply)
                     }),
                     Err(e) => cx.jobs.fail(j, &[0], e),
@@ -332,7 +334,7 @@ impl EventLoop {
                     due,
                     ignore_exc,
                     cb,
-                    |b, wk| encode::touch(b, wk, exptime, noreply),
+                    |b, wk| encode::touch(b, wk, cluster.write_exptime(wk.key, exptime), noreply),
                 );
             }
             Request::Arith {
@@ -382,7 +384,10 @@ impl EventLoop {
                             i as u32,
                             noreply,
                             due,
-                            |b| encode::store(b, StoreCmd::Set, wk, f, exptime, v, noreply),
+                            |b| {
+                                let e = cluster.write_exptime(k, exptime);
+                                encode::store(b, StoreCmd::Set, wk, f, e, v, noreply)
+                            },
                         ),
                         Err(e) => unroutable.add(i as u32, e),
                     }
@@ -420,7 +425,7 @@ impl EventLoop {
                     due,
                     ignore_exc,
                     cb,
-                    |b, wk| encode::touch(b, wk, exptime, noreply),
+                    |b, wk| encode::touch(b, wk, cluster.write_exptime(wk.key, exptime), noreply),
                 );
             }
             Request::FlushAll { delay, noreply } => {

@@ -28,7 +28,8 @@ pub const MCRS_DISTRIBUTION_XXH3: mcrs_distribution = 2;
 /// 1000 ms, no_delay on, keepalive off, ignore_exc off, default_noreply on, no
 /// key prefix, ASCII keys only, max_pool_size 32, no pool idle timeout,
 /// retry_attempts 2, retry_timeout 1000 ms, dead_timeout 60000 ms,
-/// flush_on_rejoin on, rendezvous distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
+/// flush_on_rejoin off, failover_ttl 60 s, max_tracked_keys 100000,
+/// rendezvous distribution. Free it with `mcrs_config_free`. Returns NULL only on panic.
 #[no_mangle]
 pub extern "C" fn mcrs_config_new() -> *mut mcrs_config {
     ffi_boundary_value!(std::ptr::null_mut(), {
@@ -231,8 +232,10 @@ pub extern "C" fn mcrs_config_set_default_noreply(cfg: *mut mcrs_config, on: boo
         })
     })
 }
-/// Flush a dead server before it rejoins the ring (default on), so stale
-/// copies it kept while out of the ring are never served (cluster only).
+/// Flush a dead server before it rejoins the ring (default off; cluster
+/// only). Off, only the keys this client routed away from the server while
+/// it was out are deleted on it before it takes traffic again (other
+/// clients' keys survive); on, it is flushed.
 #[no_mangle]
 pub extern "C" fn mcrs_config_set_flush_on_rejoin(cfg: *mut mcrs_config, on: bool) -> mcrs_status {
     ffi_boundary!({
@@ -286,6 +289,32 @@ pub extern "C" fn mcrs_config_set_key_prefix(
         };
         // SAFETY: checked non-NULL.
         try_ffi!(unsafe { &mut *cfg }.0.key_prefix(p));
+        MCRS_STATUS_OK
+    })
+}
+
+/// Caps the exptime of writes routed to a stand-in while their server is out
+/// of the ring, in seconds (default 60; 0: no cap), so stale copies on
+/// stand-ins age out for every client (cluster only).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_failover_ttl(cfg: *mut mcrs_config, seconds: u32) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(cfg);
+        // SAFETY: checked non-NULL.
+        unsafe { &mut *cfg }.0.failover_ttl(seconds);
+        MCRS_STATUS_OK
+    })
+}
+
+/// Most keys remembered per server while it is out of the ring (default
+/// 100000). Past that the server is flushed when it rejoins, since the stale
+/// copies it holds can no longer be named (cluster only).
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_max_tracked_keys(cfg: *mut mcrs_config, n: u32) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(cfg);
+        // SAFETY: checked non-NULL.
+        unsafe { &mut *cfg }.0.max_tracked_keys(n as usize);
         MCRS_STATUS_OK
     })
 }

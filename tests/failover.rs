@@ -1,0 +1,246 @@
+//! Fleet-safe failover against real servers: one client's blip must not wipe
+//! a shared server for the others, must not serve that client stale copies
+//! of its own writes, and must leave only short-lived copies on stand-ins.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::Memcached;
+use mcrs::ring::{NodeSpec, Ring};
+use mcrs::{Client, ClientBuilder, Distribution};
+
+/// A client that gives up on a server quickly and probes it back soon.
+fn fast_failover(servers: &[Memcached], tune: impl FnOnce(&mut ClientBuilder)) -> Client {
+    let mut b = ClientBuilder::new();
+    for s in servers {
+        b.add_server(&s.addr()).unwrap();
+    }
+    b.timeout(Duration::from_millis(200))
+        .unwrap()
+        .connect_timeout(Duration::from_millis(200))
+        .unwrap()
+        .retry_attempts(0)
+        .retry_timeout(Duration::from_millis(50))
+        .dead_timeout(Duration::from_millis(300));
+    tune(&mut b);
+    b.build().unwrap()
+}
+
+fn home(servers: &[Memcached], key: &[u8]) -> usize {
+    let nodes: Vec<NodeSpec> = servers
+        .iter()
+        .map(|s| NodeSpec::tcp("127.0.0.1", s.port, 1))
+        .collect();
+    Ring::new(Distribution::Rendezvous, &nodes)
+        .pick(key)
+        .unwrap()
+}
+
+/// Sets until it succeeds (the first tries meet the stalled server).
+fn set_until_ok(c: &Client, key: &[u8], value: &[u8], exptime: u32) {
+    let t0 = Instant::now();
+    while c.set(key, value, 0, exptime, Some(false)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "set never succeeded");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs gets on `c` until server `idx` serves its keys again (a key homed
+/// there, written through `c`, is found on `idx` itself).
+fn wait_for_rejoin(c: &Client, servers: &[Memcached], idx: usize) {
+    let probe_key = (0..)
+        .map(|i| format!("probe:{i}").into_bytes())
+        .find(|k| home(servers, k) == idx)
+        .unwrap();
+    let direct = Client::connect(&servers[idx].addr()).unwrap();
+    let t0 = Instant::now();
+    loop {
+        let _ = c.get(b"tick");
+        if c.set(&probe_key, b"x", 0, 0, Some(false)).is_ok()
+            && direct.get(&probe_key).ok().flatten().is_some()
+        {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "server {idx} never rejoined"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `mg <key> t` on one server: the item's remaining TTL (-1: none), None
+/// for a miss.
+fn ttl_on(server: &Memcached, key: &str) -> Option<i64> {
+    let mut s = TcpStream::connect(server.addr()).unwrap();
+    s.write_all(format!("mg {key} t\r\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    let line = line.trim_end();
+    if line == "EN" {
+        return None;
+    }
+    let t = line
+        .split(' ')
+        .find_map(|f| f.strip_prefix('t'))
+        .unwrap_or_else(|| panic!("no ttl in {line:?}"));
+    Some(t.parse().unwrap())
+}
+
+/// The two-client scenario: B writes keys; A alone loses one server for a
+/// second, rewrites its own keys meanwhile, and takes the server back.
+fn blip(failover_ttl: u32) {
+    let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
+    let a = fast_failover(&servers, |b| {
+        b.failover_ttl(failover_ttl);
+    });
+    let b = fast_failover(&servers, |_| {});
+    let x = 1;
+    let b_keys: Vec<String> = (0..300).map(|i| format!("b:{i}")).collect();
+    let a_keys: Vec<String> = (0..300).map(|i| format!("a:{i}")).collect();
+    for k in &b_keys {
+        b.set(k.as_bytes(), b"from-b", 0, 0, Some(false)).unwrap();
+    }
+    for k in &a_keys {
+        a.set(k.as_bytes(), b"v1", 0, 0, Some(false)).unwrap();
+    }
+    let b_on_x = b_keys
+        .iter()
+        .filter(|k| home(&servers, k.as_bytes()) == x)
+        .count();
+    let a_on_x = a_keys
+        .iter()
+        .filter(|k| home(&servers, k.as_bytes()) == x)
+        .count();
+    assert!(b_on_x > 50 && a_on_x > 50);
+
+    // A's blip: server x stalls for a second; A rewrites its keys meanwhile
+    servers[x].pause();
+    let t0 = Instant::now();
+    for k in &a_keys {
+        set_until_ok(&a, k.as_bytes(), b"v2", 0);
+    }
+    thread::sleep(Duration::from_secs(1).saturating_sub(t0.elapsed()));
+    servers[x].resume();
+    wait_for_rejoin(&a, &servers, x);
+
+    // A never reads a stale copy of its own writes
+    let stale = a_keys
+        .iter()
+        .filter(|k| {
+            a.get(k.as_bytes())
+                .unwrap()
+                .is_some_and(|v| v.data != b"v2")
+        })
+        .count();
+    assert_eq!(stale, 0, "stale reads of A's own writes");
+    // B's keys on x survive A's rejoin
+    let direct = Client::connect(&servers[x].addr()).unwrap();
+    let survived = b_keys
+        .iter()
+        .filter(|k| home(&servers, k.as_bytes()) == x)
+        .filter(|k| direct.get(k.as_bytes()).unwrap().is_some())
+        .count();
+    assert!(
+        survived * 100 >= b_on_x * 99,
+        "only {survived} of B's {b_on_x} keys on the returning server survived"
+    );
+    // and B, which never saw the blip, reads them all
+    let b_hits = b_keys
+        .iter()
+        .filter(|k| b.get(k.as_bytes()).unwrap().is_some())
+        .count();
+    assert!(b_hits * 100 >= b_keys.len() * 99, "B has {b_hits} hits");
+    println!(
+        "failover_ttl {failover_ttl}: {survived}/{b_on_x} of B's keys on the returning server survived, \
+         0/{} stale reads by A",
+        a_keys.len()
+    );
+}
+
+#[test]
+fn a_blip_of_one_client_keeps_other_clients_keys_and_serves_it_nothing_stale() {
+    blip(60);
+}
+
+#[test]
+fn the_same_without_a_failover_ttl() {
+    blip(0);
+}
+
+#[test]
+fn writes_routed_to_a_stand_in_carry_at_most_failover_ttl() {
+    let mut servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
+    let a = fast_failover(&servers, |b| {
+        b.failover_ttl(30);
+    });
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("k:{i}"))
+        .filter(|k| home(&servers, k.as_bytes()) == 0)
+        .collect();
+    servers[0].kill();
+    // exptime 0 (never), one hour, and ten seconds
+    for (i, k) in keys.iter().enumerate() {
+        set_until_ok(&a, k.as_bytes(), b"v", [0, 3600, 10][i % 3]);
+    }
+    let mut seen = 0;
+    for (i, k) in keys.iter().enumerate() {
+        for s in &servers[1..] {
+            if let Some(t) = ttl_on(s, k) {
+                seen += 1;
+                let want_max = [30, 30, 10][i % 3];
+                assert!(
+                    (0..=want_max).contains(&t),
+                    "{k} (exptime {}) has ttl {t} on a stand-in",
+                    [0, 3600, 10][i % 3]
+                );
+            }
+        }
+    }
+    assert_eq!(seen, keys.len(), "every key is on exactly one stand-in");
+    // a key whose own server is up keeps its exptime
+    let other = (0..)
+        .map(|i| format!("o:{i}"))
+        .find(|k| home(&servers, k.as_bytes()) == 1)
+        .unwrap();
+    a.set(other.as_bytes(), b"v", 0, 0, Some(false)).unwrap();
+    assert_eq!(ttl_on(&servers[1], &other), Some(-1));
+    servers[0].restart();
+}
+
+#[test]
+fn when_tracking_overflows_the_returning_server_is_flushed() {
+    let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
+    let a = fast_failover(&servers, |b| {
+        b.max_tracked_keys(5);
+    });
+    let x = 2;
+    let a_keys: Vec<String> = (0..120)
+        .map(|i| format!("a:{i}"))
+        .filter(|k| home(&servers, k.as_bytes()) == x)
+        .collect();
+    assert!(a_keys.len() > 10);
+    let other = Client::connect(&servers[x].addr()).unwrap();
+    other.set(b"someone-else", b"v", 0, 0, Some(false)).unwrap();
+    for k in &a_keys {
+        a.set(k.as_bytes(), b"v1", 0, 0, Some(false)).unwrap();
+    }
+    servers[x].pause();
+    for k in &a_keys {
+        set_until_ok(&a, k.as_bytes(), b"v2", 0);
+    }
+    servers[x].resume();
+    wait_for_rejoin(&a, &servers, x);
+    // more keys moved than were tracked: the server was flushed, so none of
+    // A's old copies (nor anyone else's keys) are left on it
+    assert!(other.get(b"someone-else").unwrap().is_none());
+    for k in &a_keys {
+        if let Some(v) = a.get(k.as_bytes()).unwrap() {
+            assert_eq!(v.data, b"v2", "{k}");
+        }
+    }
+}
