@@ -592,6 +592,14 @@ enum mcrs_status mcrs_config_set_key_prefix(struct mcrs_config *cfg,
 // stand-ins age out for every client (cluster only).
 enum mcrs_status mcrs_config_set_failover_ttl(struct mcrs_config *cfg, uint32_t seconds);
 
+// Largest value accepted from a server, in bytes (default and most: 1 GiB,
+// memcached's ceiling for `-I`). A reply announcing more fails with
+// MCRS_STATUS_VALUE_TOO_LARGE before its data is read, and that connection
+// is closed. Set it to the servers' `-I` to bound the memory a broken or
+// hostile server can make one read take. 0 or more than 1 GiB:
+// MCRS_STATUS_INVALID_ARGUMENT.
+enum mcrs_status mcrs_config_set_max_value_size(struct mcrs_config *cfg, uint64_t bytes);
+
 // Most keys remembered per server while it is out of the ring (default
 // 100000). Past that the server is flushed when it rejoins, since the stale
 // copies it holds can no longer be named (cluster only).

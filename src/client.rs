@@ -96,6 +96,7 @@ pub struct ClientBuilder {
     flush_on_rejoin: bool,
     failover_ttl: u32,
     max_tracked_keys: usize,
+    max_value_size: usize,
     buffer_noreply: bool,
 }
 
@@ -120,6 +121,7 @@ impl Default for ClientBuilder {
             flush_on_rejoin: false,
             failover_ttl: DEFAULT_FAILOVER_TTL,
             max_tracked_keys: crate::cluster::MAX_TRACKED_KEYS,
+            max_value_size: crate::protocol::parse::MAX_VALUE,
             buffer_noreply: false,
         }
     }
@@ -255,6 +257,21 @@ impl ClientBuilder {
         self.failover_ttl = seconds;
         self
     }
+    /// Largest value accepted from a server (default and most: 1 GiB,
+    /// memcached's own ceiling for `-I`). A reply announcing more fails with
+    /// [`Error::ValueTooLarge`] before its data is buffered, and the
+    /// connection is dropped; set it to your servers' `-I` to bound the
+    /// memory a broken or hostile server can make a read take.
+    pub fn max_value_size(&mut self, bytes: usize) -> Result<&mut Self> {
+        if bytes == 0 || bytes > crate::protocol::parse::MAX_VALUE {
+            return Err(Error::InvalidArgument(format!(
+                "max_value_size must be 1..={} bytes",
+                crate::protocol::parse::MAX_VALUE
+            )));
+        }
+        self.max_value_size = bytes;
+        Ok(self)
+    }
     /// Most keys remembered per server while it is out of the ring (default
     /// 100,000). Past that, the server is flushed when it rejoins, since
     /// the stale copies it holds can no longer be named.
@@ -270,6 +287,7 @@ impl ClientBuilder {
             timeout: self.timeout,
             no_delay: self.no_delay,
             keepalive: self.keepalive,
+            max_value: self.max_value_size,
         };
         let pool = PoolOptions {
             max_size: self.max_pool_size,

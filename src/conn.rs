@@ -106,7 +106,25 @@ pub struct ConnOptions {
     pub timeout: Duration,
     pub no_delay: bool,
     pub keepalive: bool,
+    /// Largest value accepted from a server, in bytes: a longer announced
+    /// value fails with [`Error::ValueTooLarge`] before it is buffered.
+    pub max_value: usize,
 }
+
+/// A value header at the start of `unread` announcing more than `max` bytes:
+/// the error to fail the read with (the connection must then be dropped:
+/// the data is still coming).
+pub(crate) fn refuse_oversized(unread: &[u8], max: usize) -> Result<()> {
+    match protocol::announced_value_len(unread) {
+        Some(n) if n > max as u64 => Err(Error::ValueTooLarge(format!(
+            "the server announced a value of {n} bytes; the limit is {max} (max_value_size)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A read buffer grown past this by a big value is given back once empty.
+pub(crate) const KEEP_READ_BUFFER: usize = 1 << 20;
 
 // ---- deadlines ----------------------------------------------------------------
 
@@ -194,6 +212,7 @@ pub struct Conn {
     /// requests are encoded here, then sent by [`Conn::flush`]
     pub wbuf: Vec<u8>,
     timeout: Duration,
+    max_value: usize,
     /// the SO_RCVTIMEO currently set on the socket
     rcvtimeo: Duration,
     fork_gen: u64,
@@ -265,6 +284,7 @@ impl Conn {
             rpos: 0,
             wbuf: Vec::with_capacity(1024),
             timeout: opts.timeout,
+            max_value: opts.max_value,
             rcvtimeo: Duration::ZERO,
             fork_gen,
             unacked_noreply: false,
@@ -454,9 +474,13 @@ impl Conn {
         if self.rpos == self.rbuf.len() {
             self.rbuf.clear();
             self.rpos = 0;
+            if self.rbuf.capacity() > KEEP_READ_BUFFER {
+                // a big value is gone: do not keep its memory in the pool
+                self.rbuf = Vec::with_capacity(READ_CHUNK);
+            }
         }
         if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.make_room();
+            self.make_room()?;
         }
         let n = self.recv_into_spare(flags);
         if n > 0 {
@@ -476,17 +500,19 @@ impl Conn {
     }
 
     /// Room for a read: unread bytes moved to the front, the buffer grown
-    /// when a big value needs it.
+    /// when a big value needs it — unless that value is over the limit.
     #[cold]
-    fn make_room(&mut self) {
+    fn make_room(&mut self) -> Result<()> {
         if self.rpos > 0 {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
+        refuse_oversized(&self.rbuf, self.max_value)?;
         let want = READ_CHUNK.max(self.rbuf.len());
         if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
             self.rbuf.reserve(want);
         }
+        Ok(())
     }
 
     /// `recv_some` after a `recv` that returned `n <= 0`: retried after an

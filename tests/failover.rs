@@ -244,3 +244,93 @@ fn when_tracking_overflows_the_returning_server_is_flushed() {
         }
     }
 }
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A hostile server: answers every get with a 300 MB value header, then
+/// sends `send` bytes of it and holds the connection.
+fn announces_300mb(send: usize) -> common::FakePeer {
+    common::FakePeer::start(move |_, mut s| {
+        while let Some(line) = common::read_line(&mut s) {
+            if line.starts_with("get ") {
+                common::send(&mut s, b"VALUE k 0 300000000\r\n");
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0;
+                while sent < send {
+                    common::send(&mut s, &chunk);
+                    sent += chunk.len();
+                }
+            } else if line.starts_with("version") {
+                common::send(&mut s, b"VERSION 1.6.0\r\n");
+            }
+        }
+    })
+}
+
+#[test]
+fn a_value_over_max_value_size_is_refused_before_it_is_buffered() {
+    let peer = announces_300mb(4 << 20);
+    let mut b = ClientBuilder::new();
+    b.add_server(&peer.addr()).unwrap();
+    b.timeout(Duration::from_secs(2))
+        .unwrap()
+        .max_value_size(1 << 20)
+        .unwrap();
+    let c = b.build().unwrap();
+    let before = rss_kib();
+    let t0 = Instant::now();
+    match c.get(b"k") {
+        Err(mcrs::Error::ValueTooLarge(m)) => assert!(m.contains("300000000"), "{m}"),
+        other => panic!("expected ValueTooLarge, got {other:?}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(1), "refused at once");
+    assert!(
+        rss_kib() < before + 32 * 1024,
+        "the announced size was not allocated"
+    );
+    // the event loop refuses it the same way
+    let mut lp = mcrs::engine::EventLoop::new(&c).unwrap();
+    let out = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let o2 = out.clone();
+    lp.submit_with(
+        &mcrs::request::Request::Retrieve {
+            cmd: mcrs::protocol::Retrieve::Get,
+            key: b"k",
+        },
+        move |o| *o2.borrow_mut() = Some(o),
+    )
+    .unwrap();
+    while out.borrow().is_none() && t0.elapsed() < Duration::from_secs(5) {
+        lp.wait(Duration::from_millis(20)).unwrap();
+    }
+    match out.borrow_mut().take() {
+        Some(mcrs::request::Outcome::Value(Err(mcrs::Error::ValueTooLarge(_)))) => {}
+        other => panic!("loop: expected ValueTooLarge, got {other:?}"),
+    }
+    // an invalid limit is refused
+    assert!(ClientBuilder::new().max_value_size(0).is_err());
+    assert!(ClientBuilder::new().max_value_size((1 << 30) + 1).is_err());
+}
+
+#[test]
+fn an_announced_size_is_not_allocated_before_the_data_arrives() {
+    // within the default limit, but only 1 MiB of the 300 MB ever comes
+    let peer = announces_300mb(1 << 20);
+    let mut b = ClientBuilder::new();
+    b.add_server(&peer.addr()).unwrap();
+    b.timeout(Duration::from_millis(500)).unwrap();
+    let c = b.build().unwrap();
+    let before = rss_kib();
+    assert!(matches!(c.get(b"k"), Err(mcrs::Error::Timeout(_))));
+    assert!(
+        rss_kib() < before + 32 * 1024,
+        "memory follows the bytes received"
+    );
+}

@@ -34,7 +34,7 @@ use mio::{Interest, Registry, Token};
 
 use super::job::{Answer, JobRef, Jobs, LineKind};
 use crate::cluster::Cluster;
-use crate::conn::{ConnOptions, Deadline, ServerAddr};
+use crate::conn::{refuse_oversized, ConnOptions, Deadline, ServerAddr, KEEP_READ_BUFFER};
 use crate::error::Error;
 use crate::protocol::{self, encode, Response, Retrieve, WireKey};
 use crate::request::Ack;
@@ -725,12 +725,16 @@ impl Pipe {
             if self.rpos == self.rbuf.len() {
                 self.rbuf.clear();
                 self.rpos = 0;
+                if self.rbuf.capacity() > KEEP_READ_BUFFER {
+                    self.rbuf = Vec::with_capacity(READ_CHUNK);
+                }
             }
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 if self.rpos > 0 {
                     self.rbuf.drain(..self.rpos);
                     self.rpos = 0;
                 }
+                refuse_oversized(&self.rbuf, cx.opts.max_value)?;
                 self.rbuf.reserve(READ_CHUNK.max(self.rbuf.len()));
             }
             let spare = self.rbuf.spare_capacity_mut();

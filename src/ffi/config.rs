@@ -306,6 +306,25 @@ pub extern "C" fn mcrs_config_set_failover_ttl(cfg: *mut mcrs_config, seconds: u
     })
 }
 
+/// Largest value accepted from a server, in bytes (default and most: 1 GiB,
+/// memcached's ceiling for `-I`). A reply announcing more fails with
+/// MCRS_STATUS_VALUE_TOO_LARGE before its data is read, and that connection
+/// is closed. Set it to the servers' `-I` to bound the memory a broken or
+/// hostile server can make one read take. 0 or more than 1 GiB:
+/// MCRS_STATUS_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn mcrs_config_set_max_value_size(cfg: *mut mcrs_config, bytes: u64) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(cfg);
+        // SAFETY: checked non-NULL.
+        let b = &mut unsafe { &mut *cfg }.0;
+        match b.max_value_size(usize::try_from(bytes).unwrap_or(usize::MAX)) {
+            Ok(_) => MCRS_STATUS_OK,
+            Err(e) => fail(e),
+        }
+    })
+}
+
 /// Most keys remembered per server while it is out of the ring (default
 /// 100000). Past that the server is flushed when it rejoins, since the stale
 /// copies it holds can no longer be named (cluster only).

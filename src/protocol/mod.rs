@@ -7,6 +7,6 @@ pub mod parse;
 
 pub use encode::{Retrieve, StoreCmd, WireKey};
 pub use parse::{
-    parse, parse_get_reply, parse_plain_hit, parse_plain_value, FastGet, GetReply, ProtocolError,
-    Response,
+    announced_value_len, parse, parse_get_reply, parse_plain_hit, parse_plain_value, FastGet,
+    GetReply, ProtocolError, Response,
 };

@@ -16,6 +16,28 @@ pub const MAX_LINE: usize = 8192;
 /// Largest data block accepted in a `VALUE` (memcached's `-I` tops out at 1 GiB).
 pub const MAX_VALUE: usize = 1 << 30;
 
+/// The data length announced by the element at the start of `buf` when it
+/// is a value whose header line is complete (`VALUE <key> <flags> <bytes>`,
+/// or meta's `VA <bytes> ...`), before its data has arrived: lets a reader
+/// refuse an oversized value without buffering it. None otherwise (also for
+/// a malformed header, which [`parse`] reports).
+pub fn announced_value_len(buf: &[u8]) -> Option<u64> {
+    let line_end = memchr(b'\n', &buf[..buf.len().min(MAX_LINE)])?;
+    let line = buf[..line_end].strip_suffix(b"\r")?;
+    let field = if let Some(rest) = line.strip_prefix(b"VALUE ") {
+        // key, flags, bytes
+        rest.split(|&b| b == b' ').nth(2)?
+    } else {
+        line.strip_prefix(b"VA ")?.split(|&b| b == b' ').next()?
+    };
+    if field.is_empty() || field.len() > 19 || !field.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    field.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
 /// One element of a response stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Response<'a> {
@@ -512,6 +534,26 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn announced_lengths() {
+        assert_eq!(announced_value_len(b"VALUE k 0 5\r\nab"), Some(5));
+        assert_eq!(
+            announced_value_len(b"VALUE k 7 123456789012 99\r\n"),
+            Some(123456789012)
+        );
+        assert_eq!(
+            announced_value_len(b"VA 300000000 f0 t-1\r\n"),
+            Some(300000000)
+        );
+        assert_eq!(announced_value_len(b"VALUE k 0 5"), None); // line incomplete
+        assert_eq!(announced_value_len(b"END\r\n"), None);
+        assert_eq!(announced_value_len(b"VALUE k 0 x\r\n"), None);
+        assert_eq!(
+            announced_value_len(b"VALUE k 0 99999999999999999999\r\n"),
+            None
+        );
+    }
+
     use super::*;
 
     fn one(bytes: &[u8]) -> Response<'_> {
