@@ -479,6 +479,17 @@ enum mcrs_status mcrs_client_stats(const struct mcrs_client *c,
                                    const char *args,
                                    struct mcrs_stats **out);
 
+// This client's own per-server counters, read without I/O, as (server,
+// name, value) entries like `mcrs_client_stats` (read them with
+// `mcrs_stats_len`/`mcrs_stats_get`, free with `mcrs_stats_free`). Names:
+// `commands`, `hits`, `misses`, `timeouts`, `connect_failures`, `closed`,
+// `protocol_errors`, `skipped` (refused at once while the server was
+// failing), `connects`, `reconnects`, `ejections`, `rejoins`, `state` (0
+// healthy, 1 failing, 2 dead) and `keys_tracked`; failures count events (one
+// timeout failing a pipeline is one). Event loops of the client count into
+// the same counters. Thread-safe. On failure `*out = NULL`.
+enum mcrs_status mcrs_client_counters(const struct mcrs_client *c, struct mcrs_stats **out);
+
 // Writes the version string of the first server that answers into `buf`,
 // NUL-terminated. MCRS_STATUS_BUFFER_TOO_SMALL when it does not fit in `cap`
 // bytes (nothing is written then).

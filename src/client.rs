@@ -559,6 +559,7 @@ impl Client {
         let (r, _) = self.attempt(idx, server_error_is_clean, &mut |c, d| {
             (f.take().expect("called once"))(c, d)
         });
+        self.cluster.servers()[idx].counters.command();
         self.cluster.report(idx, &r);
         r
     }
@@ -575,6 +576,7 @@ impl Client {
         if reused && matches!(r, Err(Error::UnexpectedClose | Error::Io(_))) {
             r = self.attempt(idx, false, &mut f).0;
         }
+        self.cluster.servers()[idx].counters.command();
         self.cluster.report(idx, &r);
         r
     }
@@ -870,9 +872,18 @@ impl Client {
         }
         let mut visit = Some(visit);
         let r = self.cluster.route(key).and_then(|idx| {
-            self.with_conn_idempotent(idx, |conn, deadline| {
+            let r = self.with_conn_idempotent(idx, |conn, deadline| {
                 self.fetch_one(conn, deadline, cmd, key, &mut visit)
-            })
+            });
+            if let Ok(v) = &r {
+                let counters = &self.cluster.servers()[idx].counters;
+                if v.is_some() {
+                    counters.hits(1)
+                } else {
+                    counters.misses(1)
+                }
+            }
+            r
         });
         match r {
             // ignore_exc: a failed read is a miss (caller errors were raised above)
@@ -1082,7 +1093,9 @@ impl Client {
         visit: &mut HitVisitor<'_>,
     ) -> Result<()> {
         let prefix = &self.key_prefix[..];
-        self.with_conn_idempotent(server, |conn, deadline| {
+        let mut hits = 0u64;
+        let r = self.with_conn_idempotent(server, |conn, deadline| {
+            hits = 0;
             conn.begin_reply_request();
             for chunk in idxs.chunks(KEYS_PER_GET) {
                 encode::retrieve(
@@ -1105,11 +1118,20 @@ impl Client {
                     cmd,
                     prefix,
                     chunk_keys,
-                    &mut |j, d, f, c| visit(chunk[j], d, f, c),
+                    &mut |j, d, f, c| {
+                        hits += 1;
+                        visit(chunk[j], d, f, c)
+                    },
                 )?;
             }
             Ok(())
-        })
+        });
+        if r.is_ok() {
+            let counters = &self.cluster.servers()[server].counters;
+            counters.hits(hits);
+            counters.misses(idxs.len() as u64 - hits);
+        }
+        r
     }
 
     /// Stores many items; returns the indices of the items not stored (empty
@@ -1371,6 +1393,19 @@ impl Client {
                 r => Err(wrong_reply(r)),
             }
         })
+    }
+
+    /// This client's own counters for every server, read without I/O:
+    /// (server, name, value) with the names `commands` (sent; a multi-key
+    /// command's share of one server counts once), `hits`, `misses` (keys),
+    /// `timeouts`, `connect_failures`, `closed`, `protocol_errors` (failure
+    /// events: one timeout that fails a whole pipeline counts once),
+    /// `skipped` (requests refused at once while the server was failing),
+    /// `connects`, `reconnects`, `ejections`, `rejoins`, `state` (0 healthy,
+    /// 1 failing, 2 dead) and `keys_tracked` (keys routed away while it is
+    /// out). Event loops of this client count into the same counters.
+    pub fn counters(&self) -> Vec<(String, &'static str, u64)> {
+        self.cluster.counters()
     }
 
     /// `stats [args]` of every server: (server, name, value) triples. `args` is

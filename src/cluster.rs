@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, ConnOptions, ServerAddr};
+use crate::counters::Counters;
 use crate::error::{Error, Result};
 use crate::pool::Pool;
 use crate::protocol::{encode, Response, WireKey};
@@ -112,6 +113,8 @@ struct Migrated {
 pub struct Server {
     pub spec: ServerSpec,
     pub pool: Pool,
+    /// what happened on this server, for operators
+    pub counters: Arc<Counters>,
     /// keys (before the prefix) routed to other servers while this one was out
     migrated: Mutex<Migrated>,
     /// HEALTHY / FAILING / DEAD, readable without the lock
@@ -174,22 +177,27 @@ impl Cluster {
         }
         let servers: Vec<Server> = specs
             .iter()
-            .map(|s| Server {
-                spec: s.clone(),
-                pool: Pool::new(
-                    s.addr.clone(),
-                    conn.clone(),
-                    pool.max_size,
-                    pool.idle_timeout,
-                ),
-                migrated: Mutex::new(Migrated::default()),
-                state: Arc::new(AtomicU8::new(HEALTHY)),
-                health: Arc::new(Mutex::new(Health {
-                    failures: 0,
-                    last_failure: None,
-                    probe_at: None,
-                    probing: false,
-                })),
+            .map(|s| {
+                let counters = Arc::new(Counters::default());
+                Server {
+                    spec: s.clone(),
+                    pool: Pool::new(
+                        s.addr.clone(),
+                        conn.clone(),
+                        pool.max_size,
+                        pool.idle_timeout,
+                        counters.clone(),
+                    ),
+                    counters,
+                    migrated: Mutex::new(Migrated::default()),
+                    state: Arc::new(AtomicU8::new(HEALTHY)),
+                    health: Arc::new(Mutex::new(Health {
+                        failures: 0,
+                        last_failure: None,
+                        probe_at: None,
+                        probing: false,
+                    })),
+                }
             })
             .collect();
         let c = Cluster {
@@ -459,26 +467,58 @@ impl Cluster {
         }
         let h = lock(&s.health);
         match h.last_failure {
-            Some(t) if t.elapsed() < self.opts.retry_timeout => Err(Error::ServerDown(format!(
-                "{} failed {} time(s); next retry in {} ms",
-                s.spec.addr,
-                h.failures,
-                self.opts
-                    .retry_timeout
-                    .saturating_sub(t.elapsed())
-                    .as_millis()
-            ))),
+            Some(t) if t.elapsed() < self.opts.retry_timeout => Err(self.skip(
+                s,
+                format!(
+                    "{} failed {} time(s); next retry in {} ms",
+                    s.spec.addr,
+                    h.failures,
+                    self.opts
+                        .retry_timeout
+                        .saturating_sub(t.elapsed())
+                        .as_millis()
+                ),
+            )),
             _ => Ok(()),
         }
+    }
+
+    /// The error for a request refused because its server is failing.
+    #[cold]
+    fn skip(&self, s: &Server, why: String) -> Error {
+        s.counters.skipped();
+        Error::ServerDown(why)
+    }
+
+    /// Every server's counters: (server address, name, value), plus its
+    /// state (0 healthy, 1 failing, 2 dead) and the keys tracked for it.
+    pub fn counters(&self) -> Vec<(String, &'static str, u64)> {
+        let mut out = Vec::new();
+        for s in &self.servers {
+            let name = s.spec.addr.to_string();
+            for (k, v) in s.counters.snapshot() {
+                out.push((name.clone(), k, v));
+            }
+            out.push((
+                name.clone(),
+                "state",
+                u64::from(s.state.load(Ordering::Relaxed)),
+            ));
+            out.push((name, "keys_tracked", lock(&s.migrated).keys.len() as u64));
+        }
+        out
     }
 
     /// Records the outcome of an operation on server `idx`: a server failure
     /// counts toward its eviction, a success makes it healthy again.
     pub fn report<T>(&self, idx: usize, r: &Result<T>) {
+        let s = &self.servers[idx];
+        if let Err(e) = r {
+            s.counters.failure(e);
+        }
         if !self.is_cluster() {
             return;
         }
-        let s = &self.servers[idx];
         match r {
             Err(e) if e.is_server_failure() => self.failed(idx),
             _ if s.state.load(Ordering::Relaxed) == HEALTHY => {}
@@ -516,6 +556,7 @@ impl Cluster {
             dbg(format_args!("server {idx} failure {}", h.failures));
             if h.failures > self.opts.retry_attempts {
                 dbg(format_args!("server {idx} DEAD"));
+                s.counters.ejected();
                 h.probe_at = Some(Instant::now() + self.opts.dead_timeout);
                 s.state.store(DEAD, Ordering::Release);
                 true
@@ -608,7 +649,10 @@ impl Cluster {
         for &i in &back {
             dbg(format_args!("server {i} rejoining"));
             match self.purge_returning(i) {
-                Ok(keys) => purged.push((i, keys)),
+                Ok(keys) => {
+                    self.servers[i].counters.rejoined();
+                    purged.push((i, keys))
+                }
                 Err(e) => {
                     dbg(format_args!("server {i}: {e}"));
                     self.back_to_dead(i);

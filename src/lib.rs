@@ -12,6 +12,7 @@
 pub mod client;
 pub mod cluster;
 pub mod conn;
+pub mod counters;
 pub mod engine;
 pub mod error;
 pub mod ffi;

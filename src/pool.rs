@@ -15,13 +15,16 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, ConnOptions, ServerAddr};
+use crate::counters::Counters;
 use crate::error::{Error, Result};
 
 pub struct Pool {
+    /// the server's counters (connections opened)
+    counters: Arc<Counters>,
     addr: ServerAddr,
     opts: ConnOptions,
     max_size: usize,
@@ -49,8 +52,10 @@ impl Pool {
         opts: ConnOptions,
         max_size: usize,
         idle_timeout: Option<Duration>,
+        counters: Arc<Counters>,
     ) -> Pool {
         Pool {
+            counters,
             addr,
             opts,
             max_size: max_size.max(1),
@@ -122,7 +127,10 @@ impl Pool {
                 st.open += 1;
                 drop(st);
                 return match Conn::connect(&self.addr, &self.opts) {
-                    Ok(conn) => Ok(self.pooled(Box::new(conn))),
+                    Ok(conn) => {
+                        self.counters.connected();
+                        Ok(self.pooled(Box::new(conn)))
+                    }
                     Err(e) => {
                         self.discard_slot();
                         Err(e)

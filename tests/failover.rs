@@ -334,3 +334,69 @@ fn an_announced_size_is_not_allocated_before_the_data_arrives() {
         "memory follows the bytes received"
     );
 }
+
+fn counter(c: &Client, server: &Memcached, name: &str) -> u64 {
+    let addr = server.addr();
+    c.counters()
+        .into_iter()
+        .find(|(s, n, _)| *s == addr && *n == name)
+        .map(|(_, _, v)| v)
+        .unwrap_or_else(|| panic!("no counter {name} for {addr}"))
+}
+
+#[test]
+fn counters_follow_a_kill_stop_restart_sequence() {
+    let mut servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
+    let a = fast_failover(&servers, |_| {});
+    let x = 0;
+    let on_x: Vec<String> = (0..200)
+        .map(|i| format!("c:{i}"))
+        .filter(|k| home(&servers, k.as_bytes()) == x)
+        .take(10)
+        .collect();
+    for k in &on_x[..5] {
+        a.set(k.as_bytes(), b"v", 0, 0, Some(false)).unwrap();
+    }
+    for k in &on_x {
+        a.get(k.as_bytes()).unwrap();
+    }
+    assert_eq!(counter(&a, &servers[x], "hits"), 5);
+    assert_eq!(counter(&a, &servers[x], "misses"), 5);
+    assert_eq!(counter(&a, &servers[x], "commands"), 15);
+    assert_eq!(counter(&a, &servers[x], "connects"), 1);
+    assert_eq!(counter(&a, &servers[x], "state"), 0);
+
+    // stall: a timeout, then the server is dead (retry_attempts 0) and its
+    // keys are tracked while they go elsewhere
+    servers[x].pause();
+    assert!(a.get(on_x[0].as_bytes()).is_err());
+    assert_eq!(counter(&a, &servers[x], "timeouts"), 1);
+    for k in &on_x {
+        set_until_ok(&a, k.as_bytes(), b"w", 0);
+    }
+    assert_eq!(counter(&a, &servers[x], "state"), 2);
+    assert_eq!(counter(&a, &servers[x], "ejections"), 1);
+    assert_eq!(counter(&a, &servers[x], "keys_tracked"), on_x.len() as u64);
+    servers[x].resume();
+    wait_for_rejoin(&a, &servers, x);
+    assert_eq!(counter(&a, &servers[x], "rejoins"), 1);
+    assert_eq!(counter(&a, &servers[x], "state"), 0);
+
+    // kill and restart: a closed connection or a refused connect, a second
+    // ejection, a reconnect after the restart
+    servers[x].kill();
+    let _ = a.get(on_x[0].as_bytes());
+    let failures =
+        counter(&a, &servers[x], "closed") + counter(&a, &servers[x], "connect_failures");
+    assert!(failures >= 1, "the kill was counted");
+    servers[x].restart();
+    wait_for_rejoin(&a, &servers, x);
+    assert_eq!(counter(&a, &servers[x], "ejections"), 2);
+    assert_eq!(counter(&a, &servers[x], "rejoins"), 2);
+    assert!(counter(&a, &servers[x], "reconnects") >= 1);
+    // the other servers saw none of it
+    for s in &servers[1..] {
+        assert_eq!(counter(&a, s, "timeouts"), 0);
+        assert_eq!(counter(&a, s, "ejections"), 0);
+    }
+}

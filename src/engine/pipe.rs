@@ -35,6 +35,7 @@ use mio::{Interest, Registry, Token};
 use super::job::{Answer, JobRef, Jobs, LineKind};
 use crate::cluster::Cluster;
 use crate::conn::{refuse_oversized, ConnOptions, Deadline, ServerAddr, KEEP_READ_BUFFER};
+use crate::counters::Counters;
 use crate::error::Error;
 use crate::protocol::{self, encode, Response, Retrieve, WireKey};
 use crate::request::Ack;
@@ -388,6 +389,7 @@ impl Pipe {
                 },
             });
             self.open_line = true;
+            cx.cluster.servers()[self.server].counters.command();
         }
         self.wrote_request(cx);
     }
@@ -428,6 +430,7 @@ impl Pipe {
             });
         }
         self.open_line = false;
+        cx.cluster.servers()[self.server].counters.command();
         self.wrote_request(cx);
     }
 
@@ -582,6 +585,7 @@ impl Pipe {
             }
         }
         self.state = State::Ready;
+        cx.cluster.servers()[self.server].counters.connected();
         // the timeout of the requests that waited for the connection starts now
         let due = cx.now.plus(cx.opts.timeout);
         for e in &mut self.queue {
@@ -783,6 +787,8 @@ impl Pipe {
 
     /// Matches buffered replies to the queue's head, as far as they go.
     fn parse(&mut self, cx: &mut Ctx<'_>) -> Result<(), Error> {
+        let cluster = cx.cluster;
+        let server = self.server;
         loop {
             let Some(head) = self.queue.front_mut() else {
                 if self.rpos < self.rbuf.len() && !self.unacked_noreply {
@@ -802,7 +808,10 @@ impl Pipe {
                     wants,
                     keys,
                     next,
-                } => retrieval_step(cx, *cmd, wants, keys, next, buf)?,
+                } => {
+                    let counters = &cluster.servers()[server].counters;
+                    retrieval_step(cx, counters, *cmd, wants, keys, next, buf)?
+                }
                 Kind::Line { kind, job, slot } => {
                     match protocol::parse(buf).map_err(|e| protocol_error(e.0))? {
                         None => Step::NeedMore,
@@ -1014,6 +1023,7 @@ enum Step {
 
 fn retrieval_step(
     cx: &mut Ctx<'_>,
+    counters: &Counters,
     cmd: Retrieve,
     wants: &[Want],
     keys: &[u8],
@@ -1030,6 +1040,7 @@ fn retrieval_step(
             if let Some((flags, data, n)) = protocol::parse_plain_value(rest, cx.prefix, key_of(&w))
             {
                 cx.jobs.hit(w.job, w.slot, data, flags, None);
+                counters.hits(1);
                 *next += 1;
                 used += n;
                 continue;
@@ -1064,8 +1075,10 @@ fn retrieval_step(
                 for w in &wants[*next..*next + pos] {
                     cx.jobs.miss(w.job, w.slot);
                 }
+                counters.misses(pos as u64);
                 let w = wants[*next + pos];
                 cx.jobs.hit(w.job, w.slot, data, flags, cas);
+                counters.hits(1);
                 *next += pos + 1;
                 used += n;
             }
@@ -1073,6 +1086,7 @@ fn retrieval_step(
                 for w in &wants[*next..] {
                     cx.jobs.miss(w.job, w.slot);
                 }
+                counters.misses((wants.len() - *next) as u64);
                 *next = wants.len();
                 return Ok(Step::Done(used + n));
             }

@@ -791,6 +791,37 @@ pub extern "C" fn mcrs_client_stats(
     })
 }
 
+/// This client's own per-server counters, read without I/O, as (server,
+/// name, value) entries like `mcrs_client_stats` (read them with
+/// `mcrs_stats_len`/`mcrs_stats_get`, free with `mcrs_stats_free`). Names:
+/// `commands`, `hits`, `misses`, `timeouts`, `connect_failures`, `closed`,
+/// `protocol_errors`, `skipped` (refused at once while the server was
+/// failing), `connects`, `reconnects`, `ejections`, `rejoins`, `state` (0
+/// healthy, 1 failing, 2 dead) and `keys_tracked`; failures count events (one
+/// timeout failing a pipeline is one). Event loops of the client count into
+/// the same counters. Thread-safe. On failure `*out = NULL`.
+#[no_mangle]
+pub extern "C" fn mcrs_client_counters(
+    c: *const mcrs_client,
+    out: *mut *mut mcrs_stats,
+) -> mcrs_status {
+    ffi_boundary!({
+        check_null!(out);
+        // SAFETY: out is non-NULL.
+        unsafe { *out = std::ptr::null_mut() };
+        check_null!(c);
+        let entries = client(c)
+            .counters()
+            .into_iter()
+            .map(|(s, n, v)| (s, n.to_string(), v.to_string()))
+            .collect();
+        let (st, s) = shape::stats_out(Ok(entries));
+        // SAFETY: out is non-NULL.
+        unsafe { *out = s };
+        st
+    })
+}
+
 /// Writes the version string of the first server that answers into `buf`,
 /// NUL-terminated. MCRS_STATUS_BUFFER_TOO_SMALL when it does not fit in `cap`
 /// bytes (nothing is written then).

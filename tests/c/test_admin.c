@@ -207,9 +207,77 @@ static void test_quit(void) {
     mcrs_client_free(fresh);
 }
 
+/* Value of this client's counter `name` (for its only server); -1 if absent. */
+static long long counter(const mcrs_client *cl, const char *name) {
+    mcrs_stats *s = TU_SENTINEL;
+    CHECK_OK(mcrs_client_counters(cl, &s));
+    if (s == NULL || s == TU_SENTINEL)
+        return -1;
+    long long v = -1;
+    for (size_t i = 0; i < mcrs_stats_len(s); i++) {
+        const char *srv = NULL, *n = NULL, *val = NULL;
+        CHECK_OK(mcrs_stats_get(s, i, &srv, &n, &val));
+        CHECK(srv != NULL && strcmp(srv, tu_server()) == 0, "counter of server %s", srv ? srv : "?");
+        if (strcmp(n, name) == 0)
+            v = atoll(val);
+    }
+    mcrs_stats_free(s);
+    return v;
+}
+
+static void test_counters(void) {
+    mcrs_client *cl = tu_client(false);
+    CHECK(counter(cl, "commands") == 0 && counter(cl, "connects") == 0, "a new client counts nothing");
+    CHECK_OK(mcrs_client_set(cl, K("ctr:a"), (const uint8_t *)"1", 1, 0, 0, MCRS_NOREPLY_OFF));
+    mcrs_value *v = NULL;
+    CHECK_OK(mcrs_client_get(cl, K("ctr:a"), &v));
+    mcrs_value_free(v);
+    CHECK_STATUS(mcrs_client_delete(cl, K("ctr:missing"), MCRS_NOREPLY_OFF), MCRS_STATUS_NOT_FOUND);
+    CHECK_STATUS(mcrs_client_get(cl, K("ctr:missing"), &v), MCRS_STATUS_NOT_FOUND);
+    CHECK(counter(cl, "commands") == 4, "commands %lld", counter(cl, "commands"));
+    CHECK(counter(cl, "hits") == 1 && counter(cl, "misses") == 1, "hits %lld misses %lld",
+          counter(cl, "hits"), counter(cl, "misses"));
+    CHECK(counter(cl, "connects") == 1 && counter(cl, "reconnects") == 0, "one connection");
+    CHECK(counter(cl, "timeouts") == 0 && counter(cl, "state") == 0, "healthy");
+    CHECK(counter(cl, "keys_tracked") == 0, "nothing tracked");
+    mcrs_stats *s = TU_SENTINEL;
+    CHECK_STATUS(mcrs_client_counters(NULL, &s), MCRS_STATUS_NULL_POINTER);
+    CHECK(s == NULL, "out cleared on failure");
+    CHECK_STATUS(mcrs_client_counters(cl, NULL), MCRS_STATUS_NULL_POINTER);
+    mcrs_client_free(cl);
+}
+
+static void test_failover_options(void) {
+    mcrs_config *cfg = tu_config_for(tu_server());
+    CHECK_OK(mcrs_config_set_failover_ttl(cfg, 30));
+    CHECK_OK(mcrs_config_set_failover_ttl(cfg, 0));
+    CHECK_OK(mcrs_config_set_max_tracked_keys(cfg, 10));
+    CHECK_OK(mcrs_config_set_max_value_size(cfg, 512 * 1024));
+    CHECK_STATUS(mcrs_config_set_max_value_size(cfg, 0), MCRS_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mcrs_config_set_max_value_size(cfg, (1ull << 30) + 1), MCRS_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(mcrs_config_set_failover_ttl(NULL, 1), MCRS_STATUS_NULL_POINTER);
+    CHECK_STATUS(mcrs_config_set_max_value_size(NULL, 1), MCRS_STATUS_NULL_POINTER);
+    mcrs_client *cl = tu_client_from(cfg);
+    mcrs_config_free(cfg);
+    /* a value over the limit is refused with its own status */
+    uint8_t *big = calloc(1, 600 * 1024);
+    REQUIRE(big != NULL, "alloc");
+    mcrs_client *w = tu_client(false);
+    CHECK_OK(mcrs_client_set(w, K("big:over"), big, 600 * 1024, 0, 0, MCRS_NOREPLY_OFF));
+    mcrs_client_free(w);
+    mcrs_value *v = TU_SENTINEL;
+    CHECK_STATUS(mcrs_client_get(cl, K("big:over"), &v), MCRS_STATUS_VALUE_TOO_LARGE);
+    CHECK(v == NULL, "no value");
+    CHECK(counter(cl, "protocol_errors") == 1, "counted");
+    free(big);
+    mcrs_client_free(cl);
+}
+
 int main(void) {
     c = tu_client(false);
-    RUN(test_stats);
+    RUN(test_stats); /* first: it counts the items the others store */
+    RUN(test_counters);
+    RUN(test_failover_options);
     RUN(test_version_cmd);
     RUN(test_cache_memlimit);
     RUN(test_verbosity);
