@@ -79,7 +79,14 @@ fn soname(abi: &str) {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let elf = matches!(
         os.as_str(),
-        "linux" | "android" | "freebsd" | "netbsd" | "openbsd" | "dragonfly" | "illumos" | "solaris"
+        "linux"
+            | "android"
+            | "freebsd"
+            | "netbsd"
+            | "openbsd"
+            | "dragonfly"
+            | "illumos"
+            | "solaris"
     );
     if !elf {
         return;
@@ -89,14 +96,19 @@ fn soname(abi: &str) {
 
     // OUT_DIR is <target>[/<triple>]/<profile>/build/mcrs-<hash>/out
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    let Some(profile_dir) = out.ancestors().nth(3) else { return };
+    let Some(profile_dir) = out.ancestors().nth(3) else {
+        return;
+    };
     link_soname(profile_dir, &name);
 }
 
 #[cfg(unix)]
 fn link_soname(profile_dir: &Path, name: &str) {
     let link = profile_dir.join(name);
-    if std::fs::read_link(&link).map(|t| t == Path::new("libmcrs.so")).unwrap_or(false) {
+    if std::fs::read_link(&link)
+        .map(|t| t == Path::new("libmcrs.so"))
+        .unwrap_or(false)
+    {
         return;
     }
     let _ = std::fs::remove_file(&link);
