@@ -223,7 +223,7 @@ self_test() {
             failed=$((failed + 1))
         fi
     }
-    first_fn="$(python3 "$header_py" functions "$st/base.h" | grep -m1 '_free$')"
+    first_fn="$(python3 "$header_py" functions "$st/base.h" | awk '/_free$/ && !n {print; n = 1}')"
     case_ unchanged pass ''
     case_ "added function" pass 's/^\(const char \*mcrs_version(void);\)$/\1\nint mcrs_zz_added(int x);/'
     case_ "added enum value" pass 's/^\(  MCRS_STATUS_OK = 0,\)$/\1\n  MCRS_STATUS_ZZ_ADDED = 9999,/'
@@ -238,6 +238,37 @@ self_test() {
     case_ "changed macro (MCRS_NOREPLY_ON 1 -> 3)" fail 's/^#define MCRS_NOREPLY_ON 1$/#define MCRS_NOREPLY_ON 3/'
     case_ "export outside mcrs_" fail '' "" 'int helper_leaked(void) { return 0; }'
     case_ "SONAME changed, baseline not regenerated" fail '' "libmcrs.so.99"
+    # the real library, relinked from libmcrs.a with a version script: with every export
+    # it passes against the committed baseline, without one it fails
+    local archive
+    archive="$(dirname "$lib")/libmcrs.a"
+    if [ -f "$archive" ] && [ -f "$abi_dir/libmcrs.abi" ] && [ -n "$(soname_of "$lib" 2>/dev/null)" ]; then
+        relink() { # OUT [EXPORT-TO-DROP]
+            { echo "{ global:"; python3 "$header_py" functions "$header" | grep -vx "${2:-}" |
+                sed 's/$/;/'; echo "local: *; };"; } >"$st/relink.map"
+            "$cc" -shared -o "$1" -Wl,--whole-archive "$archive" -Wl,--no-whole-archive \
+                -Wl,--version-script="$st/relink.map" -Wl,-soname,"$(soname_of "$lib")" \
+                -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+        }
+        real_case() { # NAME EXPECT LIB
+            local rc=0
+            MCRS_LIB="$3" bash "$0" >"$st/real.log" 2>&1 || rc=$?
+            if { [ "$2" = pass ] && [ "$rc" = 0 ]; } || { [ "$2" = fail ] && [ "$rc" = 1 ]; }; then
+                echo "PASS  $1: $([ "$2" = pass ] && echo passes || echo fails) as it should"
+                [ "$2" = fail ] && grep -A1 '^FAIL\|\[D\]' "$st/real.log" | grep -v '^--' | sed 's/^/      | /'
+                passed=$((passed + 1))
+            else
+                echo "FAIL  $1: expected to $2, exit $rc"
+                sed 's/^/      | /' "$st/real.log" | head -n 30
+                failed=$((failed + 1))
+            fi
+        }
+        relink "$st/real-all.so" && real_case "libmcrs.a relinked with every export" pass "$st/real-all.so"
+        relink "$st/real-drop.so" mcrs_client_flush_all &&
+            real_case "libmcrs.a relinked without mcrs_client_flush_all" fail "$st/real-drop.so"
+    else
+        echo "SKIP  the relinked real library ($archive, a SONAME and a baseline are needed)"
+    fi
     # --update refuses an incompatible baseline under the same SONAME
     local rc=0
     drop_fn "$first_fn" <"$st/base.h" >"$st/upd.h"
