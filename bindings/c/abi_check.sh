@@ -33,7 +33,8 @@ header="${MCRS_HEADER:-$root/include/mcrs.h}"
 abi_dir="${MCRS_ABI_DIR:-$here/abi}"
 cc="${CC:-cc}"
 header_py="$here/abi/header.py"
-abidw_opts=(--no-corpus-path --no-comp-dir-path --no-show-locs --no-elf-needed --no-architecture)
+abidw_opts=(--no-corpus-path --no-comp-dir-path --no-show-locs --no-elf-needed --no-architecture
+    --type-id-style hash) # hash: ids that stay put when types are added (small diffs, easy merges)
 
 die() {
     echo "abi_check.sh: $*" >&2
