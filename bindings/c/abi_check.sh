@@ -283,6 +283,19 @@ self_test() {
         echo "FAIL  --update recorded a removed function under the same SONAME"
         failed=$((failed + 1))
     fi
+    # an intended break: the same removal under a bumped SONAME is recorded, then passes
+    rc=0
+    build_lib "$st/upd.h" "$st/upd-bumped.so" "libmcrs.so.99"
+    MCRS_LIB="$st/upd-bumped.so" MCRS_HEADER="$st/upd.h" MCRS_ABI_DIR="$st/abi-upd" bash "$0" --update >"$st/upd.log" 2>&1 || rc=$?
+    [ "$rc" = 0 ] && MCRS_LIB="$st/upd-bumped.so" MCRS_HEADER="$st/upd.h" MCRS_ABI_DIR="$st/abi-upd" bash "$0" >>"$st/upd.log" 2>&1 || rc=$?
+    if [ "$rc" = 0 ] && grep -q "soname='libmcrs.so.99'" "$st/abi-upd/libmcrs.abi"; then
+        echo "PASS  a removed function under a bumped SONAME: --update records it, the check then passes"
+        passed=$((passed + 1))
+    else
+        echo "FAIL  --update after a SONAME bump (exit $rc)"
+        sed 's/^/      | /' "$st/upd.log" | head -n 20
+        failed=$((failed + 1))
+    fi
     echo "self-test: $passed passed, $failed failed"
     [ "$failed" = 0 ]
 }
