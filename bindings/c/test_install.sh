@@ -156,6 +156,9 @@ step "pkg-config mcrs" check_pkgconfig
 check_destdir() {
     local stage="$work/stage" had_opt=0
     [ -e /opt/mcrs ] && had_opt=1
+    # an earlier install.sh wrote an unversioned libmcrs.so file: it becomes the link
+    mkdir -p "$stage/opt/mcrs/lib"
+    echo "old unversioned library" >"$stage/opt/mcrs/lib/libmcrs.so"
     DESTDIR="$stage" MCRS_SKIP_BUILD=1 MCRS_NATIVE_STATIC_LIBS="$native_libs" \
         bash "$here/install.sh" /opt/mcrs || return 1
     check_layout "$stage/opt/mcrs" || return 1
