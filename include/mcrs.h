@@ -18,6 +18,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The version of mcrs this header belongs to (from Cargo.toml). mcrs_version()
+// gives the version of the library actually loaded at run time.
+#define MCRS_VERSION_MAJOR 0
+#define MCRS_VERSION_MINOR 1
+#define MCRS_VERSION_PATCH 0
+#define MCRS_VERSION_STRING "0.1.0"
+// MAJOR * 10000 + MINOR * 100 + PATCH, for #if comparisons.
+#define MCRS_VERSION_NUMBER (0 * 10000 + 1 * 100 + 0)
+// True when this header is version major.minor.patch or newer:
+// #if MCRS_VERSION_AT_LEAST(0, 2, 0)
+#define MCRS_VERSION_AT_LEAST(major, minor, patch) \
+  (MCRS_VERSION_NUMBER >= (major) * 10000 + (minor) * 100 + (patch))
+// The ABI version: the library's SONAME is libmcrs.so.<MCRS_ABI_VERSION>.
+#define MCRS_ABI_VERSION "0.1"
+
 // Default [`ClientBuilder::failover_ttl`]: one `dead_timeout` (default
 // 60 s), so a stand-in's copies outlive the outage by about one probe period.
 #define DEFAULT_FAILOVER_TTL 60

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the examples and tests need and the machine lacks: memcached,
-# cmake, a C compiler, valgrind (Debian packages) and the Python packages used
+# cmake, a C compiler, valgrind, abigail-tools, pkg-config (Debian packages) and the Python packages used
 # by the interoperability tests. Idempotent: does nothing when all is present.
 set -euo pipefail
 
@@ -9,6 +9,9 @@ command -v memcached >/dev/null || need_apt+=(memcached)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v valgrind >/dev/null || need_apt+=(valgrind)
+# abidw/abidiff for bindings/c/abi_check.sh; pkg-config for bindings/c/test_install.sh
+command -v abidiff >/dev/null || need_apt+=(abigail-tools)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 # pylibmc builds against libmemcached's headers (ketama interop fixtures)
 [ -e /usr/include/libmemcached/memcached.h ] || need_apt+=(libmemcached-dev)

@@ -33,6 +33,11 @@ if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
   fi
 fi
 
+step "C ABI: exports and the header against bindings/c/abi (abidiff), and the check's self-test"
+# an intended break: bump the ABI version in Cargo.toml, then bindings/c/abi_check.sh --update
+bash bindings/c/abi_check.sh
+bash bindings/c/abi_check.sh --self-test
+
 step "cargo test"
 cargo test --release --quiet 2>&1 | tail -n +1
 # the cargo bench benchmarks, a few iterations each (a smoke test, no timing)

@@ -6,11 +6,15 @@
 #
 # Installs
 #   PREFIX/include/mcrs.h
-#   PREFIX/lib/libmcrs.so, PREFIX/lib/libmcrs.a
+#   PREFIX/lib/libmcrs.so.X.Y.Z                      (SONAME libmcrs.so.ABI, stripped)
+#   PREFIX/lib/libmcrs.so.ABI -> libmcrs.so.X.Y.Z    (what programs load)
+#   PREFIX/lib/libmcrs.so -> libmcrs.so.ABI          (what -lmcrs links)
+#   PREFIX/lib/libmcrs.a
 #   PREFIX/lib/pkgconfig/mcrs.pc                     (pkg-config mcrs)
 #   PREFIX/lib/cmake/mcrs/mcrsConfig.cmake           (find_package(mcrs CONFIG))
 #   PREFIX/lib/cmake/mcrs/mcrsConfigVersion.cmake
-# each under $DESTDIR when it is set. See bindings/c/README.md.
+# each under $DESTDIR when it is set. ABI is the ABI version: the major version, or
+# 0.MINOR while the major version is 0 (build.rs sets the SONAME; README "Packaging").
 #
 # Environment:
 #   DESTDIR                  staging root, prepended to every installed path
@@ -18,6 +22,8 @@
 #                            e.g. lib64 or lib/x86_64-linux-gnu)
 #   CARGO                    cargo binary (default cargo)
 #   MCRS_SKIP_BUILD=1        install the existing target/release build as is
+#   MCRS_STRIP=0             keep the debug info (default 1: strip the installed
+#                            libraries; a packager's own debug splitting wants 0)
 #   MCRS_NATIVE_STATIC_LIBS  the system libraries libmcrs.a needs, as linker flags
 #                            (default: asked from rustc, see below)
 set -euo pipefail
@@ -95,6 +101,17 @@ version="$(awk -F'"' '/^\[/{pkg = ($0 == "[package]")} pkg && /^version *=/{prin
 major="${version%%.*}"
 minor="${version#*.}"
 minor="${minor%%.*}"
+patch="${version#*.*.}"
+patch="${patch%%[-+]*}"
+# the ABI version, as build.rs computes it for the SONAME
+if [ "$major" = 0 ]; then abi="0.$minor"; else abi="$major"; fi
+soname="libmcrs.so.$abi"
+real="libmcrs.so.$major.$minor.$patch"
+if command -v readelf >/dev/null; then
+    built_soname="$(readelf -d "$so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')"
+    [ "$built_soname" = "$soname" ] ||
+        die "$so has the SONAME '${built_soname}', expected $soname (rebuild: cargo build --release)"
+fi
 sizeof_void_p="$(getconf LONG_BIT 2>/dev/null || echo 64)"
 sizeof_void_p=$((sizeof_void_p / 8))
 
@@ -122,11 +139,12 @@ subst() {
     PREFIX="${base:-/}" LIBDIR="$libdir_rel" VERSION="$version" NATIVE_STATIC_LIBS="$native" \
         NATIVE_STATIC_LIBS_CMAKE="$native_cmake" CONFIG_TO_PREFIX="$up" \
         VERSION_MAJOR="$major" VERSION_MINOR="$minor" SIZEOF_VOID_P="$sizeof_void_p" \
-        SIZEOF_VOID_P_BITS="$((sizeof_void_p * 8))" \
+        SIZEOF_VOID_P_BITS="$((sizeof_void_p * 8))" SONAME="$soname" REALNAME="$real" \
+        ABI_VERSION="$abi" \
         awk 'BEGIN {
             n = split("PREFIX LIBDIR VERSION NATIVE_STATIC_LIBS NATIVE_STATIC_LIBS_CMAKE " \
                       "CONFIG_TO_PREFIX VERSION_MAJOR VERSION_MINOR SIZEOF_VOID_P " \
-                      "SIZEOF_VOID_P_BITS", names, " ")
+                      "SIZEOF_VOID_P_BITS SONAME REALNAME ABI_VERSION", names, " ")
         }
         {
             line = $0
@@ -151,21 +169,34 @@ echo "==> installing mcrs $version into ${destdir:+$destdir (DESTDIR) + }${base:
 install -d "$inc_dir" "$lib_dir" "$pc_dir" "$cmake_dir"
 install -m 644 "$header" "$inc_dir/mcrs.h"
 # install(1) writes a new file: programs running the old library keep their mapping
-install -m 755 "$so" "$lib_dir/libmcrs.so"
+install -m 755 "$so" "$lib_dir/$real"
 install -m 644 "$a" "$lib_dir/libmcrs.a"
+if [ "${MCRS_STRIP:-1}" = 1 ]; then
+    strip="${STRIP:-strip}"
+    command -v "$strip" >/dev/null || die "$strip not found (set MCRS_STRIP=0 to install unstripped)"
+    "$strip" --strip-unneeded "$lib_dir/$real"
+    "$strip" --strip-debug "$lib_dir/libmcrs.a"
+fi
+# relative symlinks (they survive DESTDIR and moving the tree); -n replaces an old
+# libmcrs.so file or link in place
+ln -sfn "$real" "$lib_dir/$soname"
+ln -sfn "$soname" "$lib_dir/libmcrs.so"
 subst "$here/mcrs.pc.in" "$pc_dir/mcrs.pc"
 subst "$here/mcrsConfig.cmake.in" "$cmake_dir/mcrsConfig.cmake"
 subst "$here/mcrsConfigVersion.cmake.in" "$cmake_dir/mcrsConfigVersion.cmake"
 chmod 644 "$pc_dir/mcrs.pc" "$cmake_dir/mcrsConfig.cmake" "$cmake_dir/mcrsConfigVersion.cmake"
 
-for f in "$inc_dir/mcrs.h" "$lib_dir/libmcrs.so" "$lib_dir/libmcrs.a" "$pc_dir/mcrs.pc" \
+for f in "$inc_dir/mcrs.h" "$lib_dir/$real" "$lib_dir/$soname" "$lib_dir/libmcrs.so" \
+    "$lib_dir/libmcrs.a" "$pc_dir/mcrs.pc" \
     "$cmake_dir/mcrsConfig.cmake" "$cmake_dir/mcrsConfigVersion.cmake"; do
     echo "    $f"
 done
 echo "==> libmcrs.a needs: $native" >&2
 if [ -z "$destdir" ]; then
     case "$base/$libdir_rel" in
-        /usr/lib | /usr/local/lib | /usr/lib64 | /usr/local/lib64 | /usr/lib/*-linux-gnu) ;;
+        /usr/lib | /usr/local/lib | /usr/lib64 | /usr/local/lib64 | /usr/lib/*-linux-gnu)
+            echo "==> run ldconfig (as root) so that the loader's cache knows $soname" >&2
+            ;;
         *)
             echo "==> $base/$libdir_rel is not on the loader's default path: link with" \
                 "-Wl,-rpath,$base/$libdir_rel (or set LD_LIBRARY_PATH)" >&2

@@ -88,19 +88,47 @@ if ! step "install.sh $prefix" bash "$here/install.sh" "$prefix"; then
 fi
 native_libs="$(sed -n 's/^native_static_libs=//p' "$prefix/lib/pkgconfig/mcrs.pc")"
 
+# the names install.sh must use: libmcrs.so.X.Y.Z, its SONAME libmcrs.so.ABI (ABI: the
+# major version, 0.MINOR before 1.0) and the libmcrs.so development link
+version="$(awk -F'"' '/^\[/{pkg = ($0 == "[package]")} pkg && /^version *=/{print $2; exit}' \
+    "$root/Cargo.toml")"
+IFS=. read -r v_major v_minor v_patch <<<"${version%%[-+]*}"
+if [ "$v_major" = 0 ]; then abi="0.$v_minor"; else abi="$v_major"; fi
+soname="libmcrs.so.$abi"
+real="libmcrs.so.$v_major.$v_minor.$v_patch"
+
 check_layout() {
-    local p="$1" f
-    for f in include/mcrs.h lib/libmcrs.so lib/libmcrs.a lib/pkgconfig/mcrs.pc \
+    local p="$1" f got
+    for f in include/mcrs.h "lib/$real" lib/libmcrs.a lib/pkgconfig/mcrs.pc \
         lib/cmake/mcrs/mcrsConfig.cmake lib/cmake/mcrs/mcrsConfigVersion.cmake; do
-        [ -f "$p/$f" ] || { echo "missing: $p/$f"; return 1; }
+        [ -f "$p/$f" ] && [ ! -L "$p/$f" ] || { echo "missing (or not a file): $p/$f"; return 1; }
     done
+    # the symlinks: relative, so that DESTDIR staging and moving the tree keep them
+    [ "$(readlink "$p/lib/$soname")" = "$real" ] ||
+        { echo "$p/lib/$soname should be a symlink to $real"; ls -l "$p/lib"; return 1; }
+    [ "$(readlink "$p/lib/libmcrs.so")" = "$soname" ] ||
+        { echo "$p/lib/libmcrs.so should be a symlink to $soname"; ls -l "$p/lib"; return 1; }
+    got="$(readelf -d "$p/lib/$real" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')"
+    echo "readelf -d $real: SONAME [$got]"
+    [ "$got" = "$soname" ] || { echo "expected the SONAME $soname"; return 1; }
+    # stripped: no debug info, no static symbol table (the dynamic one stays)
+    if readelf -S "$p/lib/$real" | grep -E -q '\.debug_info|\.symtab'; then
+        echo "$real is not stripped"
+        return 1
+    fi
+    echo "$real: $(stat -c %s "$p/lib/$real") bytes, stripped"
     cmp "$root/include/mcrs.h" "$p/include/mcrs.h" || return 1
+    grep -qx "#define MCRS_VERSION_STRING \"$version\"" "$p/include/mcrs.h" ||
+        { echo "mcrs.h lacks MCRS_VERSION_STRING \"$version\""; return 1; }
+    grep -qx "#define MCRS_VERSION_MAJOR $v_major" "$p/include/mcrs.h" || return 1
+    grep -qx "#define MCRS_VERSION_MINOR $v_minor" "$p/include/mcrs.h" || return 1
+    grep -qx "#define MCRS_VERSION_PATCH $v_patch" "$p/include/mcrs.h" || return 1
     if grep -n '@[A-Z_]*@' "$p/lib/pkgconfig/mcrs.pc" "$p/lib/cmake/mcrs/"*.cmake; then
         echo "unreplaced placeholders"
         return 1
     fi
 }
-step "layout of the installed tree" check_layout "$prefix"
+step "layout of the installed tree" check_layout "$prefix" && sed "s/^/      | /" "$log"
 
 check_pkgconfig() {
     local want got
@@ -128,6 +156,9 @@ step "pkg-config mcrs" check_pkgconfig
 check_destdir() {
     local stage="$work/stage" had_opt=0
     [ -e /opt/mcrs ] && had_opt=1
+    # an earlier install.sh wrote an unversioned libmcrs.so file: it becomes the link
+    mkdir -p "$stage/opt/mcrs/lib"
+    echo "old unversioned library" >"$stage/opt/mcrs/lib/libmcrs.so"
     DESTDIR="$stage" MCRS_SKIP_BUILD=1 MCRS_NATIVE_STATIC_LIBS="$native_libs" \
         bash "$here/install.sh" /opt/mcrs || return 1
     check_layout "$stage/opt/mcrs" || return 1
@@ -136,6 +167,7 @@ check_destdir() {
         return 1
     fi
     grep -qx 'prefix=/opt/mcrs' "$stage/opt/mcrs/lib/pkgconfig/mcrs.pc" || return 1
+    grep -qx "soname=$soname" "$stage/opt/mcrs/lib/pkgconfig/mcrs.pc" || return 1
     cmake -S "$here/consumer" -B "$work/cmake-stage" -DCMAKE_PREFIX_PATH="$stage/opt/mcrs" \
         -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
         >"$work/cmake-stage.log" 2>&1 || { cat "$work/cmake-stage.log"; return 1; }
@@ -195,6 +227,40 @@ else
     echo "SKIP  C++ build ($cxx not found)"
 fi
 
+# The version macros: #if on them, and compare them with the loaded library's mcrs_version().
+version_check() {
+    cat >"$work/pc/version.c" <<'C'
+#include <mcrs.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#if !defined(MCRS_VERSION_MAJOR) || !defined(MCRS_VERSION_MINOR) || !defined(MCRS_VERSION_PATCH)
+#error "mcrs.h lacks the version macros"
+#endif
+#if !MCRS_VERSION_AT_LEAST(0, 1, 0) || MCRS_VERSION_AT_LEAST(MCRS_VERSION_MAJOR, MCRS_VERSION_MINOR, MCRS_VERSION_PATCH + 1)
+#error "MCRS_VERSION_AT_LEAST is wrong"
+#endif
+#if MCRS_VERSION_NUMBER != MCRS_VERSION_MAJOR * 10000 + MCRS_VERSION_MINOR * 100 + MCRS_VERSION_PATCH
+#error "MCRS_VERSION_NUMBER is wrong"
+#endif
+
+int main(void) {
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", MCRS_VERSION_MAJOR, MCRS_VERSION_MINOR, MCRS_VERSION_PATCH);
+    printf("header %s (%s, number %d, ABI %s), library %s\n", MCRS_VERSION_STRING, want,
+           MCRS_VERSION_NUMBER, MCRS_ABI_VERSION, mcrs_version());
+    if (strncmp(MCRS_VERSION_STRING, want, strlen(want)) != 0) return 1;
+    return strcmp(mcrs_version(), MCRS_VERSION_STRING) == 0 ? 0 : 2;
+}
+C
+    # shellcheck disable=SC2086
+    "$cc" "${cflags[@]}" $pc_cflags "$work/pc/version.c" $pc_libs -Wl,-rpath,"$pc_libdir" \
+        -o "$work/pc/version_c" || return 1
+    check_linkage "$work/pc/version_c" shared || return 1
+    env -u LD_LIBRARY_PATH "$work/pc/version_c" | tee "$work/version.out" || return 1
+    grep -q "^header $version (.*), library $version\$" "$work/version.out"
+}
 cmake_build() {
     cmake -S "$here/consumer" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
         -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF &&
@@ -221,10 +287,15 @@ check_linkage() {
         fi
         return 0
     fi
-    grep -qx 'libmcrs.so' <<<"$needed" || { echo "no NEEDED libmcrs.so"; return 1; }
-    resolved="$(env -u LD_LIBRARY_PATH ldd "$exe" | sed -n 's/^[[:space:]]*libmcrs.so => \([^ ]*\).*/\1/p')"
-    echo "libmcrs.so => $resolved"
-    [ "$resolved" = "$prefix/lib/libmcrs.so" ] || { echo "expected $prefix/lib/libmcrs.so"; return 1; }
+    # the SONAME, not the development link libmcrs.so nor a path
+    grep -qxF "$soname" <<<"$needed" || { echo "no NEEDED $soname"; return 1; }
+    if grep -v -xF "$soname" <<<"$needed" | grep -q mcrs; then
+        echo "a second libmcrs dependency"
+        return 1
+    fi
+    resolved="$(env -u LD_LIBRARY_PATH ldd "$exe" | sed -n "s/^[[:space:]]*${soname//./\\.} => \([^ ]*\).*/\1/p")"
+    echo "$soname => $resolved"
+    [ "$resolved" = "$prefix/lib/$soname" ] || { echo "expected $prefix/lib/$soname"; return 1; }
 }
 
 run_example() {
@@ -239,6 +310,9 @@ run_example() {
     fi
 }
 
+step "version macros and mcrs_version() (pkg-config build)" version_check &&
+    sed 's/^/      | /' "$log"
+
 shown=" "
 for entry in "${binaries[@]}"; do
     IFS=: read -r how ex kind exe <<<"$entry"
@@ -249,6 +323,28 @@ for entry in "${binaries[@]}"; do
         fi
     fi
 done
+
+# ---- 4. without the build tree ---------------------------------------------------------
+# The installed copy is self-contained: run shared builds with the checkout's target/
+# hidden (an empty tmpfs over it, in a private mount namespace: nothing else sees it).
+without_build_tree() {
+    local exe="$1"
+    [ -d "$root/target" ] || { echo "no $root/target"; return 1; }
+    env -u LD_LIBRARY_PATH unshare --mount bash -c '
+        mount -t tmpfs none "$1" || exit 97
+        if ls "$1"/release/libmcrs.so* >/dev/null 2>&1; then echo "target/ still visible"; exit 98; fi
+        echo "target/ hidden: $(ls -A "$1" | wc -l) entries"
+        exec bash "$2" bash -c "MCRS_SERVERS=\$MCRS_TEST_SERVER exec \"\$0\"" "$3"' \
+        bash "$root/target" "$with_memcached" "$exe"
+}
+if unshare --mount true 2>/dev/null && [ -x "$work/cmake/basic_shared" ]; then
+    step "run basic (pkg-config, shared) with target/ hidden" \
+        without_build_tree "$work/pc/basic_shared" && sed 's/^/      | /' "$log"
+    step "run basic (cmake, shared) with target/ hidden" \
+        without_build_tree "$work/cmake/basic_shared"
+else
+    echo "SKIP  runs with target/ hidden (needs unshare --mount, i.e. root or user namespaces)"
+fi
 
 summary
 [ "$failed" -eq 0 ]
