@@ -904,6 +904,7 @@ impl Client {
         conn.begin_reply_request();
         encode::retrieve_one(&mut conn.wbuf, cmd, WireKey { prefix, key });
         conn.flush(deadline)?;
+        let max = conn.max_value();
         let fast = conn.read_get_reply(
             deadline,
             prefix,
@@ -914,6 +915,9 @@ impl Client {
                 GetReply::Miss => Ok(None),
                 GetReply::Hit { cas: None, .. } if cmd.with_cas() => {
                     Err(Error::Protocol("VALUE without cas for gets".into()))
+                }
+                GetReply::Hit { data, .. } if data.len() > max => {
+                    Err(crate::conn::too_large(data.len() as u64, max))
                 }
                 GetReply::Hit { flags, cas, data } => {
                     let visit = visit.take().expect("one value per key");
@@ -1474,6 +1478,7 @@ fn read_retrieval<'k>(
     visit: &mut HitVisitor<'_>,
 ) -> Result<()> {
     let (n, key_at) = keys;
+    let max = conn.max_value();
     let mut next = 0; // index of the next key that may be answered
     loop {
         // the usual case: the next key's value, already buffered
@@ -1502,6 +1507,9 @@ fn read_retrieval<'k>(
                 };
                 if cmd.with_cas() && cas.is_none() {
                     return Err(Error::Protocol("VALUE without cas for gets".into()));
+                }
+                if data.len() > max {
+                    return Err(crate::conn::too_large(data.len() as u64, max));
                 }
                 next += pos + 1;
                 visit(next - 1, data, flags, cas);

@@ -116,11 +116,17 @@ pub struct ConnOptions {
 /// the data is still coming).
 pub(crate) fn refuse_oversized(unread: &[u8], max: usize) -> Result<()> {
     match protocol::announced_value_len(unread) {
-        Some(n) if n > max as u64 => Err(Error::ValueTooLarge(format!(
-            "the server announced a value of {n} bytes; the limit is {max} (max_value_size)"
-        ))),
+        Some(n) if n > max as u64 => Err(too_large(n, max)),
         _ => Ok(()),
     }
+}
+
+/// The error for a value of `n` bytes over the limit `max`.
+#[cold]
+pub(crate) fn too_large(n: u64, max: usize) -> Error {
+    Error::ValueTooLarge(format!(
+        "the server sent a value of {n} bytes; the limit is {max} (max_value_size)"
+    ))
 }
 
 /// A read buffer grown past this by a big value is given back once empty.
@@ -334,6 +340,12 @@ impl Conn {
             self.unacked_noreply = false;
             self.barrier_pending = true;
         }
+    }
+
+    /// Largest value accepted (`max_value_size`).
+    #[inline]
+    pub fn max_value(&self) -> usize {
+        self.max_value
     }
 
     /// Call after encoding a noreply command.
@@ -672,6 +684,9 @@ impl Conn {
         }
         let (flags, data, used) =
             protocol::parse_plain_value(&self.rbuf[self.rpos..], prefix, key)?;
+        if data.len() > self.max_value {
+            return None; // the caller's full read reports it
+        }
         let t = f(flags, data);
         self.consume(used);
         Some(t)

@@ -400,3 +400,52 @@ fn counters_follow_a_kill_stop_restart_sequence() {
         assert_eq!(counter(&a, s, "ejections"), 0);
     }
 }
+
+#[test]
+fn a_small_limit_refuses_values_that_fit_in_the_read_buffer() {
+    let mc = Memcached::start();
+    Client::connect(&mc.addr())
+        .unwrap()
+        .set(b"big", &[b'x'; 5000], 0, 0, Some(false))
+        .unwrap();
+    let mut b = ClientBuilder::new();
+    b.add_server(&mc.addr()).unwrap();
+    b.max_value_size(1000).unwrap();
+    let c = b.build().unwrap();
+    assert!(matches!(c.get(b"big"), Err(mcrs::Error::ValueTooLarge(_))));
+    let r = c.fetch_many_with(mcrs::protocol::Retrieve::Get, &[b"big"], |_, _, _, _| {
+        panic!("no value over the limit is handed out")
+    });
+    assert!(matches!(
+        r.unwrap().error(0),
+        Some(mcrs::Error::ValueTooLarge(_))
+    ));
+    // the loop fails that key alone and the connection stays usable
+    let mut lp = mcrs::engine::EventLoop::new(&c).unwrap();
+    let out = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    for key in [&b"big"[..], b"small"] {
+        let o = out.clone();
+        lp.submit_with(
+            &mcrs::request::Request::Retrieve {
+                cmd: mcrs::protocol::Retrieve::Get,
+                key,
+            },
+            move |r| o.borrow_mut().push(r),
+        )
+        .unwrap();
+    }
+    let t0 = Instant::now();
+    while out.borrow().len() < 2 && t0.elapsed() < Duration::from_secs(3) {
+        lp.wait(Duration::from_millis(20)).unwrap();
+    }
+    let out = out.borrow();
+    assert!(matches!(
+        out[0],
+        mcrs::request::Outcome::Value(Err(mcrs::Error::ValueTooLarge(_)))
+    ));
+    assert!(
+        matches!(out[1], mcrs::request::Outcome::Value(Ok(None))),
+        "{:?}",
+        out[1]
+    );
+}

@@ -34,7 +34,9 @@ use mio::{Interest, Registry, Token};
 
 use super::job::{Answer, JobRef, Jobs, LineKind};
 use crate::cluster::Cluster;
-use crate::conn::{refuse_oversized, ConnOptions, Deadline, ServerAddr, KEEP_READ_BUFFER};
+use crate::conn::{
+    refuse_oversized, too_large, ConnOptions, Deadline, ServerAddr, KEEP_READ_BUFFER,
+};
 use crate::counters::Counters;
 use crate::error::Error;
 use crate::protocol::{self, encode, Response, Retrieve, WireKey};
@@ -1038,6 +1040,7 @@ fn retrieval_step(
         if *next < wants.len() && !cmd.with_cas() {
             let w = wants[*next];
             if let Some((flags, data, n)) = protocol::parse_plain_value(rest, cx.prefix, key_of(&w))
+                .filter(|(_, data, _)| data.len() <= cx.opts.max_value)
             {
                 cx.jobs.hit(w.job, w.slot, data, flags, None);
                 counters.hits(1);
@@ -1077,8 +1080,15 @@ fn retrieval_step(
                 }
                 counters.misses(pos as u64);
                 let w = wants[*next + pos];
-                cx.jobs.hit(w.job, w.slot, data, flags, cas);
-                counters.hits(1);
+                if data.len() > cx.opts.max_value {
+                    // the stream is in step: only this key fails
+                    let e = too_large(data.len() as u64, cx.opts.max_value);
+                    counters.failure(&e);
+                    cx.jobs.fail(w.job, &[w.slot], e);
+                } else {
+                    cx.jobs.hit(w.job, w.slot, data, flags, cas);
+                    counters.hits(1);
+                }
                 *next += pos + 1;
                 used += n;
             }
