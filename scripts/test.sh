@@ -78,7 +78,10 @@ fi
 
 if [ -d bindings/node ] && [ -f bindings/node/package.json ]; then
   step "Node binding"
-  (cd bindings/node && { [ -d node_modules/koffi ] || npm ci --no-audit --no-fund --silent; } && node --test test/)
+  # npm ci builds the N-API addon (node-gyp against the local node headers, .npmrc
+  # nodedir=/usr) and links it to target/release/libmcrs.so (built above)
+  (cd bindings/node && { [ -f build/Release/mcrs.node ] && [ build/Release/mcrs.node -nt src/addon.c ] \
+      || npm ci --no-audit --no-fund --silent; } && node --test test/)
 fi
 
 if [ -z "${MCRS_QUICK:-}" ] && [ -x fuzz/smoke.sh ]; then
