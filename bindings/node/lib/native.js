@@ -5,7 +5,8 @@
 
 const path = require('path');
 
-const ADDON = path.resolve(__dirname, '..', 'build', 'Release', 'mcrs.node');
+// MCRS_NODE_ADDON: another build of the addon (e.g. one with AddressSanitizer)
+const ADDON = process.env.MCRS_NODE_ADDON || path.resolve(__dirname, '..', 'build', 'Release', 'mcrs.node');
 
 let cached = null;
 
