@@ -180,13 +180,16 @@ async function main() {
     await WORKLOADS.serial(x); // connected
     const lags = [];
     let failures = 0;
+    let wrong = 0; // answered with a wrong value (must stay 0)
     let took = 0;
     for (let i = 0; i < TRIALS; i++) {
       mc.pause();
       await sleep(20); // the server has stopped
       const t0 = performance.now();
       lags.push(await lagDuring(async () => {
-        const ps = KEYS.map((k) => Promise.resolve(x.get(x.client, k)).then(() => {}, () => { failures++; }));
+        const ps = KEYS.map((k) => Promise.resolve(x.get(x.client, k)).then((v) => {
+          if (x.value(v) !== VALUE) wrong++;
+        }, () => { failures++; }));
         await Promise.all(ps);
       }));
       took = Math.max(took, performance.now() - t0);
@@ -194,7 +197,7 @@ async function main() {
       await sleep(50);
       await WORKLOADS.serial(x).catch(() => {}); // reconnect
     }
-    console.log(`  ${x.name.padEnd(16)} ${show(lags)}; ${failures}/${100 * TRIALS} rejected, the slowest stall after ${took.toFixed(0)} ms`);
+    console.log(`  ${x.name.padEnd(16)} ${show(lags)}; ${failures}/${100 * TRIALS} rejected, ${wrong} wrong values, the slowest stall after ${took.toFixed(0)} ms`);
     try { await x.close(x.client); } catch { /* closing a timed-out client */ }
   }
   await mc.stop();
