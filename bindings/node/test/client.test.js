@@ -454,3 +454,22 @@ test('a client dropped without close() still settles its promises', async () => 
   if (global.gc) global.gc();
   assert.equal(await p, 'kept');
 });
+
+test('quit with requests in flight: they complete, later requests use new connections', async () => {
+  const o = new Client(mc.address, { defaultNoreply: false });
+  try {
+    const k = uk();
+    await o.set(k, 'before');
+    const before = (await c.stats())[mc.address].total_connections;
+    const inflight = Array.from({ length: 20 }, () => o.get(k));
+    await o.quit();
+    const after = o.get(k);
+    assert.deepEqual(await Promise.all(inflight), Array(20).fill('before'));
+    assert.equal(await after, 'before');
+    const now = (await c.stats())[mc.address].total_connections;
+    assert.ok(now > before, `a new connection was opened (${before} -> ${now})`);
+    assert.equal(o.pending, 0);
+  } finally {
+    o.close();
+  }
+});
