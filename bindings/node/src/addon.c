@@ -143,11 +143,13 @@ enum op {
     OP_CAS, OP_DELETE, OP_TOUCH, OP_INCR, OP_DECR,
     OP_GET_MANY, OP_GETS_MANY, OP_SET_MANY, OP_DELETE_MANY, OP_TOUCH_MANY,
     OP_FLUSH_ALL, OP_VERSION, OP_STATS, OP_GET_INTO, OP_CACHE_MEMLIMIT, OP_VERBOSITY,
+    OP_FLUSH_BUFFERS, OP_QUIT, OP_CLIENT,
 };
 static const char *const OP_NAMES[] = {
     "get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas", "delete",
     "touch", "incr", "decr", "getMany", "getsMany", "setMany", "deleteMany", "touchMany",
-    "flushAll", "version", "stats", "getInto", "cacheMemlimit", "verbosity",
+    "flushAll", "version", "stats", "getInto", "cacheMemlimit", "verbosity", "flushBuffers",
+    "quit", "Client",
 };
 
 /* An McrsError for `status`: the message is "mcrs <op>: <detail> (<name>)". */
@@ -1425,7 +1427,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     ARGS(1);
     mcrs_status st = mcrs_loop_send(ls->loop);
     if (st != MCRS_STATUS_OK) {
-        napi_throw(env, error_now(env, c->es, OP_FLUSH_ALL, st));
+        napi_throw(env, error_now(env, c->es, OP_FLUSH_BUFFERS, st));
         return NULL;
     }
     unlink_dirty(ls);
@@ -1442,7 +1444,7 @@ static napi_value js_quit(napi_env env, napi_callback_info info) {
     mcrs_status st;
     loop_s *fresh = loop_make(env, c, &st);
     if (!fresh) {
-        napi_throw(env, error_now(env, c->es, OP_VERSION, st));
+        napi_throw(env, error_now(env, c->es, OP_QUIT, st));
         return NULL;
     }
     c->cur = fresh;
@@ -1556,7 +1558,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
         return throw_type(env, "mcrs addon: create(addresses, weights, settings, raw)");
     mcrs_config *cfg = mcrs_config_new();
     if (!cfg) {
-        napi_throw(env, make_error(env, es, OP_VERSION, MCRS_STATUS_PANIC, "mcrs_config_new"));
+        napi_throw(env, make_error(env, es, OP_CLIENT, MCRS_STATUS_PANIC, "mcrs_config_new"));
         return NULL;
     }
     uint32_t n = 0, m = 0;
@@ -1665,7 +1667,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
     if (!c->cur) {
         mcrs_client_free(client);
         free(c);
-        napi_throw(env, error_now(env, es, OP_VERSION, st));
+        napi_throw(env, error_now(env, es, OP_CLIENT, st));
         return NULL;
     }
     napi_value h;
