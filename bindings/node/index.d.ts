@@ -45,6 +45,14 @@ export interface ClientOptions {
   retryTimeout?: number;
   /** How long (ms) a removed server stays out before it is probed (cluster only; default 60000). */
   deadTimeout?: number;
+  /** Flush a server that rejoins the ring instead of deleting only the keys routed away from it (cluster only; default false). */
+  flushOnRejoin?: boolean;
+  /** Cap, in seconds, on the exptime of writes routed to a stand-in while their server is out (cluster only; default 60; 0: none). */
+  failoverTtl?: number;
+  /** Largest value accepted from a server, in bytes (default and most 1 GiB); larger replies reject with VALUE_TOO_LARGE. */
+  maxValueSize?: number;
+  /** Keys remembered per server while it is out of the ring before it must be flushed on rejoin (cluster only; default 100000). */
+  maxTrackedKeys?: number;
   /** How keys are spread over several servers (default 'rendezvous', as pymemcache's HashClient). */
   distribution?: 'rendezvous' | 'ketama' | 'xxh3';
   serializer?: Serializer;

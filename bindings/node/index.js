@@ -166,7 +166,7 @@ const OPTION_KEYS = [
   'connectTimeout', 'timeout', 'noDelay', 'keepalive', 'ignoreExc', 'defaultNoreply',
   'keyPrefix', 'allowUnicodeKeys', 'maxPoolSize', 'poolIdleTimeout', 'retryAttempts',
   'retryTimeout', 'deadTimeout', 'distribution', 'serializer', 'deserializer', 'serde',
-  'bufferNoreply',
+  'bufferNoreply', 'flushOnRejoin', 'failoverTtl', 'maxValueSize', 'maxTrackedKeys',
 ];
 
 function serverSpecs(servers) {
@@ -257,6 +257,10 @@ class Client {
     }
     if (opts.maxPoolSize != null) settings.push(['max_pool_size', intArg('Client', 'option maxPoolSize', opts.maxPoolSize, 1, U32_MAX)]);
     if (opts.retryAttempts != null) settings.push(['retry_attempts', intArg('Client', 'option retryAttempts', opts.retryAttempts, 0, U32_MAX)]);
+    if (opts.flushOnRejoin != null) settings.push(['flush_on_rejoin', boolArg('Client', 'option flushOnRejoin', opts.flushOnRejoin)]);
+    if (opts.failoverTtl != null) settings.push(['failover_ttl', intArg('Client', 'option failoverTtl (seconds)', opts.failoverTtl, 0, U32_MAX)]);
+    if (opts.maxValueSize != null) settings.push(['max_value_size', intArg('Client', 'option maxValueSize (bytes)', opts.maxValueSize, 1, 2 ** 30)]);
+    if (opts.maxTrackedKeys != null) settings.push(['max_tracked_keys', intArg('Client', 'option maxTrackedKeys', opts.maxTrackedKeys, 0, U32_MAX)]);
     if (opts.keyPrefix != null) {
       const p = opts.keyPrefix;
       if (typeof p !== 'string' && !(p instanceof Uint8Array)) throw new TypeError(`mcrs: option keyPrefix must be a string or a Buffer, got ${describe(p)}`);

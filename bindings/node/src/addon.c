@@ -1620,6 +1620,10 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
         B("default_noreply", mcrs_config_set_default_noreply);
         B("allow_unicode_keys", mcrs_config_set_allow_unicode_keys);
         B("buffer_noreply", mcrs_config_set_buffer_noreply);
+        B("flush_on_rejoin", mcrs_config_set_flush_on_rejoin);
+        U("failover_ttl", mcrs_config_set_failover_ttl);
+        U("max_value_size", mcrs_config_set_max_value_size);
+        U("max_tracked_keys", mcrs_config_set_max_tracked_keys);
         else {
             mcrs_config_free(cfg);
             return throw_type(env, "mcrs addon: unknown setting");

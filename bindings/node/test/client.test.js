@@ -350,6 +350,10 @@ test('every option is accepted', async () => {
     retryTimeout: 500,
     deadTimeout: 5000,
     distribution: 'ketama',
+    flushOnRejoin: false,
+    failoverTtl: 30,
+    maxValueSize: 1024 * 1024,
+    maxTrackedKeys: 1000,
   });
   try {
     await o.set('opt', 'v');
@@ -471,5 +475,19 @@ test('quit with requests in flight: they complete, later requests use new connec
     assert.equal(o.pending, 0);
   } finally {
     o.close();
+  }
+});
+
+test('maxValueSize: a larger value rejects with VALUE_TOO_LARGE, the client goes on', async () => {
+  // the event loop refuses a value before its read buffer (64 KiB) would grow for it
+  const small = new Client(mc.address, { maxValueSize: 1000, defaultNoreply: false });
+  try {
+    const [k, k2] = [uk(), uk()];
+    await c.set(k, Buffer.alloc(512 * 1024, 1));
+    await c.set(k2, 'small');
+    await assert.rejects(small.get(k), (e) => e instanceof McrsError && e.code === 'MCRS_STATUS_VALUE_TOO_LARGE' && e.status === Status.VALUE_TOO_LARGE);
+    assert.equal(await small.get(k2), 'small');
+  } finally {
+    small.close();
   }
 });

@@ -148,6 +148,9 @@ test('bad constructor arguments are TypeErrors or RangeErrors', () => {
     () => new Client(mc.address, { maxPoolSize: 0 }),
     () => new Client(mc.address, { retryAttempts: -1 }),
     () => new Client([{ host: '127.0.0.1', port: mc.port, weight: 0 }]),
+    () => new Client(mc.address, { maxValueSize: 0 }),
+    () => new Client(mc.address, { maxValueSize: 2 ** 30 + 1 }),
+    () => new Client(mc.address, { failoverTtl: -1 }),
   ]) assert.throws(call, RangeError, String(call));
 });
 
