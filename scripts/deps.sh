@@ -27,6 +27,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# the Node addon compiles against the Node headers already here (bindings/node/.npmrc: nodedir=/usr)
+if command -v node >/dev/null && [ ! -e /usr/include/node/node_api.h ]; then
+  echo "warning: /usr/include/node/node_api.h is missing: the Node addon cannot build (set npm_config_nodedir to the Node prefix that has include/node)" >&2
+fi
+
 if ! python3 -c 'import pymemcache, pytest' 2>/dev/null; then
   echo "installing pymemcache and pytest" >&2
   python3 -m pip install -q pymemcache pytest 2>&1 | grep -v "Running pip as the 'root' user" || true

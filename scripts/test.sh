@@ -83,7 +83,20 @@ fi
 
 if [ -d bindings/node ] && [ -f bindings/node/package.json ]; then
   step "Node binding"
-  (cd bindings/node && { [ -d node_modules/koffi ] || npm ci --no-audit --no-fund --silent; } && node --test test/)
+  # npm ci builds the N-API addon (node-gyp against the local node headers, .npmrc
+  # nodedir=/usr) and links it to target/release/libmcrs.so (built above)
+  (cd bindings/node && { [ -f build/Release/mcrs.node ] && [ build/Release/mcrs.node -nt src/addon.c ] \
+      || npm ci --no-audit --no-fund --silent; } && node --test test/)
+  if [ -z "${MCRS_QUICK:-}" ]; then
+    step "Node addon under AddressSanitizer"
+    asan_dir=$(mktemp -d)
+    gcc -std=gnu11 -g -O1 -fsanitize=address -fno-omit-frame-pointer -fPIC -shared -DNAPI_VERSION=8 \
+      -I/usr/include/node -Iinclude bindings/node/src/addon.c -o "$asan_dir/mcrs.node" \
+      -Ltarget/release -lmcrs -Wl,-rpath,"$PWD/target/release"
+    (cd bindings/node && ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+      MCRS_NODE_ADDON="$asan_dir/mcrs.node" node --test test/)
+    rm -rf "$asan_dir"
+  fi
 fi
 
 if [ -z "${MCRS_QUICK:-}" ] && [ -x fuzz/smoke.sh ]; then

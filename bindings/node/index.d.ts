@@ -1,5 +1,6 @@
 /// <reference types="node" />
-// Types for mcrs, the Node binding of libmcrs. Every method is synchronous.
+// Types for mcrs, the Node binding of libmcrs. Every method returns a Promise
+// (argument errors reject too); nothing blocks the event loop.
 
 /** A key: a string (sent as UTF-8) or raw bytes. */
 export type Key = string | Uint8Array;
@@ -32,7 +33,7 @@ export interface ClientOptions {
   keyPrefix?: string | Uint8Array;
   /** Allow UTF-8 (non-ASCII) keys (default false). */
   allowUnicodeKeys?: boolean;
-  /** Hold noreply commands back until 64 KiB gather, a command that waits is sent, flushBuffers() or close() (default false). */
+  /** Accepted for compatibility; requests are always written once per turn of the event loop. */
   bufferNoreply?: boolean;
   /** Most connections per server (default 32). */
   maxPoolSize?: number;
@@ -44,6 +45,14 @@ export interface ClientOptions {
   retryTimeout?: number;
   /** How long (ms) a removed server stays out before it is probed (cluster only; default 60000). */
   deadTimeout?: number;
+  /** Flush a server that rejoins the ring instead of deleting only the keys routed away from it (cluster only; default false). */
+  flushOnRejoin?: boolean;
+  /** Cap, in seconds, on the exptime of writes routed to a stand-in while their server is out (cluster only; default 60; 0: none). */
+  failoverTtl?: number;
+  /** Largest value accepted from a server, in bytes (default and most 1 GiB); larger replies reject with VALUE_TOO_LARGE. */
+  maxValueSize?: number;
+  /** Keys remembered per server while it is out of the ring before it must be flushed on rejoin (cluster only; default 100000). */
+  maxTrackedKeys?: number;
   /** How keys are spread over several servers (default 'rendezvous', as pymemcache's HashClient). */
   distribution?: 'rendezvous' | 'ketama' | 'xxh3';
   serializer?: Serializer;
@@ -68,7 +77,8 @@ export declare const Status: Readonly<{
   OK: 0; NOT_FOUND: 1; NOT_STORED: 2; EXISTS: 3; INVALID_KEY: 4; INVALID_ARGUMENT: 5;
   NULL_POINTER: 6; CLIENT_ERROR: 7; SERVER_ERROR: 8; UNKNOWN_COMMAND: 9; CONNECT_FAILED: 10;
   IO: 11; TIMEOUT: 12; UNEXPECTED_CLOSE: 13; PROTOCOL: 14; NO_SERVERS: 15;
-  BUFFER_TOO_SMALL: 16; PANIC: 17; SERVER_DOWN: 18;
+  BUFFER_TOO_SMALL: 16; PANIC: 17; SERVER_DOWN: 18; CANCELLED: 19; TLS: 20; AUTH_FAILED: 21;
+  PARTIAL: 22; VALUE_TOO_LARGE: 23;
 }>;
 
 /** pymemcache.serde flag values. */
@@ -88,59 +98,65 @@ export declare class McrsError extends Error {
 }
 
 export declare class Client {
+  /** Throws (synchronously) a TypeError/RangeError for bad options, an McrsError for what libmcrs rejects; does no I/O. */
   constructor(servers: ServerSpec | ServerSpec[], options?: ClientOptions);
 
   /** True once close() was called. */
   readonly closed: boolean;
+  /** Requests whose promises have not settled yet. */
+  readonly pending: number;
 
   /** true (also with noreply). */
-  set(key: Key, value: any, options?: StoreOptions | number): boolean;
+  set(key: Key, value: any, options?: StoreOptions | number): Promise<boolean>;
   /** false when the key exists (known only without noreply). */
-  add(key: Key, value: any, options?: StoreOptions | number): boolean;
+  add(key: Key, value: any, options?: StoreOptions | number): Promise<boolean>;
   /** false when the key is absent (known only without noreply). */
-  replace(key: Key, value: any, options?: StoreOptions | number): boolean;
-  append(key: Key, value: any, options?: StoreOptions | number): boolean;
-  prepend(key: Key, value: any, options?: StoreOptions | number): boolean;
+  replace(key: Key, value: any, options?: StoreOptions | number): Promise<boolean>;
+  append(key: Key, value: any, options?: StoreOptions | number): Promise<boolean>;
+  prepend(key: Key, value: any, options?: StoreOptions | number): Promise<boolean>;
   /** true stored, false changed since read (EXISTS), undefined not found. */
-  cas(key: Key, value: any, cas: bigint | string | number, options?: StoreOptions | number): boolean | undefined;
+  cas(key: Key, value: any, cas: bigint | string | number, options?: StoreOptions | number): Promise<boolean | undefined>;
 
-  get<T = any>(key: Key): T | undefined;
-  get<T = any, D = T>(key: Key, defaultValue: D): T | D;
-  gets<T = any>(key: Key): [T, bigint] | [undefined, undefined];
-  gets<T = any, D = T>(key: Key, defaultValue: D): [T, bigint] | [D, undefined];
-  gat<T = any>(key: Key, expire?: number): T | undefined;
-  gat<T = any, D = T>(key: Key, expire: number, defaultValue: D): T | D;
-  gats<T = any>(key: Key, expire?: number): [T, bigint] | [undefined, undefined];
-  gats<T = any, D = T>(key: Key, expire: number, defaultValue: D): [T, bigint] | [D, undefined];
-  /** Hits only, keyed by the key's string (Buffer keys as their UTF-8 text). */
-  getMany<T = any>(keys: Key[]): Record<string, T>;
-  getsMany<T = any>(keys: Key[]): Record<string, [T, bigint]>;
-  /** Returns the keys that were not stored ([] with noreply). */
-  setMany<K extends Key>(items: Record<string, any> | Map<K, any> | Array<[K, any]>, options?: StoreOptions | number): K[];
+  get<T = any>(key: Key): Promise<T | undefined>;
+  get<T = any, D = T>(key: Key, defaultValue: D): Promise<T | D>;
+  gets<T = any>(key: Key): Promise<[T, bigint] | [undefined, undefined]>;
+  gets<T = any, D = T>(key: Key, defaultValue: D): Promise<[T, bigint] | [D, undefined]>;
+  gat<T = any>(key: Key, expire?: number): Promise<T | undefined>;
+  gat<T = any, D = T>(key: Key, expire: number, defaultValue: D): Promise<T | D>;
+  gats<T = any>(key: Key, expire?: number): Promise<[T, bigint] | [undefined, undefined]>;
+  gats<T = any, D = T>(key: Key, expire: number, defaultValue: D): Promise<[T, bigint] | [D, undefined]>;
+  /** Hits only, keyed by the key's string (Buffer keys as their UTF-8 text). Rejects with MCRS_STATUS_PARTIAL when some servers failed (unless ignoreExc). */
+  getMany<T = any>(keys: Key[]): Promise<Record<string, T>>;
+  getsMany<T = any>(keys: Key[]): Promise<Record<string, [T, bigint]>>;
+  /** Resolves to the keys that were not stored ([] with noreply). */
+  setMany<K extends Key>(items: Record<string, any> | Map<K, any> | Array<[K, any]>, options?: StoreOptions | number): Promise<K[]>;
 
   /** true when the key existed (always true with noreply, the default). */
-  delete(key: Key, options?: NoreplyOptions): boolean;
-  deleteMany(keys: Key[], options?: NoreplyOptions): true;
+  delete(key: Key, options?: NoreplyOptions): Promise<boolean>;
+  deleteMany(keys: Key[], options?: NoreplyOptions): Promise<true>;
   /** The new value (BigInt past 2^53), or undefined when the key is missing or with noreply. */
-  incr(key: Key, delta?: number | bigint | string, options?: NoreplyOptions): number | bigint | undefined;
-  decr(key: Key, delta?: number | bigint | string, options?: NoreplyOptions): number | bigint | undefined;
+  incr(key: Key, delta?: number | bigint | string, options?: NoreplyOptions): Promise<number | bigint | undefined>;
+  decr(key: Key, delta?: number | bigint | string, options?: NoreplyOptions): Promise<number | bigint | undefined>;
   /** true when found (always true with noreply, the default). */
-  touch(key: Key, expire?: number, options?: NoreplyOptions): boolean;
+  touch(key: Key, expire?: number, options?: NoreplyOptions): Promise<boolean>;
+  touchMany(keys: Key[], expire?: number, options?: NoreplyOptions): Promise<true>;
 
   /** { "host:port": { name: value } }; integer and decimal values as numbers. */
-  stats(...args: string[]): Record<string, Record<string, string | number>>;
-  version(): string;
-  /** Writes the noreply commands held back by bufferNoreply. */
-  flushBuffers(): true;
-  /** Raw bytes of key copied into buf (no serde, no allocation); undefined on a miss. Too small a buf throws BUFFER_TOO_SMALL with `needed`. */
-  getInto(key: Key, buf: Uint8Array): { length: number; flags: number } | undefined;
-  flushAll(delay?: number, noreply?: boolean | NoreplyOptions): true;
-  cacheMemlimit(megabytes: number, noreply?: boolean | NoreplyOptions): true;
-  verbosity(level: number, noreply?: boolean | NoreplyOptions): true;
-  /** Closes idle connections; the client stays usable. */
-  quit(): void;
-  /** Frees the client; idempotent. Later calls throw (code 'ERR_MCRS_CLIENT_CLOSED'). */
-  close(): void;
+  stats(...args: string[]): Promise<Record<string, Record<string, string | number>>>;
+  version(): Promise<string>;
+  /** Writes the requests submitted so far now rather than at the end of this turn. */
+  flushBuffers(): Promise<true>;
+  /** Raw bytes of key copied into buf (no serde); undefined on a miss. Too small a buf rejects with BUFFER_TOO_SMALL and `needed`. Leave buf alone until it settles. */
+  getInto(key: Key, buf: Uint8Array): Promise<{ length: number; flags: number } | undefined>;
+  flushAll(delay?: number, noreply?: boolean | NoreplyOptions): Promise<true>;
+  /** Runs on libuv's thread pool (the event-loop API has no counterpart). */
+  cacheMemlimit(megabytes: number, noreply?: boolean | NoreplyOptions): Promise<true>;
+  /** Runs on libuv's thread pool (the event-loop API has no counterpart). */
+  verbosity(level: number, noreply?: boolean | NoreplyOptions): Promise<true>;
+  /** Closes the connections once the requests in flight are done; later requests open new ones. */
+  quit(): Promise<void>;
+  /** Frees the client; requests in flight reject with MCRS_STATUS_CANCELLED; idempotent. Later calls reject (code 'ERR_MCRS_CLIENT_CLOSED'). */
+  close(): Promise<void>;
 }
 
 /** The same class as Client (pymemcache's HashClient name). */
@@ -149,7 +165,7 @@ export declare const HashClient: typeof Client;
 export declare function defaultSerializer(key: Key, value: DefaultValue): [Uint8Array, number];
 export declare function defaultDeserializer(key: Key, value: Buffer, flags: number): Buffer | string | number | bigint;
 
-/** libmcrs's version (loads the library). */
+/** The linked libmcrs's version (loads the addon). */
 export declare function libraryVersion(): string;
-/** Where libmcrs was loaded from (loads the library). */
+/** The path of the native addon, build/Release/mcrs.node (loads it). */
 export declare function libraryPath(): string;

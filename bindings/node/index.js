@@ -1,8 +1,10 @@
 'use strict';
-// mcrs for Node: a memcached client over libmcrs (Rust core, C ABI) through koffi.
+// mcrs for Node: a memcached client over libmcrs (Rust core, C ABI) through an
+// N-API addon (src/addon.c) that drives libmcrs's event loop from libuv.
 //
-// Every method is synchronous: it blocks the JS thread for one round trip to
-// the server(s), bounded by the `timeout` option. See README.md.
+// Every method returns a Promise and never blocks the JS thread: requests
+// submitted in one turn of the event loop go out in one write per server,
+// and their promises settle as the replies come in. See README.md.
 
 const native = require('./lib/native');
 const { FLAGS, defaultSerializer, defaultDeserializer, describe } = require('./lib/serde');
@@ -29,18 +31,17 @@ const STATUS_NAMES = [
   'MCRS_STATUS_BUFFER_TOO_SMALL',
   'MCRS_STATUS_PANIC',
   'MCRS_STATUS_SERVER_DOWN',
+  'MCRS_STATUS_CANCELLED',
+  'MCRS_STATUS_TLS',
+  'MCRS_STATUS_AUTH_FAILED',
+  'MCRS_STATUS_PARTIAL',
+  'MCRS_STATUS_VALUE_TOO_LARGE',
 ];
 
 /** mcrs_status values by name, e.g. Status.TIMEOUT === 12. */
 const Status = Object.freeze(Object.fromEntries(
   STATUS_NAMES.map((n, i) => [n.slice('MCRS_STATUS_'.length), i])
 ));
-
-const OK = Status.OK;
-const NOT_FOUND = Status.NOT_FOUND;
-const NOT_STORED = Status.NOT_STORED;
-const EXISTS = Status.EXISTS;
-const BUFFER_TOO_SMALL = Status.BUFFER_TOO_SMALL;
 
 const NOREPLY_DEFAULT = 0;
 const NOREPLY_ON = 1;
@@ -52,7 +53,10 @@ const U32_MAX = 0xffffffff;
 const I32_MAX = 0x7fffffff;
 const U64_MAX = (1n << 64n) - 1n;
 
-/** A failure reported by libmcrs: `.status` (number), `.code` ('MCRS_STATUS_...'). */
+/**
+ * A failure reported by libmcrs: `.status` (number), `.code` ('MCRS_STATUS_...'),
+ * `.detail` (libmcrs's mcrs_last_error for the request).
+ */
 class McrsError extends Error {
   constructor(message, status, detail) {
     super(message);
@@ -63,41 +67,22 @@ class McrsError extends Error {
   }
 }
 
-let errBuf = null;
-
-/** This thread's mcrs_last_error() (koffi sync calls run on the JS thread). */
-function lastError(fn) {
-  if (errBuf === null) errBuf = Buffer.alloc(512);
-  let n = Number(fn.mcrs_last_error(errBuf, errBuf.length));
-  if (n >= errBuf.length) {
-    errBuf = Buffer.alloc(n + 1);
-    n = Number(fn.mcrs_last_error(errBuf, errBuf.length));
-  }
-  return errBuf.toString('utf8', 0, Math.min(n, errBuf.length - 1));
+/** The flags 2/4 values the addon leaves to JS (past 2^53, or malformed). */
+function intDecoder(key, value, flags) {
+  return defaultDeserializer(key, value, flags);
 }
 
-function fail(fn, op, status) {
-  const detail = lastError(fn);
-  const text = detail || fn.mcrs_status_str(status);
-  const code = STATUS_NAMES[status] || `MCRS_STATUS_${status}`;
-  return new McrsError(`mcrs ${op}: ${text} (${code})`, status, detail);
+function addon() {
+  return native.load(McrsError, intDecoder);
 }
 
 // ---- argument checks (all before any native call) ------------------------------
 
-// koffi passes an empty Buffer as NULL, which the C API rejects for keys
-// (NULL_POINTER); a one-byte buffer with length 0 lets libmcrs report the
-// empty key as MCRS_STATUS_INVALID_KEY.
-const EMPTY_KEY = Buffer.from(' ');
-
-function keyBytes(op, key) {
-  if (typeof key === 'string') return Buffer.from(key, 'utf8');
-  if (key instanceof Uint8Array) return key;
-  throw new TypeError(`mcrs ${op}: key must be a string or a Buffer, got ${describe(key)}`);
-}
-
-function keyPtr(k) {
-  return k.length === 0 ? EMPTY_KEY : k;
+function checkKey(op, key) {
+  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+    throw new TypeError(`mcrs ${op}: key must be a string or a Buffer, got ${describe(key)}`);
+  }
+  return key;
 }
 
 function keyString(key) {
@@ -108,16 +93,8 @@ function keyList(op, keys) {
   if (!Array.isArray(keys)) {
     throw new TypeError(`mcrs ${op}: keys must be an array of strings or Buffers, got ${describe(keys)}`);
   }
-  const bufs = new Array(keys.length);
-  const ptrs = new Array(keys.length);
-  const lens = new Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    const b = keyBytes(op, keys[i]);
-    bufs[i] = b;
-    ptrs[i] = keyPtr(b);
-    lens[i] = b.length;
-  }
-  return { bufs, ptrs, lens };
+  for (let i = 0; i < keys.length; i++) checkKey(op, keys[i]);
+  return keys;
 }
 
 function checkOptions(op, opts, allowed) {
@@ -184,18 +161,12 @@ function u64Arg(op, name, v) {
   return b;
 }
 
-function numberOrBigInt(v) {
-  // koffi returns uint64 as a Number when it fits, else as a BigInt.
-  if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-  return v;
-}
-
 /** The options `new Client` knows; any other name is a TypeError (catches typos). */
 const OPTION_KEYS = [
   'connectTimeout', 'timeout', 'noDelay', 'keepalive', 'ignoreExc', 'defaultNoreply',
   'keyPrefix', 'allowUnicodeKeys', 'maxPoolSize', 'poolIdleTimeout', 'retryAttempts',
   'retryTimeout', 'deadTimeout', 'distribution', 'serializer', 'deserializer', 'serde',
-  'bufferNoreply',
+  'bufferNoreply', 'flushOnRejoin', 'failoverTtl', 'maxValueSize', 'maxTrackedKeys',
 ];
 
 function serverSpecs(servers) {
@@ -207,7 +178,7 @@ function serverSpecs(servers) {
   if (!Array.isArray(list) || list.length === 0) throw bad();
   return list.map((s) => {
     let address;
-    let weight;
+    let weight = 0;
     if (typeof s === 'string') {
       address = s;
     } else if (Array.isArray(s) && s.length === 2 && typeof s[0] === 'string' && Number.isInteger(s[1])) {
@@ -218,7 +189,7 @@ function serverSpecs(servers) {
     } else {
       throw bad();
     }
-    if (address.length === 0 || address.includes('\0')) throw bad();
+    if (address.length === 0 || address.includes('\0') || Buffer.byteLength(address) > 500) throw bad();
     return { address, weight };
   });
 }
@@ -241,51 +212,59 @@ function msArg(name, v, min) {
   return ms;
 }
 
-// Frees clients that were never closed once they are garbage collected.
-const finalizer = new FinalizationRegistry((held) => {
-  held.fn.mcrs_client_free(held.handle);
-});
+function closedError(op) {
+  const e = new Error(`mcrs ${op}: the client is closed`);
+  e.code = 'ERR_MCRS_CLIENT_CLOSED';
+  return e;
+}
+
+const STORE_OPS = { set: 0, add: 1, replace: 2, append: 3, prepend: 4 };
+const READ_OPS = { get: 0, gets: 1, gat: 2, gats: 3 };
 
 // ---- the client -------------------------------------------------------------------
 
 /**
  * A memcached client over one server or a cluster (pymemcache's Client and
- * HashClient in one). All methods are synchronous.
+ * HashClient in one). Every method returns a Promise; argument errors reject
+ * too (TypeError / RangeError), before anything is sent.
  */
 class Client {
-  #fn;
-  #koffi;
+  #n;
   #h = null;
   #serialize;
   #deserialize;
+  #raw; // a custom deserializer: the addon hands over bytes and flags
 
   constructor(servers, options = {}) {
     const specs = serverSpecs(servers);
     const opts = checkOptions('Client', options, OPTION_KEYS);
-    const setters = []; // [cfg setter name, ...args], all checked before any native call
+    const settings = []; // [native setting name, value], all checked before any native call
 
-    if (opts.connectTimeout != null) setters.push(['mcrs_config_set_connect_timeout_ms', msArg('connectTimeout', opts.connectTimeout, 1)]);
-    if (opts.timeout != null) setters.push(['mcrs_config_set_timeout_ms', msArg('timeout', opts.timeout, 1)]);
-    if (opts.poolIdleTimeout != null) setters.push(['mcrs_config_set_pool_idle_timeout_ms', msArg('poolIdleTimeout', opts.poolIdleTimeout, 0)]);
-    if (opts.retryTimeout != null) setters.push(['mcrs_config_set_retry_timeout_ms', msArg('retryTimeout', opts.retryTimeout, 0)]);
-    if (opts.deadTimeout != null) setters.push(['mcrs_config_set_dead_timeout_ms', msArg('deadTimeout', opts.deadTimeout, 0)]);
-    for (const [name, setter] of [
-      ['noDelay', 'mcrs_config_set_no_delay'],
-      ['keepalive', 'mcrs_config_set_keepalive'],
-      ['ignoreExc', 'mcrs_config_set_ignore_exc'],
-      ['defaultNoreply', 'mcrs_config_set_default_noreply'],
-      ['allowUnicodeKeys', 'mcrs_config_set_allow_unicode_keys'],
-      ['bufferNoreply', 'mcrs_config_set_buffer_noreply'],
+    if (opts.connectTimeout != null) settings.push(['connect_timeout_ms', msArg('connectTimeout', opts.connectTimeout, 1)]);
+    if (opts.timeout != null) settings.push(['timeout_ms', msArg('timeout', opts.timeout, 1)]);
+    if (opts.poolIdleTimeout != null) settings.push(['pool_idle_timeout_ms', msArg('poolIdleTimeout', opts.poolIdleTimeout, 0)]);
+    if (opts.retryTimeout != null) settings.push(['retry_timeout_ms', msArg('retryTimeout', opts.retryTimeout, 0)]);
+    if (opts.deadTimeout != null) settings.push(['dead_timeout_ms', msArg('deadTimeout', opts.deadTimeout, 0)]);
+    for (const [name, setting] of [
+      ['noDelay', 'no_delay'],
+      ['keepalive', 'keepalive'],
+      ['ignoreExc', 'ignore_exc'],
+      ['defaultNoreply', 'default_noreply'],
+      ['allowUnicodeKeys', 'allow_unicode_keys'],
+      ['bufferNoreply', 'buffer_noreply'],
     ]) {
-      if (opts[name] != null) setters.push([setter, boolArg('Client', `option ${name}`, opts[name])]);
+      if (opts[name] != null) settings.push([setting, boolArg('Client', `option ${name}`, opts[name])]);
     }
-    if (opts.maxPoolSize != null) setters.push(['mcrs_config_set_max_pool_size', intArg('Client', 'option maxPoolSize', opts.maxPoolSize, 1, U32_MAX)]);
-    if (opts.retryAttempts != null) setters.push(['mcrs_config_set_retry_attempts', intArg('Client', 'option retryAttempts', opts.retryAttempts, 0, U32_MAX)]);
+    if (opts.maxPoolSize != null) settings.push(['max_pool_size', intArg('Client', 'option maxPoolSize', opts.maxPoolSize, 1, U32_MAX)]);
+    if (opts.retryAttempts != null) settings.push(['retry_attempts', intArg('Client', 'option retryAttempts', opts.retryAttempts, 0, U32_MAX)]);
+    if (opts.flushOnRejoin != null) settings.push(['flush_on_rejoin', boolArg('Client', 'option flushOnRejoin', opts.flushOnRejoin)]);
+    if (opts.failoverTtl != null) settings.push(['failover_ttl', intArg('Client', 'option failoverTtl (seconds)', opts.failoverTtl, 0, U32_MAX)]);
+    if (opts.maxValueSize != null) settings.push(['max_value_size', intArg('Client', 'option maxValueSize (bytes)', opts.maxValueSize, 1, 2 ** 30)]);
+    if (opts.maxTrackedKeys != null) settings.push(['max_tracked_keys', intArg('Client', 'option maxTrackedKeys', opts.maxTrackedKeys, 0, U32_MAX)]);
     if (opts.keyPrefix != null) {
-      let p = opts.keyPrefix;
-      if (typeof p === 'string') p = Buffer.from(p, 'utf8');
-      else if (!(p instanceof Uint8Array)) throw new TypeError(`mcrs: option keyPrefix must be a string or a Buffer, got ${describe(p)}`);
-      if (p.length > 0) setters.push(['mcrs_config_set_key_prefix', p, p.length]);
+      const p = opts.keyPrefix;
+      if (typeof p !== 'string' && !(p instanceof Uint8Array)) throw new TypeError(`mcrs: option keyPrefix must be a string or a Buffer, got ${describe(p)}`);
+      if (p.length > 0) settings.push(['key_prefix', p]);
     }
     if (opts.distribution != null) {
       const d = typeof opts.distribution === 'string' && Object.hasOwn(DISTRIBUTIONS, opts.distribution)
@@ -293,7 +272,7 @@ class Client {
       if (d === undefined) {
         throw new TypeError(`mcrs: option distribution must be one of ${Object.keys(DISTRIBUTIONS).map((x) => `'${x}'`).join(', ')}, got ${describe(opts.distribution)}`);
       }
-      setters.push(['mcrs_config_set_distribution', d]);
+      settings.push(['distribution', d]);
     }
 
     let ser = defaultSerializer;
@@ -316,31 +295,10 @@ class Client {
     }
     this.#serialize = ser;
     this.#deserialize = de;
+    this.#raw = de !== defaultDeserializer;
 
-    const { fn, koffi } = native.load();
-    this.#fn = fn;
-    this.#koffi = koffi;
-    const cfg = fn.mcrs_config_new();
-    if (!cfg) throw new McrsError('mcrs Client: mcrs_config_new failed', Status.PANIC, '');
-    try {
-      for (const { address, weight } of specs) {
-        const st = weight === undefined
-          ? fn.mcrs_config_add_server(cfg, address)
-          : fn.mcrs_config_add_server_weighted(cfg, address, weight);
-        if (st !== OK) throw fail(fn, `Client (server ${JSON.stringify(address)})`, st);
-      }
-      for (const [name, ...args] of setters) {
-        const st = fn[name](cfg, ...args);
-        if (st !== OK) throw fail(fn, `Client (${name.replace('mcrs_config_set_', '')})`, st);
-      }
-      const out = [null];
-      const st = fn.mcrs_client_new(cfg, out);
-      if (st !== OK) throw fail(fn, 'Client', st);
-      this.#h = out[0];
-    } finally {
-      fn.mcrs_config_free(cfg);
-    }
-    finalizer.register(this, { fn, handle: this.#h }, this);
+    this.#n = addon();
+    this.#h = this.#n.create(specs.map((s) => s.address), specs.map((s) => s.weight), settings, this.#raw);
   }
 
   /** True once close() was called. */
@@ -348,24 +306,26 @@ class Client {
     return this.#h === null;
   }
 
+  /** Requests whose promises have not settled yet. */
+  get pending() {
+    return this.#h === null ? 0 : this.#n.pending(this.#h);
+  }
+
   #handle(op) {
-    if (this.#h === null) {
-      const e = new Error(`mcrs ${op}: the client is closed`);
-      e.code = 'ERR_MCRS_CLIENT_CLOSED';
-      throw e;
-    }
+    if (this.#h === null) throw closedError(op);
     return this.#h;
   }
 
+  /** [data (string or bytes), flags] of value. */
   #encode(op, key, value) {
     if (value === undefined) throw new TypeError(`mcrs ${op}: value is missing (undefined)`);
+    if (this.#serialize === defaultSerializer && typeof value === 'string') return [value, FLAGS.TEXT];
     const r = this.#serialize(key, value);
     if (!Array.isArray(r) || r.length !== 2) {
       throw new TypeError(`mcrs ${op}: the serializer must return [Buffer|string, flags], got ${describe(r)}`);
     }
-    let [data, flags] = r;
-    if (typeof data === 'string') data = Buffer.from(data, 'utf8');
-    else if (!(data instanceof Uint8Array)) {
+    const [data, flags] = r;
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
       throw new TypeError(`mcrs ${op}: the serializer returned ${describe(data)} as data; it must be a Buffer or a string`);
     }
     if (!Number.isInteger(flags) || flags < 0 || flags > U32_MAX) {
@@ -374,364 +334,349 @@ class Client {
     return [data, flags];
   }
 
-  /** Copies a C mcrs_value out: [Buffer, flags, cas BigInt]. */
-  #read(v) {
-    const fn = this.#fn;
-    const len = Number(fn.mcrs_value_len(v));
-    let data;
-    if (len === 0) {
-      data = Buffer.alloc(0);
-    } else {
-      data = Buffer.from(new Uint8Array(this.#koffi.view(fn.mcrs_value_data(v), len)));
+  #store(op, key, value, opts) {
+    try {
+      this.#handle(op);
+      if (typeof opts === 'number') opts = { expire: opts };
+      const o = checkOptions(op, opts, ['expire', 'noreply']);
+      const exp = expireArg(op, o.expire);
+      const nr = noreplyArg(op, o.noreply);
+      checkKey(op, key);
+      const [data, flags] = this.#encode(op, key, value);
+      return this.#n.store(this.#handle(op), STORE_OPS[op], key, data, flags, exp, nr);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return [data, fn.mcrs_value_flags(v), BigInt(fn.mcrs_value_cas(v))];
-  }
-
-  #store(op, cfn, key, value, opts) {
-    this.#handle(op); // closed? fail before running the serializer
-    if (typeof opts === 'number') opts = { expire: opts };
-    const o = checkOptions(op, opts, ['expire', 'noreply']);
-    const exp = expireArg(op, o.expire);
-    const nr = noreplyArg(op, o.noreply);
-    const k = keyBytes(op, key);
-    const [data, flags] = this.#encode(op, key, value);
-    // the serializer is user code: it may have closed the client
-    const st = this.#fn[cfn](this.#handle(op), keyPtr(k), k.length, data, data.length, flags, exp, nr);
-    if (st === OK) return true;
-    if (st === NOT_STORED) return false;
-    throw fail(this.#fn, op, st);
   }
 
   /** Stores unconditionally. true (also with noreply, the default). */
-  set(key, value, opts) { return this.#store('set', 'mcrs_client_set', key, value, opts); }
+  set(key, value, opts) { return this.#store('set', key, value, opts); }
   /** Stores only if absent: false when the key exists (known only without noreply). */
-  add(key, value, opts) { return this.#store('add', 'mcrs_client_add', key, value, opts); }
+  add(key, value, opts) { return this.#store('add', key, value, opts); }
   /** Stores only if present: false when absent (known only without noreply). */
-  replace(key, value, opts) { return this.#store('replace', 'mcrs_client_replace', key, value, opts); }
+  replace(key, value, opts) { return this.#store('replace', key, value, opts); }
   /** Appends the serialized bytes to the stored value. */
-  append(key, value, opts) { return this.#store('append', 'mcrs_client_append', key, value, opts); }
+  append(key, value, opts) { return this.#store('append', key, value, opts); }
   /** Prepends the serialized bytes to the stored value. */
-  prepend(key, value, opts) { return this.#store('prepend', 'mcrs_client_prepend', key, value, opts); }
+  prepend(key, value, opts) { return this.#store('prepend', key, value, opts); }
 
   /** Check-and-set: true stored, false changed since read (EXISTS), undefined not found. */
   cas(key, value, casUnique, opts) {
     const op = 'cas';
-    this.#handle(op);
-    if (typeof opts === 'number') opts = { expire: opts };
-    const o = checkOptions(op, opts, ['expire', 'noreply']);
-    const exp = expireArg(op, o.expire);
-    const nr = noreplyArg(op, o.noreply);
-    const k = keyBytes(op, key);
-    if (casUnique === undefined) throw new TypeError('mcrs cas: the cas unique is missing');
-    const c = u64Arg(op, 'cas', casUnique);
-    const [data, flags] = this.#encode(op, key, value);
-    const st = this.#fn.mcrs_client_cas(this.#handle(op), keyPtr(k), k.length, data, data.length, flags, exp, c, nr);
-    if (st === OK) return true;
-    if (st === EXISTS) return false;
-    if (st === NOT_FOUND) return undefined;
-    throw fail(this.#fn, op, st);
+    try {
+      this.#handle(op);
+      if (typeof opts === 'number') opts = { expire: opts };
+      const o = checkOptions(op, opts, ['expire', 'noreply']);
+      const exp = expireArg(op, o.expire);
+      const nr = noreplyArg(op, o.noreply);
+      checkKey(op, key);
+      if (casUnique === undefined) throw new TypeError('mcrs cas: the cas unique is missing');
+      const c = u64Arg(op, 'cas', casUnique);
+      const [data, flags] = this.#encode(op, key, value);
+      return this.#n.cas(this.#handle(op), key, data, flags, exp, c, nr);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  #readOne(op, cfn, key, touch, exptime, withCas, dflt) {
-    const h = this.#handle(op);
-    const exp = touch ? expireArg(op, exptime) : 0;
-    const k = keyBytes(op, key);
-    const out = [null];
-    const st = touch
-      ? this.#fn[cfn](h, keyPtr(k), k.length, exp, out)
-      : this.#fn[cfn](h, keyPtr(k), k.length, out);
-    if (st === NOT_FOUND) return withCas ? [dflt, undefined] : dflt;
-    if (st !== OK) throw fail(this.#fn, op, st);
-    let data, flags, cas;
+  #readOne(op, key, exptime, dflt) {
     try {
-      [data, flags, cas] = this.#read(out[0]);
-    } finally {
-      this.#fn.mcrs_value_free(out[0]);
+      const h = this.#handle(op);
+      const opc = READ_OPS[op];
+      const exp = opc >= 2 ? expireArg(op, exptime) : 0;
+      checkKey(op, key);
+      const p = this.#n.read(h, opc, key, exp);
+      const withCas = (opc & 1) === 1;
+      if (this.#raw) {
+        const de = this.#deserialize;
+        return p.then((r) => {
+          if (r === undefined) return withCas ? [dflt, undefined] : dflt;
+          const v = de(key, r[0], r[1]);
+          return withCas ? [v, r[2]] : v;
+        });
+      }
+      if (dflt === undefined) return p;
+      return withCas
+        ? p.then((r) => (r[1] === undefined ? [dflt, undefined] : r))
+        : p.then((v) => (v === undefined ? dflt : v));
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const value = this.#deserialize(key, data, flags);
-    return withCas ? [value, cas] : value;
   }
 
   /** The value, or `defaultValue` (undefined) on a miss. */
-  get(key, defaultValue) { return this.#readOne('get', 'mcrs_client_get', key, false, 0, false, defaultValue); }
+  get(key, defaultValue) { return this.#readOne('get', key, 0, defaultValue); }
+  /** [value, cas BigInt], or [defaultValue, undefined] on a miss. */
+  gets(key, defaultValue) { return this.#readOne('gets', key, 0, defaultValue); }
+  /** Get-and-touch: reads the value and sets its expiry. */
+  gat(key, expire = 0, defaultValue) { return this.#readOne('gat', key, expire, defaultValue); }
+  /** Get-and-touch with the cas unique: [value, cas] or [defaultValue, undefined]. */
+  gats(key, expire = 0, defaultValue) { return this.#readOne('gats', key, expire, defaultValue); }
+
   /**
    * The raw bytes of `key` copied into `buf` (a Buffer or Uint8Array), with
-   * no serde and no allocation: { length, flags } on a hit (the value is
-   * buf.subarray(0, length)), undefined on a miss. A value longer than
-   * buf.length throws an MCRS_STATUS_BUFFER_TOO_SMALL error whose `needed`
-   * is the value's length (the item was read and dropped).
+   * no serde: { length, flags } on a hit (the value is buf.subarray(0,
+   * length)), undefined on a miss. A value longer than buf.length rejects
+   * with an MCRS_STATUS_BUFFER_TOO_SMALL error whose `needed` is its length.
+   * Do not touch buf until the promise settles.
    */
   getInto(key, buf) {
     const op = 'getInto';
-    const h = this.#handle(op);
-    if (!(buf instanceof Uint8Array)) throw new TypeError(`mcrs getInto: buf must be a Buffer or Uint8Array, got ${describe(buf)}`);
-    const k = keyBytes(op, key);
-    const len = new BigUint64Array(1);
-    const flags = new Uint32Array(1);
-    const st = this.#fn.mcrs_client_get_into(h, keyPtr(k), k.length, buf, buf.length, len, flags);
-    if (st === NOT_FOUND) return undefined;
-    if (st !== OK) {
-      const e = fail(this.#fn, op, st);
-      if (st === BUFFER_TOO_SMALL) e.needed = Number(len[0]);
-      throw e;
+    try {
+      const h = this.#handle(op);
+      if (!(buf instanceof Uint8Array)) throw new TypeError(`mcrs getInto: buf must be a Buffer or Uint8Array, got ${describe(buf)}`);
+      checkKey(op, key);
+      return this.#n.getInto(h, key, buf);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return { length: Number(len[0]), flags: flags[0] };
   }
 
-  /** [value, cas BigInt], or [defaultValue, undefined] on a miss. */
-  gets(key, defaultValue) { return this.#readOne('gets', 'mcrs_client_gets', key, false, 0, true, defaultValue); }
-  /** Get-and-touch: reads the value and sets its expiry. */
-  gat(key, expire = 0, defaultValue) { return this.#readOne('gat', 'mcrs_client_gat', key, true, expire, false, defaultValue); }
-  /** Get-and-touch with the cas unique: [value, cas] or [defaultValue, undefined]. */
-  gats(key, expire = 0, defaultValue) { return this.#readOne('gats', 'mcrs_client_gats', key, true, expire, true, defaultValue); }
-
-  #readMany(op, cfn, keys, withCas) {
-    const h = this.#handle(op);
-    const { ptrs, lens } = keyList(op, keys);
-    const result = {};
-    if (keys.length === 0) return result;
-    const out = [null];
-    const st = this.#fn[cfn](h, ptrs, lens, keys.length, out);
-    if (st !== OK) throw fail(this.#fn, op, st);
-    const vs = out[0];
-    const hits = [];
+  #readMany(op, keys, withCas) {
     try {
-      for (let i = 0; i < keys.length; i++) {
-        const v = this.#fn.mcrs_values_get(vs, i);
-        if (v) hits.push([keys[i], this.#read(v)]);
-      }
-    } finally {
-      this.#fn.mcrs_values_free(vs);
+      const h = this.#handle(op);
+      keyList(op, keys);
+      if (keys.length === 0) return Promise.resolve({});
+      const p = this.#n.readMany(h, withCas, keys);
+      if (!this.#raw) return p;
+      const de = this.#deserialize;
+      return p.then((flat) => {
+        const result = {};
+        for (let i = 0; i < flat.length; i += 4) {
+          const key = keys[flat[i]];
+          const value = de(key, flat[i + 1], flat[i + 2]);
+          Object.defineProperty(result, keyString(key), {
+            value: withCas ? [value, flat[i + 3]] : value, enumerable: true, writable: true, configurable: true,
+          });
+        }
+        return result;
+      });
+    } catch (e) {
+      return Promise.reject(e);
     }
-    for (const [key, [data, flags, cas]] of hits) {
-      const value = this.#deserialize(key, data, flags);
-      const name = keyString(key);
-      const entry = withCas ? [value, cas] : value;
-      if (name === '__proto__') {
-        Object.defineProperty(result, name, { value: entry, enumerable: true, writable: true, configurable: true });
-      } else {
-        result[name] = entry;
-      }
-    }
-    return result;
   }
 
   /** { key: value } of the hits (misses are omitted); Buffer keys appear as their UTF-8 text. */
-  getMany(keys) { return this.#readMany('getMany', 'mcrs_client_get_many', keys, false); }
+  getMany(keys) { return this.#readMany('getMany', keys, false); }
   /** { key: [value, cas] } of the hits. */
-  getsMany(keys) { return this.#readMany('getsMany', 'mcrs_client_gets_many', keys, true); }
+  getsMany(keys) { return this.#readMany('getsMany', keys, true); }
 
   /**
    * Stores many items: `items` is an object, a Map or an array of [key, value]
-   * pairs. Returns the keys that were not stored ([] with noreply).
+   * pairs. Resolves to the keys that were not stored ([] with noreply).
    */
   setMany(items, opts) {
     const op = 'setMany';
-    this.#handle(op);
-    if (typeof opts === 'number') opts = { expire: opts };
-    const o = checkOptions(op, opts, ['expire', 'noreply']);
-    const exp = expireArg(op, o.expire);
-    const nr = noreplyArg(op, o.noreply);
-    let pairs;
-    if (items instanceof Map) pairs = [...items.entries()];
-    else if (Array.isArray(items)) {
-      pairs = items;
-      for (const p of pairs) {
-        if (!Array.isArray(p) || p.length !== 2) throw new TypeError(`mcrs ${op}: an array of items must hold [key, value] pairs, got ${describe(p)}`);
+    try {
+      this.#handle(op);
+      if (typeof opts === 'number') opts = { expire: opts };
+      const o = checkOptions(op, opts, ['expire', 'noreply']);
+      const exp = expireArg(op, o.expire);
+      const nr = noreplyArg(op, o.noreply);
+      let pairs;
+      if (items instanceof Map) pairs = [...items.entries()];
+      else if (Array.isArray(items)) {
+        pairs = items;
+        for (const p of pairs) {
+          if (!Array.isArray(p) || p.length !== 2) throw new TypeError(`mcrs ${op}: an array of items must hold [key, value] pairs, got ${describe(p)}`);
+        }
+      } else if (items !== null && typeof items === 'object') pairs = Object.entries(items);
+      else throw new TypeError(`mcrs ${op}: items must be an object, a Map or an array of [key, value] pairs, got ${describe(items)}`);
+      const n = pairs.length;
+      if (n === 0) return Promise.resolve([]);
+      const keys = new Array(n);
+      const datas = new Array(n);
+      const flags = new Uint32Array(n);
+      for (let i = 0; i < n; i++) {
+        const [key, value] = pairs[i];
+        keys[i] = checkKey(op, key);
+        const [data, f] = this.#encode(op, key, value);
+        datas[i] = data;
+        flags[i] = f;
       }
-    } else if (items !== null && typeof items === 'object') pairs = Object.entries(items);
-    else throw new TypeError(`mcrs ${op}: items must be an object, a Map or an array of [key, value] pairs, got ${describe(items)}`);
-    const n = pairs.length;
-    if (n === 0) return [];
-    const kp = new Array(n), kl = new Array(n), vp = new Array(n), vl = new Array(n);
-    const flags = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      const [key, value] = pairs[i];
-      const k = keyBytes(op, key);
-      kp[i] = keyPtr(k);
-      kl[i] = k.length;
-      const [data, f] = this.#encode(op, key, value);
-      vp[i] = data;
-      vl[i] = data.length;
-      flags[i] = f;
+      return this.#n.setMany(this.#handle(op), keys, datas, flags, exp, nr)
+        .then((failed) => failed.map((i) => pairs[i][0]));
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const failed = new BigUint64Array(n);
-    const nFailed = new BigUint64Array(1);
-    const st = this.#fn.mcrs_client_set_many(this.#handle(op), kp, kl, vp, vl, flags, n, exp, nr, failed, nFailed);
-    if (st === OK) return [];
-    if (st !== NOT_STORED) throw fail(this.#fn, op, st);
-    const res = [];
-    for (let i = 0; i < Number(nFailed[0]); i++) res.push(pairs[Number(failed[i])][0]);
-    return res;
   }
 
   /** Deletes a key: true when it existed (always true with noreply, the default). */
   delete(key, opts) {
     const op = 'delete';
-    const h = this.#handle(op);
-    const o = checkOptions(op, opts, ['noreply']);
-    const nr = noreplyArg(op, o.noreply);
-    const k = keyBytes(op, key);
-    const st = this.#fn.mcrs_client_delete(h, keyPtr(k), k.length, nr);
-    if (st === OK) return true;
-    if (st === NOT_FOUND) return false;
-    throw fail(this.#fn, op, st);
+    try {
+      const h = this.#handle(op);
+      const nr = noreplyArg(op, checkOptions(op, opts, ['noreply']).noreply);
+      checkKey(op, key);
+      return this.#n.del(h, key, nr);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Deletes many keys; true (whether or not they existed). */
   deleteMany(keys, opts) {
     const op = 'deleteMany';
-    const h = this.#handle(op);
-    const o = checkOptions(op, opts, ['noreply']);
-    const nr = noreplyArg(op, o.noreply);
-    const { ptrs, lens } = keyList(op, keys);
-    if (keys.length === 0) return true;
-    const st = this.#fn.mcrs_client_delete_many(h, ptrs, lens, keys.length, nr);
-    if (st !== OK) throw fail(this.#fn, op, st);
-    return true;
+    try {
+      const h = this.#handle(op);
+      const nr = noreplyArg(op, checkOptions(op, opts, ['noreply']).noreply);
+      keyList(op, keys);
+      if (keys.length === 0) return Promise.resolve(true);
+      return this.#n.keysMany(h, 0, keys, 0, nr);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  #arith(op, cfn, key, delta, opts) {
-    const h = this.#handle(op);
-    const o = checkOptions(op, opts, ['noreply']);
-    const nr = noreplyArg(op, o.noreply);
-    const k = keyBytes(op, key);
-    const d = u64Arg(op, 'delta', delta === undefined ? 1 : delta);
-    const out = new BigUint64Array(1);
-    const st = this.#fn[cfn](h, keyPtr(k), k.length, d, nr, out);
-    if (st === NOT_FOUND) return undefined;
-    if (st !== OK) throw fail(this.#fn, op, st);
-    if (nr === NOREPLY_ON) return undefined;
-    return numberOrBigInt(out[0]);
+  /** Sets a new expiry on many keys; true (whether or not they existed). */
+  touchMany(keys, expire = 0, opts) {
+    const op = 'touchMany';
+    try {
+      const h = this.#handle(op);
+      const exp = expireArg(op, expire);
+      const nr = noreplyArg(op, checkOptions(op, opts, ['noreply']).noreply);
+      keyList(op, keys);
+      if (keys.length === 0) return Promise.resolve(true);
+      return this.#n.keysMany(h, 1, keys, exp, nr);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #arith(op, key, delta, opts) {
+    try {
+      const h = this.#handle(op);
+      const nr = noreplyArg(op, checkOptions(op, opts, ['noreply']).noreply);
+      checkKey(op, key);
+      const d = u64Arg(op, 'delta', delta === undefined ? 1 : delta);
+      return this.#n.arith(h, op === 'incr' ? 1 : 0, key, d, nr);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Adds delta (default 1): the new value (Number, or BigInt past 2^53), undefined when missing. */
-  incr(key, delta, opts) { return this.#arith('incr', 'mcrs_client_incr', key, delta, opts); }
+  incr(key, delta, opts) { return this.#arith('incr', key, delta, opts); }
   /** Subtracts delta (memcached stops at 0). Same results as incr. */
-  decr(key, delta, opts) { return this.#arith('decr', 'mcrs_client_decr', key, delta, opts); }
+  decr(key, delta, opts) { return this.#arith('decr', key, delta, opts); }
 
   /** Sets a new expiry: true when found (always true with noreply, the default). */
   touch(key, expire = 0, opts) {
     const op = 'touch';
-    const h = this.#handle(op);
-    const exp = expireArg(op, expire);
-    const o = checkOptions(op, opts, ['noreply']);
-    const nr = noreplyArg(op, o.noreply);
-    const k = keyBytes(op, key);
-    const st = this.#fn.mcrs_client_touch(h, keyPtr(k), k.length, exp, nr);
-    if (st === OK) return true;
-    if (st === NOT_FOUND) return false;
-    throw fail(this.#fn, op, st);
+    try {
+      const h = this.#handle(op);
+      const exp = expireArg(op, expire);
+      const nr = noreplyArg(op, checkOptions(op, opts, ['noreply']).noreply);
+      checkKey(op, key);
+      return this.#n.touch(h, key, exp, nr);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** `stats [args]` of every server: { "host:port": { name: value } }. */
   stats(...args) {
     const op = 'stats';
-    const h = this.#handle(op);
-    for (const a of args) {
-      if (typeof a !== 'string') throw new TypeError(`mcrs ${op}: arguments must be strings, got ${describe(a)}`);
-      if (a.includes('\0')) throw new TypeError(`mcrs ${op}: arguments must not contain NUL`);
-    }
-    const out = [null];
-    const st = this.#fn.mcrs_client_stats(h, args.join(' '), out);
-    if (st !== OK) throw fail(this.#fn, op, st);
-    const s = out[0];
-    const result = {};
     try {
-      const n = Number(this.#fn.mcrs_stats_len(s));
-      const server = [null], name = [null], value = [null];
-      for (let i = 0; i < n; i++) {
-        const st2 = this.#fn.mcrs_stats_get(s, i, server, name, value);
-        if (st2 !== OK) throw fail(this.#fn, op, st2);
-        let bucket = result[server[0]];
-        if (bucket === undefined) {
-          bucket = {};
-          Object.defineProperty(result, server[0], { value: bucket, enumerable: true, writable: true, configurable: true });
-        }
-        Object.defineProperty(bucket, name[0], { value: statValue(value[0]), enumerable: true, writable: true, configurable: true });
+      const h = this.#handle(op);
+      for (const a of args) {
+        if (typeof a !== 'string') throw new TypeError(`mcrs ${op}: arguments must be strings, got ${describe(a)}`);
+        if (a.includes('\0')) throw new TypeError(`mcrs ${op}: arguments must not contain NUL`);
       }
-    } finally {
-      this.#fn.mcrs_stats_free(s);
+      return this.#n.stats(h, args.join(' ')).then((flat) => {
+        const result = {};
+        for (let i = 0; i < flat.length; i += 3) {
+          let bucket = result[flat[i]];
+          if (bucket === undefined || !Object.hasOwn(result, flat[i])) {
+            bucket = {};
+            Object.defineProperty(result, flat[i], { value: bucket, enumerable: true, writable: true, configurable: true });
+          }
+          Object.defineProperty(bucket, flat[i + 1], { value: statValue(flat[i + 2]), enumerable: true, writable: true, configurable: true });
+        }
+        return result;
+      });
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return result;
   }
 
   /** The version string of the first server that answers. */
   version() {
-    const op = 'version';
-    const h = this.#handle(op);
-    let cap = 256;
-    for (;;) {
-      const buf = Buffer.alloc(cap);
-      const st = this.#fn.mcrs_client_version(h, buf, cap);
-      if (st === OK) {
-        const end = buf.indexOf(0);
-        return buf.toString('utf8', 0, end < 0 ? cap : end);
-      }
-      if (st !== BUFFER_TOO_SMALL || cap >= 1 << 20) throw fail(this.#fn, op, st);
-      cap *= 16;
+    try {
+      return this.#n.version(this.#handle('version'));
+    } catch (e) {
+      return Promise.reject(e);
     }
   }
 
-  /** Writes the noreply commands held back by the bufferNoreply option. true. */
+  /** Writes the requests submitted so far now instead of at the end of this turn. true. */
   flushBuffers() {
-    const op = 'flushBuffers';
-    const st = this.#fn.mcrs_client_flush_buffers(this.#handle(op));
-    if (st !== OK) throw fail(this.#fn, op, st);
-    return true;
+    try {
+      return Promise.resolve(this.#n.send(this.#handle('flushBuffers')));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** flush_all on every server, after `delay` seconds (0: now). true. */
   flushAll(delay = 0, noreply) {
     const op = 'flushAll';
-    const h = this.#handle(op);
-    const d = intArg(op, 'delay', delay, 0, I32_MAX, 0);
-    const nr = noreplyPositional(op, noreply);
-    const st = this.#fn.mcrs_client_flush_all(h, d, nr);
-    if (st !== OK) throw fail(this.#fn, op, st);
-    return true;
+    try {
+      const h = this.#handle(op);
+      const d = intArg(op, 'delay', delay, 0, I32_MAX, 0);
+      return this.#n.flushAll(h, d, noreplyPositional(op, noreply));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  /** cache_memlimit on every server (megabytes). true. */
-  cacheMemlimit(megabytes, noreply) {
-    const op = 'cacheMemlimit';
-    const h = this.#handle(op);
-    const mb = intArg(op, 'megabytes', megabytes, 0, U32_MAX, undefined);
-    if (mb === undefined) throw new TypeError(`mcrs ${op}: megabytes is missing`);
-    const st = this.#fn.mcrs_client_cache_memlimit(h, mb, noreplyPositional(op, noreply));
-    if (st !== OK) throw fail(this.#fn, op, st);
-    return true;
+  #admin(op, which, name, v, noreply) {
+    try {
+      const h = this.#handle(op);
+      const x = intArg(op, name, v, 0, U32_MAX, undefined);
+      if (x === undefined) throw new TypeError(`mcrs ${op}: ${name} is missing`);
+      return this.#n.admin(h, which, x, noreplyPositional(op, noreply));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  /** verbosity on every server. true. */
-  verbosity(level, noreply) {
-    const op = 'verbosity';
-    const h = this.#handle(op);
-    const lv = intArg(op, 'level', level, 0, U32_MAX, undefined);
-    if (lv === undefined) throw new TypeError(`mcrs ${op}: level is missing`);
-    const st = this.#fn.mcrs_client_verbosity(h, lv, noreplyPositional(op, noreply));
-    if (st !== OK) throw fail(this.#fn, op, st);
-    return true;
-  }
+  /** cache_memlimit on every server (megabytes). true. (Runs on libuv's thread pool.) */
+  cacheMemlimit(megabytes, noreply) { return this.#admin('cacheMemlimit', 0, 'megabytes', megabytes, noreply); }
+  /** verbosity on every server. true. (Runs on libuv's thread pool.) */
+  verbosity(level, noreply) { return this.#admin('verbosity', 1, 'level', level, noreply); }
 
-  /** Closes the idle connections (sending quit); the client stays usable. */
+  /**
+   * Closes the connections: requests in flight complete on the old ones,
+   * later requests open new ones; the client stays usable.
+   */
   quit() {
-    const op = 'quit';
-    const h = this.#handle(op);
-    const st = this.#fn.mcrs_client_quit(h);
-    if (st !== OK) throw fail(this.#fn, op, st);
+    try {
+      this.#n.quit(this.#handle('quit'));
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  /** Frees the client and its connections. Idempotent; later calls throw. */
+  /**
+   * Frees the client and its connections. Requests in flight reject with
+   * MCRS_STATUS_CANCELLED; later calls reject with ERR_MCRS_CLIENT_CLOSED.
+   * Idempotent. The returned promise resolves once closed (at once).
+   */
   close() {
-    if (this.#h === null) return;
-    const h = this.#h;
-    this.#h = null;
-    finalizer.unregister(this);
-    this.#fn.mcrs_client_free(h);
+    if (this.#h !== null) {
+      const h = this.#h;
+      this.#h = null;
+      this.#n.close(h);
+    }
+    return Promise.resolve();
   }
 }
 
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Client.prototype[Symbol.asyncDispose] = function asyncDispose() { return this.close(); };
+}
 if (typeof Symbol.dispose === 'symbol') {
   Client.prototype[Symbol.dispose] = function dispose() { this.close(); };
 }
@@ -749,14 +694,15 @@ function statValue(s) {
   return s;
 }
 
-/** The loaded libmcrs version string (loads the library). */
+/** The linked libmcrs version string (loads the addon). */
 function libraryVersion() {
-  return native.load().fn.mcrs_version();
+  return addon().libraryVersion();
 }
 
-/** The path (or name) libmcrs was loaded from (loads the library). */
+/** The path of the native addon (build/Release/mcrs.node). */
 function libraryPath() {
-  return native.load().path;
+  addon();
+  return native.ADDON;
 }
 
 module.exports = {

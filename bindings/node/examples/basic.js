@@ -13,11 +13,18 @@ const { Client } = require('..');
 
 const servers = (process.env.MCRS_SERVERS || 'localhost:11211').split(',').filter(Boolean);
 
-const client = new Client(servers);
-try {
-  client.set('some_key', 'some_value');
-  const result = client.get('some_key');
-  console.log(`some_key = ${JSON.stringify(result)}`);
-} finally {
-  client.close();
+async function main() {
+  const client = new Client(servers);
+  try {
+    await client.set('some_key', 'some_value');
+    const result = await client.get('some_key');
+    console.log(`some_key = ${JSON.stringify(result)}`);
+  } finally {
+    await client.close();
+  }
 }
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

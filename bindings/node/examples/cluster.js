@@ -16,15 +16,22 @@ const { HashClient } = require('..');
 
 const servers = (process.env.MCRS_SERVERS || 'localhost:11211,localhost:11212').split(',').filter(Boolean);
 
-const client = new HashClient(servers);
-try {
-  client.set('some_key', 'some_value');
-  const result = client.get('some_key');
-  console.log(`some_key = ${JSON.stringify(result)} (from a cluster of ${servers.length})`);
+async function main() {
+  const client = new HashClient(servers);
+  try {
+    await client.set('some_key', 'some_value');
+    const result = await client.get('some_key');
+    console.log(`some_key = ${JSON.stringify(result)} (from a cluster of ${servers.length})`);
 
-  // multi-key commands are split by server and run as one pipelined request each
-  client.setMany({ a: 1, b: 'two', c: Buffer.from('three') });
-  console.log(client.getMany(['a', 'b', 'c', 'missing']));
-} finally {
-  client.close();
+    // multi-key commands are split by server and run as one pipelined request each
+    await client.setMany({ a: 1, b: 'two', c: Buffer.from('three') });
+    console.log(await client.getMany(['a', 'b', 'c', 'missing']));
+  } finally {
+    await client.close();
+  }
 }
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

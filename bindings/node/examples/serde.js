@@ -36,11 +36,18 @@ function jsonDeserializer(key, value, flags) {
 
 const servers = (process.env.MCRS_SERVERS || 'localhost:11211').split(',').filter(Boolean);
 
-const client = new Client(servers, { serializer: jsonSerializer, deserializer: jsonDeserializer });
-try {
-  client.set('key', { a: 'b', c: 'd' });
-  const result = client.get('key');
-  console.log('key =', result);
-} finally {
-  client.close();
+async function main() {
+  const client = new Client(servers, { serializer: jsonSerializer, deserializer: jsonDeserializer });
+  try {
+    await client.set('key', { a: 'b', c: 'd' });
+    const result = await client.get('key');
+    console.log('key =', result);
+  } finally {
+    await client.close();
+  }
 }
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -13,30 +13,30 @@ test('ignoreExc turns read failures against a killed server into misses', async 
   const strict = new Client(mc.address, opts);
   try {
     const k = uk();
-    assert.equal(ig.set(k, 'v'), true);
-    assert.equal(ig.get(k), 'v');
+    assert.equal(await ig.set(k, 'v'), true);
+    assert.equal(await ig.get(k), 'v');
     await mc.kill();
 
-    assert.equal(ig.get(k), undefined);
-    assert.equal(ig.get(k, 'fallback'), 'fallback');
-    assert.deepEqual(ig.gets(k), [undefined, undefined]);
-    assert.deepEqual(ig.getMany([k, uk()]), {});
-    assert.deepEqual(ig.getsMany([k]), {});
-    assert.equal(ig.gat(k, 10), undefined);
+    assert.equal(await ig.get(k), undefined);
+    assert.equal(await ig.get(k, 'fallback'), 'fallback');
+    assert.deepEqual(await ig.gets(k), [undefined, undefined]);
+    assert.deepEqual(await ig.getMany([k, uk()]), {});
+    assert.deepEqual(await ig.getsMany([k]), {});
+    assert.equal(await ig.gat(k, 10), undefined);
 
     // without ignoreExc the same read is an error
-    assert.throws(() => strict.get(k), (e) => {
+    await assert.rejects(() => strict.get(k), (e) => {
       assert.ok(e instanceof McrsError);
       assert.ok(['MCRS_STATUS_CONNECT_FAILED', 'MCRS_STATUS_UNEXPECTED_CLOSE', 'MCRS_STATUS_IO'].includes(e.code), e.code);
       assert.match(e.message, /^mcrs get: /);
       return true;
     });
-    assert.throws(() => strict.getMany([k]), McrsError);
+    await assert.rejects(() => strict.getMany([k]), McrsError);
 
     // ignoreExc covers reads only (as pymemcache's Client): writes still fail loudly
-    assert.throws(() => ig.set(k, 'v'), (e) => e instanceof McrsError && e.code === 'MCRS_STATUS_CONNECT_FAILED');
-    assert.throws(() => ig.incr(k, 1), McrsError);
-    assert.throws(() => ig.version(), McrsError);
+    await assert.rejects(() => ig.set(k, 'v'), (e) => e instanceof McrsError && e.code === 'MCRS_STATUS_CONNECT_FAILED');
+    await assert.rejects(() => ig.incr(k, 1), McrsError);
+    await assert.rejects(() => ig.version(), McrsError);
   } finally {
     ig.close();
     strict.close();
@@ -50,11 +50,11 @@ test('a stopped server gives MCRS_STATUS_TIMEOUT within the timeout, or a miss w
   const ig = new Client(mc.address, { timeout: 200, ignoreExc: true });
   try {
     const k = uk();
-    strict.set(k, 'v');
-    assert.equal(ig.get(k), 'v'); // opens ig's connection while the server runs
+    await strict.set(k, 'v');
+    assert.equal(await ig.get(k), 'v'); // opens ig's connection while the server runs
     mc.pause();
     let t = Date.now();
-    assert.throws(() => strict.get(k), (e) => {
+    await assert.rejects(() => strict.get(k), (e) => {
       assert.ok(e instanceof McrsError);
       assert.equal(e.code, 'MCRS_STATUS_TIMEOUT');
       assert.equal(e.status, 12);
@@ -64,12 +64,12 @@ test('a stopped server gives MCRS_STATUS_TIMEOUT within the timeout, or a miss w
     let took = Date.now() - t;
     assert.ok(took >= 150 && took < 2000, `took ${took} ms`);
     t = Date.now();
-    assert.equal(ig.get(k), undefined);
+    assert.equal(await ig.get(k), undefined);
     took = Date.now() - t;
     assert.ok(took < 2000, `took ${took} ms`);
     mc.resume();
     // the client recovers once the server answers again
-    assert.equal(strict.get(k), 'v');
+    assert.equal(await strict.get(k), 'v');
   } finally {
     mc.resume();
     strict.close();
@@ -84,7 +84,7 @@ test('nothing listening: MCRS_STATUS_CONNECT_FAILED names the server', async () 
   await mc.stop();
   const c = new Client(addr, { connectTimeout: 200 });
   try {
-    assert.throws(() => c.get('k'), (e) => {
+    await assert.rejects(() => c.get('k'), (e) => {
       assert.ok(e instanceof McrsError);
       assert.equal(e.code, 'MCRS_STATUS_CONNECT_FAILED');
       assert.ok(e.message.includes(addr), e.message);

@@ -11,7 +11,7 @@ const { startMemcached, uniqueKey: uk, pymemcacheMissing, python } = require('./
 
 const missing = pymemcacheMissing();
 if (missing) {
-  test(`pymemcache interop (skipped: ${missing})`, { skip: missing }, () => {});
+  test(`pymemcache interop (skipped: ${missing})`, { skip: missing }, async () => {});
   return;
 }
 
@@ -70,7 +70,7 @@ test.after(async () => {
 
 const servers = () => [['127.0.0.1', mc.port]];
 
-test('Node writes str, int and bytes; pymemcache reads the same types', () => {
+test('Node writes str, int and bytes; pymemcache reads the same types', async () => {
   const cases = {
     [uk('s')]: ['some_value', ['str', 'some_value']],
     [uk('u')]: ['ünïcødé 😀', ['str', 'ünïcødé 😀']],
@@ -82,14 +82,14 @@ test('Node writes str, int and bytes; pymemcache reads the same types', () => {
     [uk('x')]: [Buffer.from([0, 1, 0xfe, 0xff]), ['bytes', '0001feff']],
     [uk('y')]: [Buffer.alloc(0), ['bytes', '']],
   };
-  for (const [k, [v]] of Object.entries(cases)) assert.equal(c.set(k, v), true);
+  for (const [k, [v]] of Object.entries(cases)) assert.equal(await c.set(k, v), true);
   const got = python(PY, { servers: servers(), op: 'read', keys: Object.keys(cases) });
   for (const [k, [, want]] of Object.entries(cases)) assert.deepEqual(got[k], want, k);
   const many = python(PY, { servers: servers(), op: 'get_many', keys: Object.keys(cases) });
   assert.deepEqual(Object.keys(many).sort(), Object.keys(cases).sort());
 });
 
-test('pymemcache writes str, int and bytes; Node reads the same types', () => {
+test('pymemcache writes str, int and bytes; Node reads the same types', async () => {
   const items = [
     [uk('s'), ['str', 'from python'], 'from python'],
     [uk('u'), ['str', 'ünïcødé 😀'], 'ünïcødé 😀'],
@@ -99,20 +99,20 @@ test('pymemcache writes str, int and bytes; Node reads the same types', () => {
     [uk('x'), ['bytes', '00ff10'], Buffer.from([0, 0xff, 0x10])],
   ];
   python(PY, { servers: servers(), op: 'write', items: items.map(([k, tv]) => [k, tv]) });
-  for (const [k, , want] of items) assert.deepEqual(c.get(k), want, k);
-  assert.deepEqual(c.getMany(items.map(([k]) => k)), Object.fromEntries(items.map(([k, , w]) => [k, w])));
+  for (const [k, , want] of items) assert.deepEqual(await c.get(k), want, k);
+  assert.deepEqual(await c.getMany(items.map(([k]) => k)), Object.fromEntries(items.map(([k, , w]) => [k, w])));
 });
 
-test('a value pickled by pymemcache (flags 1) reads back as its raw bytes', () => {
+test('a value pickled by pymemcache (flags 1) reads back as its raw bytes', async () => {
   const k = uk('p');
   python(PY, { servers: servers(), op: 'write', items: [[k, ['dict', { a: 1 }]]] });
   const raw = new Client(mc.address, { deserializer: (key, value, flags) => flags });
   try {
-    assert.equal(raw.get(k), 1);
+    assert.equal(await raw.get(k), 1);
   } finally {
     raw.close();
   }
-  const v = c.get(k);
+  const v = await c.get(k);
   assert.ok(Buffer.isBuffer(v));
   assert.equal(v[0], 0x80, 'a pickle starts with the PROTO opcode');
 });
@@ -126,13 +126,13 @@ test('rendezvous placement matches pymemcache HashClient', async () => {
     const keys = Array.from({ length: 100 }, () => uk('ring'));
     try {
       // Node places, HashClient finds every key on the server it computes
-      cluster.setMany(Object.fromEntries(keys.map((k, i) => [k, i])));
+      await cluster.setMany(Object.fromEntries(keys.map((k, i) => [k, i])));
       const got = python(PY, { servers: pyServers, op: 'read', keys });
       for (const [i, k] of keys.entries()) assert.deepEqual(got[k], ['int', String(i)], k);
       // and the reverse
       const keys2 = Array.from({ length: 100 }, () => uk('ring2'));
       python(PY, { servers: pyServers, op: 'write', items: keys2.map((k) => [k, ['str', k]]) });
-      assert.deepEqual(cluster.getMany(keys2), Object.fromEntries(keys2.map((k) => [k, k])));
+      assert.deepEqual(await cluster.getMany(keys2), Object.fromEntries(keys2.map((k) => [k, k])));
     } finally {
       cluster.close();
     }
