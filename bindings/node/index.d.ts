@@ -95,6 +95,10 @@ export declare class McrsError extends Error {
   readonly code: string;
   /** mcrs_last_error() for the failed call. */
   readonly detail: string;
+  /** getMany/getsMany with MCRS_STATUS_PARTIAL: the hits of the servers that answered. */
+  readonly hits?: Record<string, any>;
+  /** getMany/getsMany with MCRS_STATUS_PARTIAL: each key whose server failed, and why. */
+  readonly failed?: Array<{ key: string; index: number; code: string; message: string }>;
 }
 
 export declare class Client {
@@ -125,7 +129,7 @@ export declare class Client {
   gat<T = any, D = T>(key: Key, expire: number, defaultValue: D): Promise<T | D>;
   gats<T = any>(key: Key, expire?: number): Promise<[T, bigint] | [undefined, undefined]>;
   gats<T = any, D = T>(key: Key, expire: number, defaultValue: D): Promise<[T, bigint] | [D, undefined]>;
-  /** Hits only, keyed by the key's string (Buffer keys as their UTF-8 text). Rejects with MCRS_STATUS_PARTIAL when some servers failed (unless ignoreExc). */
+  /** Hits only, keyed by the key's string (Buffer keys as their UTF-8 text). Rejects with MCRS_STATUS_PARTIAL when some servers failed (unless ignoreExc); the error's `hits` holds what the others had and `failed` each failed key with its code. */
   getMany<T = any>(keys: Key[]): Promise<Record<string, T>>;
   getsMany<T = any>(keys: Key[]): Promise<Record<string, [T, bigint]>>;
   /** Resolves to the keys that were not stored ([] with noreply). */

@@ -440,7 +440,7 @@ class Client {
       const p = this.#n.readMany(h, withCas, keys);
       if (!this.#raw) return p;
       const de = this.#deserialize;
-      return p.then((flat) => {
+      const decode = (flat) => {
         const result = {};
         for (let i = 0; i < flat.length; i += 4) {
           const key = keys[flat[i]];
@@ -450,6 +450,11 @@ class Client {
           });
         }
         return result;
+      };
+      return p.then(decode, (e) => {
+        // MCRS_STATUS_PARTIAL carries the hits of the servers that answered
+        if (e && Array.isArray(e.hits)) e.hits = decode(e.hits);
+        throw e;
       });
     } catch (e) {
       return Promise.reject(e);

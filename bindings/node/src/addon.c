@@ -566,6 +566,101 @@ static void define(napi_env env, napi_value obj, napi_value key, napi_value valu
     napi_define_properties(env, obj, 1, &pd);
 }
 
+/* The hits of a get_many as JS: { key: value } (or [value, cas] pairs), or with a
+   custom deserializer the flat [index, bytes, flags, cas, ...] that JS decodes with
+   the caller's keys. NULL with *err set when the default deserializer failed. */
+static napi_value many_hits(napi_env env, env_state *es, req *r, bool raw, mcrs_values *vs,
+                            napi_value *err) {
+    bool with_cas = r->op == OP_GETS_MANY;
+    napi_value out;
+    size_t n = mcrs_values_len(vs);
+    if (raw) {
+        napi_create_array(env, &out);
+        uint32_t j = 0;
+        for (size_t i = 0; i < n; i++) {
+            const mcrs_value *v = mcrs_values_get(vs, i);
+            if (!v)
+                continue;
+            napi_value x;
+            napi_create_uint32(env, (uint32_t)i, &x);
+            napi_set_element(env, out, j++, x);
+            napi_set_element(env, out, j++, copy_buffer(env, mcrs_value_data(v), mcrs_value_len(v)));
+            napi_create_uint32(env, mcrs_value_flags(v), &x);
+            napi_set_element(env, out, j++, x);
+            napi_create_bigint_uint64(env, mcrs_value_cas(v), &x);
+            napi_set_element(env, out, j++, x);
+        }
+        return out;
+    }
+    napi_create_object(env, &out);
+    for (size_t i = 0; i < n; i++) {
+        const mcrs_value *v = mcrs_values_get(vs, i);
+        if (!v)
+            continue;
+        const uint8_t *k = r->key + r->off[i];
+        size_t kl = r->off[i + 1] - r->off[i];
+        napi_value name, val;
+        val = decode(env, es, k, kl, mcrs_value_data(v), mcrs_value_len(v), mcrs_value_flags(v), err);
+        if (!val)
+            return NULL;
+        if (with_cas) {
+            napi_value pair, c;
+            napi_create_array_with_length(env, 2, &pair);
+            napi_set_element(env, pair, 0, val);
+            napi_create_bigint_uint64(env, mcrs_value_cas(v), &c);
+            napi_set_element(env, pair, 1, c);
+            val = pair;
+        }
+        napi_create_string_utf8(env, (const char *)k, kl, &name);
+        define(env, out, name, val);
+    }
+    return out;
+}
+
+/* The rejection of a get_many where some servers failed: an McrsError with code
+   MCRS_STATUS_PARTIAL, `hits` (what resolving would have given) and `failed`, one
+   { key, index, code, message } per key whose server failed. */
+static napi_value partial_error(napi_env env, env_state *es, req *r, mcrs_values *vs,
+                                napi_value hits) {
+    size_t n = mcrs_values_len(vs), nfailed = 0;
+    napi_value failed;
+    napi_create_array(env, &failed);
+    char first[512] = "";
+    for (size_t i = 0; i < n; i++) {
+        mcrs_status ks = mcrs_values_status(vs, i);
+        if (ks == MCRS_STATUS_OK || ks == MCRS_STATUS_NOT_FOUND)
+            continue;
+        char why[512];
+        size_t wl = mcrs_values_error(vs, i, why, sizeof why);
+        if (wl == 0)
+            why[0] = '\0';
+        if (nfailed == 0)
+            snprintf(first, sizeof first, "%s", why);
+        const uint8_t *k = r->key + r->off[i];
+        size_t kl = r->off[i + 1] - r->off[i];
+        napi_value o, x;
+        napi_create_object(env, &o);
+        napi_create_string_utf8(env, (const char *)k, kl, &x);
+        napi_set_named_property(env, o, "key", x);
+        napi_create_uint32(env, (uint32_t)i, &x);
+        napi_set_named_property(env, o, "index", x);
+        napi_create_string_utf8(env, (size_t)ks < N_STATUS ? STATUS_NAMES[ks] : "MCRS_STATUS_UNKNOWN",
+                                NAPI_AUTO_LENGTH, &x);
+        napi_set_named_property(env, o, "code", x);
+        napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &x);
+        napi_set_named_property(env, o, "message", x);
+        napi_set_element(env, failed, (uint32_t)nfailed++, o);
+    }
+    char detail[700];
+    snprintf(detail, sizeof detail, "%zu of %zu keys failed (first: %s)", nfailed, n, first);
+    napi_value e = make_error(env, es, r->op, MCRS_STATUS_PARTIAL, detail);
+    if (e) {
+        napi_set_named_property(env, e, "hits", hits);
+        napi_set_named_property(env, e, "failed", failed);
+    }
+    return e;
+}
+
 static void on_values(void *ud, mcrs_status st, mcrs_values *vs) {
     req *r = ud;
 #undef CB_DROP
@@ -573,58 +668,20 @@ static void on_values(void *ud, mcrs_status st, mcrs_values *vs) {
     CB_ENTER(r);
 #undef CB_DROP
 #define CB_DROP (void)0
-    bool with_cas = r->op == OP_GETS_MANY;
-    if (st == MCRS_STATUS_OK) {
-        napi_value out, err = NULL;
-        size_t n = mcrs_values_len(vs);
-        if (ls->client->raw) {
-            /* flat [index, bytes, flags, cas, ...] of the hits; JS decodes with the caller's keys */
-            napi_create_array(env, &out);
-            uint32_t j = 0;
-            for (size_t i = 0; i < n; i++) {
-                const mcrs_value *v = mcrs_values_get(vs, i);
-                if (!v)
-                    continue;
-                napi_value x;
-                napi_create_uint32(env, (uint32_t)i, &x);
-                napi_set_element(env, out, j++, x);
-                napi_set_element(env, out, j++, copy_buffer(env, mcrs_value_data(v),
-                                                             mcrs_value_len(v)));
-                napi_create_uint32(env, mcrs_value_flags(v), &x);
-                napi_set_element(env, out, j++, x);
-                napi_create_bigint_uint64(env, mcrs_value_cas(v), &x);
-                napi_set_element(env, out, j++, x);
-            }
-        } else {
-            napi_create_object(env, &out);
-            for (size_t i = 0; i < n && err == NULL; i++) {
-                const mcrs_value *v = mcrs_values_get(vs, i);
-                if (!v)
-                    continue;
-                const uint8_t *k = r->key + r->off[i];
-                size_t kl = r->off[i + 1] - r->off[i];
-                napi_value name, val;
-                val = decode(env, es, k, kl, mcrs_value_data(v), mcrs_value_len(v),
-                             mcrs_value_flags(v), &err);
-                if (!val)
-                    break;
-                if (with_cas) {
-                    napi_value pair, c;
-                    napi_create_array_with_length(env, 2, &pair);
-                    napi_set_element(env, pair, 0, val);
-                    napi_create_bigint_uint64(env, mcrs_value_cas(v), &c);
-                    napi_set_element(env, pair, 1, c);
-                    val = pair;
-                }
-                napi_create_string_utf8(env, (const char *)k, kl, &name);
-                define(env, out, name, val);
-            }
-        }
-        mcrs_values_free(vs);
-        if (err)
+    if (st == MCRS_STATUS_OK || (st == MCRS_STATUS_PARTIAL && vs != NULL)) {
+        napi_value err = NULL;
+        napi_value out = many_hits(env, es, r, ls->client->raw, vs, &err);
+        if (err) {
+            mcrs_values_free(vs);
             napi_reject_deferred(env, r->d, err);
-        else
+        } else if (st == MCRS_STATUS_PARTIAL) {
+            napi_value e = partial_error(env, es, r, vs, out);
+            mcrs_values_free(vs);
+            napi_reject_deferred(env, r->d, e);
+        } else {
+            mcrs_values_free(vs);
             settle(env, r, out);
+        }
     } else {
         mcrs_values_free(vs);
         reject_status(env, r, st);

@@ -170,6 +170,54 @@ test('getMany over three servers: every key from its server, misses left out', a
   }
 });
 
+async function partialRound(opts) {
+  const servers = [await startMemcached(), await startMemcached(), await startMemcached()];
+  const cluster = new Client(servers.map((s) => s.address),
+    { defaultNoreply: false, timeout: 300, connectTimeout: 300, ...opts });
+  const direct = servers.map((s) => new Client(s.address, { defaultNoreply: false }));
+  try {
+    const keys = Array.from({ length: 60 }, () => uk('part'));
+    await cluster.setMany(Object.fromEntries(keys.map((k) => [k, `v-${k}`])));
+    const where = await Promise.all(direct.map((d) => d.getMany(keys)));
+    const home = (k) => where.findIndex((r) => k in r);
+    await servers[0].stop();
+    servers[1].pause();
+    const t0 = performance.now();
+    await assert.rejects(cluster.getMany(keys), (e) => {
+      const took = performance.now() - t0;
+      assert.ok(took < 300 + 250, `took ${took.toFixed(0)} ms`);
+      assert.equal(e.code, 'MCRS_STATUS_PARTIAL');
+      const live = keys.filter((k) => home(k) === 2);
+      assert.ok(live.length > 5 && live.length < keys.length);
+      assert.deepEqual(Object.keys(e.hits).sort(), live.sort());
+      for (const k of live) assert.equal(e.hits[k], `v-${k}`);
+      const failed = new Map(e.failed.map((f) => [f.key, f]));
+      for (const k of keys.filter((k) => home(k) !== 2)) {
+        const f = failed.get(k);
+        assert.ok(f, `${k} is listed as failed`);
+        assert.equal(keys[f.index], k);
+        const want = home(k) === 1 ? ['MCRS_STATUS_TIMEOUT', 'MCRS_STATUS_SERVER_DOWN']
+          : ['MCRS_STATUS_CONNECT_FAILED', 'MCRS_STATUS_SERVER_DOWN'];
+        assert.ok(want.includes(f.code), `${k} on server ${home(k)}: ${f.code}`);
+        assert.ok(f.message.length > 0);
+      }
+      assert.equal(e.failed.length, keys.length - live.length);
+      return true;
+    });
+  } finally {
+    servers[1].resume();
+    cluster.close();
+    for (const d of direct) d.close();
+    for (const s of servers) await s.stop();
+  }
+}
+
+test('getMany with one server dead and one stalled: the hits of the live one, each failed key with its code', async () => {
+  await partialRound({});
+  // the same with a custom deserializer (values decoded in JS)
+  await partialRound({ serializer: (k, v) => [Buffer.from(String(v)), 0], deserializer: (k, v) => v.toString() });
+});
+
 test('an idle client does not keep the process alive; one with requests in flight does', () => {
   const mcPath = path.resolve(__dirname, '..');
   const script = `
