@@ -1070,15 +1070,48 @@ static bool get_u64(napi_env env, napi_value v, uint64_t *out) {
 
 #define KEY_BUF 1024
 
+/* The key argument argv[i] as bytes `k` (with a stack buffer for short keys). */
+#define KEY_ARG(k, i)                                                                              \
+    char k##_buf[KEY_BUF];                                                                         \
+    bytes k;                                                                                       \
+    if (!get_bytes(env, argv[i], k##_buf, sizeof k##_buf, &k))                                     \
+    return throw_type(env, "mcrs: key must be a string or a Buffer")
+
+/* Frees the heap copies of up to two byte arguments (either may be NULL). */
+static void free_args(bytes *a, bytes *b) {
+    if (a)
+        free(a->heap);
+    if (b)
+        free(b->heap);
+}
+
+/* A new request of `op` and its promise in *r; NULL (with an exception pending, and the
+   argument copies a and b freed) when it cannot be made. */
+static napi_value begin_req(napi_env env, loop_s *ls, int op, enum kind kind, req **r, bytes *a,
+                            bytes *b) {
+    *r = req_new(ls, op, kind, 0);
+    napi_value p = *r ? begin(env, *r) : NULL;
+    if (!p) {
+        free_args(a, b);
+        return *r ? NULL : throw_type(env, "mcrs: out of memory");
+    }
+    return p;
+}
+
+/* After the submit call: the argument copies go, and the promise is returned. */
+static napi_value sent_req(napi_env env, req *r, mcrs_status st, napi_value p, bytes *a,
+                           bytes *b) {
+    free_args(a, b);
+    after_submit(env, r, st);
+    return p;
+}
+
 /* ---- commands ------------------------------------------------------------------------------------ */
 
 /* read(h, opcode 0..3, key, exptime) */
 static napi_value js_read(napi_env env, napi_callback_info info) {
     ARGS(4);
-    char kb[KEY_BUF];
-    bytes k;
-    if (!get_bytes(env, argv[2], kb, sizeof kb, &k))
-        return throw_type(env, "mcrs: key must be a string or a Buffer");
+    KEY_ARG(k, 2);
     uint32_t opc = get_u32(env, argv[1]) & 3, exp = get_u32(env, argv[3]);
     size_t keep = k.n <= 250 ? k.n : 0; /* the key is kept to name it in decode errors */
     req *r = req_new(ls, OP_GET + (int)opc, K_READ, keep);
@@ -1108,10 +1141,7 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
 /* getInto(h, key, buf) */
 static napi_value js_get_into(napi_env env, napi_callback_info info) {
     ARGS(3);
-    char kb[KEY_BUF];
-    bytes k;
-    if (!get_bytes(env, argv[1], kb, sizeof kb, &k))
-        return throw_type(env, "mcrs: key must be a string or a Buffer");
+    KEY_ARG(k, 1);
     req *r = req_new(ls, OP_GET_INTO, K_INTO, 0);
     if (!r || napi_create_reference(env, argv[2], 1, &r->buf) != napi_ok) {
         free(r);
@@ -1132,23 +1162,19 @@ static napi_value js_get_into(napi_env env, napi_callback_info info) {
 /* store(h, opcode 0..4, key, data, flags, exptime, noreply) */
 static napi_value js_store(napi_env env, napi_callback_info info) {
     ARGS(7);
-    char kb[KEY_BUF], vb[4096];
-    bytes k, v;
-    if (!get_bytes(env, argv[2], kb, sizeof kb, &k))
-        return throw_type(env, "mcrs: key must be a string or a Buffer");
+    KEY_ARG(k, 2);
+    char vb[4096];
+    bytes v;
     if (!get_bytes(env, argv[3], vb, sizeof vb, &v)) {
         free(k.heap);
         return throw_type(env, "mcrs: value must be a string or a Buffer");
     }
     uint32_t opc = get_u32(env, argv[1]), flags = get_u32(env, argv[4]),
              exp = get_u32(env, argv[5]), nr = get_u32(env, argv[6]);
-    req *r = req_new(ls, OP_SET + (int)(opc % 5), K_STORE, 0);
-    napi_value p = r ? begin(env, r) : NULL;
-    if (!p) {
-        free(k.heap);
-        free(v.heap);
-        return r ? NULL : throw_type(env, "mcrs: out of memory");
-    }
+    req *r;
+    napi_value p = begin_req(env, ls, OP_SET + (int)(opc % 5), K_STORE, &r, &k, &v);
+    if (!p)
+        return NULL;
     mcrs_status st;
     switch (opc) {
     case 0: st = mcrs_loop_set(ls->loop, k.p, k.n, v.p, v.n, flags, exp, nr, on_status, r); break;
@@ -1157,20 +1183,16 @@ static napi_value js_store(napi_env env, napi_callback_info info) {
     case 3: st = mcrs_loop_append(ls->loop, k.p, k.n, v.p, v.n, flags, exp, nr, on_status, r); break;
     default: st = mcrs_loop_prepend(ls->loop, k.p, k.n, v.p, v.n, flags, exp, nr, on_status, r); break;
     }
-    free(k.heap);
-    free(v.heap);
-    after_submit(env, r, st);
-    return p;
+    return sent_req(env, r, st, p, &k, &v);
 }
 
 /* cas(h, key, data, flags, exptime, cas, noreply) */
 static napi_value js_cas(napi_env env, napi_callback_info info) {
     ARGS(7);
-    char kb[KEY_BUF], vb[4096];
-    bytes k, v;
+    KEY_ARG(k, 1);
+    char vb[4096];
+    bytes v;
     uint64_t cas;
-    if (!get_bytes(env, argv[1], kb, sizeof kb, &k))
-        return throw_type(env, "mcrs: key must be a string or a Buffer");
     if (!get_bytes(env, argv[2], vb, sizeof vb, &v)) {
         free(k.heap);
         return throw_type(env, "mcrs: value must be a string or a Buffer");
@@ -1180,86 +1202,59 @@ static napi_value js_cas(napi_env env, napi_callback_info info) {
         free(v.heap);
         return throw_type(env, "mcrs: cas must be a BigInt");
     }
-    req *r = req_new(ls, OP_CAS, K_CAS, 0);
-    napi_value p = r ? begin(env, r) : NULL;
-    if (!p) {
-        free(k.heap);
-        free(v.heap);
-        return r ? NULL : throw_type(env, "mcrs: out of memory");
-    }
+    req *r;
+    napi_value p = begin_req(env, ls, OP_CAS, K_CAS, &r, &k, &v);
+    if (!p)
+        return NULL;
     mcrs_status st = mcrs_loop_cas(ls->loop, k.p, k.n, v.p, v.n, get_u32(env, argv[3]),
                                    get_u32(env, argv[4]), cas, get_u32(env, argv[6]), on_status, r);
-    free(k.heap);
-    free(v.heap);
-    after_submit(env, r, st);
-    return p;
+    return sent_req(env, r, st, p, &k, &v);
 }
 
 /* del(h, key, noreply) */
 static napi_value js_delete(napi_env env, napi_callback_info info) {
     ARGS(3);
-    char kb[KEY_BUF];
-    bytes k;
-    if (!get_bytes(env, argv[1], kb, sizeof kb, &k))
-        return throw_type(env, "mcrs: key must be a string or a Buffer");
-    req *r = req_new(ls, OP_DELETE, K_BOOL, 0);
-    napi_value p = r ? begin(env, r) : NULL;
-    if (!p) {
-        free(k.heap);
-        return r ? NULL : throw_type(env, "mcrs: out of memory");
-    }
+    KEY_ARG(k, 1);
+    req *r;
+    napi_value p = begin_req(env, ls, OP_DELETE, K_BOOL, &r, &k, NULL);
+    if (!p)
+        return NULL;
     mcrs_status st = mcrs_loop_delete(ls->loop, k.p, k.n, get_u32(env, argv[2]), on_status, r);
-    free(k.heap);
-    after_submit(env, r, st);
-    return p;
+    return sent_req(env, r, st, p, &k, NULL);
 }
 
 /* touch(h, key, exptime, noreply) */
 static napi_value js_touch(napi_env env, napi_callback_info info) {
     ARGS(4);
-    char kb[KEY_BUF];
-    bytes k;
-    if (!get_bytes(env, argv[1], kb, sizeof kb, &k))
-        return throw_type(env, "mcrs: key must be a string or a Buffer");
-    req *r = req_new(ls, OP_TOUCH, K_BOOL, 0);
-    napi_value p = r ? begin(env, r) : NULL;
-    if (!p) {
-        free(k.heap);
-        return r ? NULL : throw_type(env, "mcrs: out of memory");
-    }
+    KEY_ARG(k, 1);
+    req *r;
+    napi_value p = begin_req(env, ls, OP_TOUCH, K_BOOL, &r, &k, NULL);
+    if (!p)
+        return NULL;
     mcrs_status st = mcrs_loop_touch(ls->loop, k.p, k.n, get_u32(env, argv[2]),
                                      get_u32(env, argv[3]), on_status, r);
-    free(k.heap);
-    after_submit(env, r, st);
-    return p;
+    return sent_req(env, r, st, p, &k, NULL);
 }
 
 /* arith(h, incr 1 / decr 0, key, delta, noreply) */
 static napi_value js_arith(napi_env env, napi_callback_info info) {
     ARGS(5);
-    char kb[KEY_BUF];
-    bytes k;
+    KEY_ARG(k, 2);
     uint64_t delta;
-    if (!get_bytes(env, argv[2], kb, sizeof kb, &k))
-        return throw_type(env, "mcrs: key must be a string or a Buffer");
     if (!get_u64(env, argv[3], &delta)) {
         free(k.heap);
         return throw_type(env, "mcrs: delta must be a BigInt");
     }
     bool incr = get_u32(env, argv[1]) != 0;
     uint32_t nr = get_u32(env, argv[4]);
-    req *r = req_new(ls, incr ? OP_INCR : OP_DECR, K_NUMBER, 0);
-    napi_value p = r ? begin(env, r) : NULL;
-    if (!p) {
-        free(k.heap);
-        return r ? NULL : throw_type(env, "mcrs: out of memory");
-    }
+    req *r;
+    napi_value p = begin_req(env, ls, incr ? OP_INCR : OP_DECR, K_NUMBER, &r, &k, NULL);
+    if (!p)
+        return NULL;
     r->noreply_on = nr == MCRS_NOREPLY_ON;
     mcrs_status st = incr ? mcrs_loop_incr(ls->loop, k.p, k.n, delta, nr, on_number, r)
                           : mcrs_loop_decr(ls->loop, k.p, k.n, delta, nr, on_number, r);
-    free(k.heap);
-    after_submit(env, r, st);
-    return p;
+    return sent_req(env, r, st, p, &k, NULL);
 }
 
 /* Collects the keys of a JS array into one blob: ptrs/lens point into r->key. */
