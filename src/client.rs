@@ -559,7 +559,6 @@ impl Client {
         let (r, _) = self.attempt(idx, server_error_is_clean, &mut |c, d| {
             (f.take().expect("called once"))(c, d)
         });
-        self.cluster.servers()[idx].counters.command();
         self.cluster.report(idx, &r);
         r
     }
@@ -576,7 +575,6 @@ impl Client {
         if reused && matches!(r, Err(Error::UnexpectedClose | Error::Io(_))) {
             r = self.attempt(idx, false, &mut f).0;
         }
-        self.cluster.servers()[idx].counters.command();
         self.cluster.report(idx, &r);
         r
     }
@@ -590,6 +588,7 @@ impl Client {
         f: &mut impl FnMut(&mut Conn, Deadline) -> Result<T>,
     ) -> (Result<T>, bool) {
         let server = &self.cluster.servers()[idx];
+        server.counters.command();
         let mut conn = match server.pool.get(self.timeout) {
             Ok(c) => c,
             Err(e) => return (Err(e), false),
@@ -876,12 +875,7 @@ impl Client {
                 self.fetch_one(conn, deadline, cmd, key, &mut visit)
             });
             if let Ok(v) = &r {
-                let counters = &self.cluster.servers()[idx].counters;
-                if v.is_some() {
-                    counters.hits(1)
-                } else {
-                    counters.misses(1)
-                }
+                self.cluster.servers()[idx].counters.read(v.is_some());
             }
             r
         });

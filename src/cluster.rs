@@ -114,7 +114,7 @@ pub struct Server {
     pub spec: ServerSpec,
     pub pool: Pool,
     /// what happened on this server, for operators
-    pub counters: Arc<Counters>,
+    pub counters: Counters,
     /// keys (before the prefix) routed to other servers while this one was out
     migrated: Mutex<Migrated>,
     /// HEALTHY / FAILING / DEAD, readable without the lock
@@ -177,27 +177,23 @@ impl Cluster {
         }
         let servers: Vec<Server> = specs
             .iter()
-            .map(|s| {
-                let counters = Arc::new(Counters::default());
-                Server {
-                    spec: s.clone(),
-                    pool: Pool::new(
-                        s.addr.clone(),
-                        conn.clone(),
-                        pool.max_size,
-                        pool.idle_timeout,
-                        counters.clone(),
-                    ),
-                    counters,
-                    migrated: Mutex::new(Migrated::default()),
-                    state: Arc::new(AtomicU8::new(HEALTHY)),
-                    health: Arc::new(Mutex::new(Health {
-                        failures: 0,
-                        last_failure: None,
-                        probe_at: None,
-                        probing: false,
-                    })),
-                }
+            .map(|s| Server {
+                spec: s.clone(),
+                pool: Pool::new(
+                    s.addr.clone(),
+                    conn.clone(),
+                    pool.max_size,
+                    pool.idle_timeout,
+                ),
+                counters: Counters::default(),
+                migrated: Mutex::new(Migrated::default()),
+                state: Arc::new(AtomicU8::new(HEALTHY)),
+                health: Arc::new(Mutex::new(Health {
+                    failures: 0,
+                    last_failure: None,
+                    probe_at: None,
+                    probing: false,
+                })),
             })
             .collect();
         let c = Cluster {
@@ -496,7 +492,7 @@ impl Cluster {
         let mut out = Vec::new();
         for s in &self.servers {
             let name = s.spec.addr.to_string();
-            for (k, v) in s.counters.snapshot() {
+            for (k, v) in s.counters.snapshot(s.pool.connects()) {
                 out.push((name.clone(), k, v));
             }
             out.push((

@@ -486,12 +486,9 @@ impl Conn {
         if self.rpos == self.rbuf.len() {
             self.rbuf.clear();
             self.rpos = 0;
-            if self.rbuf.capacity() > KEEP_READ_BUFFER {
-                // a big value is gone: do not keep its memory in the pool
-                self.rbuf = Vec::with_capacity(READ_CHUNK);
-            }
         }
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
+        let cap = self.rbuf.capacity();
+        if cap - self.rbuf.len() < READ_CHUNK / 4 || cap > KEEP_READ_BUFFER {
             self.make_room()?;
         }
         let n = self.recv_into_spare(flags);
@@ -514,7 +511,13 @@ impl Conn {
     /// Room for a read: unread bytes moved to the front, the buffer grown
     /// when a big value needs it — unless that value is over the limit.
     #[cold]
+    #[inline(never)]
     fn make_room(&mut self) -> Result<()> {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > KEEP_READ_BUFFER {
+            // a big value is gone: do not keep its memory in the pool
+            self.rbuf = Vec::with_capacity(READ_CHUNK);
+            return Ok(());
+        }
         if self.rpos > 0 {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
@@ -556,7 +559,7 @@ impl Conn {
     }
 
     /// Blocking read of more bytes, never past `deadline`.
-    #[inline]
+    #[inline(always)]
     fn fill(&mut self, deadline: Deadline) -> Result<()> {
         if std::mem::take(&mut self.first_read) && self.rcvtimeo == self.timeout {
             return self.recv_some(0).map(|_| ());

@@ -23,7 +23,7 @@ pub struct Counters {
     protocol_errors: AtomicU64,
     /// requests refused at once because the server was failing
     skipped: AtomicU64,
-    /// connections opened (every one after the first is a reconnect)
+    /// connections opened by event loops (the pool counts its own)
     connects: AtomicU64,
     /// times the server left the ring (dead)
     ejections: AtomicU64,
@@ -39,6 +39,11 @@ impl Counters {
     #[inline]
     pub fn command(&self) {
         bump(&self.commands, 1);
+    }
+    /// One key read: a hit or a miss.
+    #[inline]
+    pub fn read(&self, hit: bool) {
+        bump(if hit { &self.hits } else { &self.misses }, 1);
     }
     #[inline]
     pub fn hits(&self, n: u64) {
@@ -77,9 +82,11 @@ impl Counters {
         bump(c, 1);
     }
 
-    /// The counters as (name, value) pairs, in a fixed order.
-    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+    /// The counters as (name, value) pairs, in a fixed order;
+    /// `pool_connects` are the connections the blocking pool opened.
+    pub fn snapshot(&self, pool_connects: u64) -> Vec<(&'static str, u64)> {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let connects = g(&self.connects) + pool_connects;
         vec![
             ("commands", g(&self.commands)),
             ("hits", g(&self.hits)),
@@ -89,8 +96,8 @@ impl Counters {
             ("closed", g(&self.closed)),
             ("protocol_errors", g(&self.protocol_errors)),
             ("skipped", g(&self.skipped)),
-            ("connects", g(&self.connects)),
-            ("reconnects", g(&self.connects).saturating_sub(1)),
+            ("connects", connects),
+            ("reconnects", connects.saturating_sub(1)),
             ("ejections", g(&self.ejections)),
             ("rejoins", g(&self.rejoins)),
         ]
@@ -111,14 +118,15 @@ mod tests {
         c.command();
         c.hits(3);
         c.connected();
-        c.connected();
-        let s: std::collections::HashMap<_, _> = c.snapshot().into_iter().collect();
+        c.read(false);
+        let s: std::collections::HashMap<_, _> = c.snapshot(1).into_iter().collect();
         assert_eq!(s["timeouts"], 1);
         assert_eq!(s["closed"], 1);
         assert_eq!(s["protocol_errors"], 1);
         assert_eq!(s["connect_failures"], 0);
         assert_eq!(s["commands"], 1);
         assert_eq!(s["hits"], 3);
+        assert_eq!(s["misses"], 1);
         assert_eq!(s["reconnects"], 1);
     }
 }

@@ -14,17 +14,16 @@
 use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, ConnOptions, ServerAddr};
-use crate::counters::Counters;
 use crate::error::{Error, Result};
 
 pub struct Pool {
-    /// the server's counters (connections opened)
-    counters: Arc<Counters>,
+    /// connections opened
+    connects: AtomicU64,
     addr: ServerAddr,
     opts: ConnOptions,
     max_size: usize,
@@ -47,15 +46,19 @@ struct State {
 }
 
 impl Pool {
+    /// Connections this pool opened so far.
+    pub fn connects(&self) -> u64 {
+        self.connects.load(Ordering::Relaxed)
+    }
+
     pub fn new(
         addr: ServerAddr,
         opts: ConnOptions,
         max_size: usize,
         idle_timeout: Option<Duration>,
-        counters: Arc<Counters>,
     ) -> Pool {
         Pool {
-            counters,
+            connects: AtomicU64::new(0),
             addr,
             opts,
             max_size: max_size.max(1),
@@ -128,7 +131,7 @@ impl Pool {
                 drop(st);
                 return match Conn::connect(&self.addr, &self.opts) {
                     Ok(conn) => {
-                        self.counters.connected();
+                        self.connects.fetch_add(1, Ordering::Relaxed);
                         Ok(self.pooled(Box::new(conn)))
                     }
                     Err(e) => {

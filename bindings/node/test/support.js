@@ -3,6 +3,7 @@
 // tests themselves and killed afterwards. (Not a test file: the test script
 // runs test/*.test.js only.)
 
+const fs = require('node:fs');
 const { spawn, spawnSync } = require('node:child_process');
 const net = require('node:net');
 
@@ -49,6 +50,15 @@ function memcachedPath() {
  * and resolves once it accepts connections. Returns
  * { port, address, proc, stop(), kill(), pause(), resume() }.
  */
+function waitStopped(pid) {
+  const end = Date.now() + 2000;
+  while (Date.now() < end) {
+    let stat = '';
+    try { stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return; }
+    if (stat.slice(stat.lastIndexOf(')') + 1).trim().startsWith('T')) return;
+  }
+}
+
 async function startMemcached(extraArgs = []) {
   const bin = memcachedPath();
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -77,7 +87,9 @@ async function startMemcached(extraArgs = []) {
           proc,
           stop,
           kill: stop,
-          pause: () => proc.kill('SIGSTOP'),
+          // kill() returns before the process has stopped: wait until it has,
+          // or a request sent right after could still be answered
+          pause: () => { proc.kill('SIGSTOP'); waitStopped(proc.pid); },
           resume: () => proc.kill('SIGCONT'),
         };
       }
