@@ -21,10 +21,10 @@ func Example() {
 	}
 	defer client.Close()
 
-	if err := client.Set("some_key", "some_value"); err != nil {
+	if err := client.Set(ctx, "some_key", "some_value"); err != nil {
 		log.Fatal(err)
 	}
-	result, found, err := client.Get("some_key")
+	result, found, err := client.Get(ctx, "some_key")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -38,10 +38,10 @@ func ExampleDefaultSerde() {
 	client, _ := mcrs.New([]string{sharedAddr})
 	defer client.Close()
 
-	client.Set("ex:bytes", []byte{1, 2, 3})
-	client.Set("ex:text", "héllo")
-	client.Set("ex:int", 42)
-	values, _ := client.GetMany([]string{"ex:bytes", "ex:text", "ex:int", "ex:missing"})
+	client.Set(ctx, "ex:bytes", []byte{1, 2, 3})
+	client.Set(ctx, "ex:text", "héllo")
+	client.Set(ctx, "ex:int", 42)
+	values, _ := client.GetMany(ctx, []string{"ex:bytes", "ex:text", "ex:int", "ex:missing"})
 	for _, k := range []string{"ex:bytes", "ex:text", "ex:int", "ex:missing"} {
 		v, ok := values[k]
 		fmt.Printf("%s: %T %v %v\n", k, v, v, ok)
@@ -76,8 +76,8 @@ func ExampleSerdeFunc() {
 		mcrs.WithSerde(mcrs.SerdeFunc(jsonSerializer, jsonDeserializer)))
 	defer client.Close()
 
-	client.Set("ex:json", map[string]any{"a": "b", "c": "d"})
-	result, _, _ := client.Get("ex:json")
+	client.Set(ctx, "ex:json", map[string]any{"a": "b", "c": "d"})
+	result, _, _ := client.Get(ctx, "ex:json")
 	fmt.Println(result)
 	// Output: map[a:b c:d]
 }
@@ -87,10 +87,10 @@ func ExampleClient_Cas() {
 	client, _ := mcrs.New([]string{sharedAddr})
 	defer client.Close()
 
-	client.Set("ex:cas", 1)
-	_, cas, _, _ := client.Gets("ex:cas")
-	fmt.Println(client.Cas("ex:cas", 2, cas))
-	err := client.Cas("ex:cas", 3, cas) // stale cas unique
+	client.Set(ctx, "ex:cas", 1)
+	_, cas, _, _ := client.Gets(ctx, "ex:cas")
+	fmt.Println(client.Cas(ctx, "ex:cas", 2, cas))
+	err := client.Cas(ctx, "ex:cas", 3, cas) // stale cas unique
 	fmt.Println(errors.Is(err, mcrs.ErrExists))
 	// Output:
 	// <nil>
@@ -103,9 +103,9 @@ func ExampleNoreply() {
 	client, _ := mcrs.New([]string{sharedAddr})
 	defer client.Close()
 
-	client.Set("ex:noreply", "v", mcrs.Expire(60))
-	fmt.Println(client.Add("ex:noreply", "w"))
-	fmt.Println(client.Add("ex:noreply", "w", mcrs.Noreply(false)))
+	client.Set(ctx, "ex:noreply", "v", mcrs.Expire(60))
+	fmt.Println(client.Add(ctx, "ex:noreply", "w"))
+	fmt.Println(client.Add(ctx, "ex:noreply", "w", mcrs.Noreply(false)))
 	// Output:
 	// <nil>
 	// mcrs: add "ex:noreply": not stored
@@ -116,11 +116,11 @@ func ExampleClient_Incr() {
 	client, _ := mcrs.New([]string{sharedAddr}, mcrs.Timeout(500*time.Millisecond))
 	defer client.Close()
 
-	client.Delete("ex:counter")
-	_, found, _ := client.Incr("ex:counter", 1)
+	client.Delete(ctx, "ex:counter")
+	_, found, _ := client.Incr(ctx, "ex:counter", 1)
 	fmt.Println(found)
-	client.Set("ex:counter", 10)
-	n, _, _ := client.Incr("ex:counter", 5)
+	client.Set(ctx, "ex:counter", 10)
+	n, _, _ := client.Incr(ctx, "ex:counter", 5)
 	fmt.Println(n)
 	// Output:
 	// false
