@@ -2,13 +2,8 @@
  * collected into one array per turn (see mcrs_go.h). */
 #include "mcrs_go.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 /* the driver whose loop is running on this thread (callbacks append to it) */
 static __thread mcrsgo_driver *mcrsgo_cur;
@@ -159,63 +154,36 @@ mcrsgo_driver *mcrsgo_driver_new(const mcrs_client *c, enum mcrs_status *st, cha
     *st = MCRS_STATUS_PANIC;
     return NULL;
   }
-  d->max_wait_ms = -1;
-  d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (d->stop_fd < 0) {
-    *st = MCRS_STATUS_IO;
-    if (errcap > 0)
-      snprintf(err, errcap, "eventfd: %s", strerror(errno));
-    free(d);
-    return NULL;
-  }
   *st = mcrsgo_submitted(mcrs_loop_new(c, &d->loop), err, errcap);
   if (*st != MCRS_STATUS_OK) {
-    close(d->stop_fd);
     free(d);
     return NULL;
   }
   d->loop_fd = mcrs_loop_fd(d->loop);
+  mcrs_loop_disown(d->loop);
   return d;
 }
 
-size_t mcrsgo_drive(mcrsgo_driver *d) {
+size_t mcrsgo_turn(mcrsgo_driver *d) {
   release_batch(d);
-  d->stopped = 0;
+  /* the goroutine that drives the loop may be on another thread each turn;
+     a cgo call keeps it on this one until it returns */
+  mcrs_loop_adopt(d->loop);
   mcrsgo_cur = d;
-  while (d->len == 0) {
-    int timeout = mcrs_loop_timeout_ms(d->loop);
-    int capped = 0;
-    if (d->max_wait_ms >= 0 && (timeout < 0 || timeout > d->max_wait_ms)) {
-      timeout = d->max_wait_ms;
-      capped = 1;
-    }
-    if (timeout != 0) {
-      struct pollfd p[2] = {{.fd = d->loop_fd, .events = POLLIN}, {.fd = d->stop_fd, .events = POLLIN}};
-      int n = poll(p, 2, timeout);
-      if (n < 0 && errno != EINTR) {
-        /* cannot happen with valid fds; do not spin */
-        usleep(1000);
-      }
-      if (n > 0 && p[1].revents) {
-        uint64_t v;
-        ssize_t rd = read(d->stop_fd, &v, sizeof v);
-        (void)rd;
-        d->stopped = 1;
-        break;
-      }
-      if (n == 0 && capped) {
-        mcrs_loop_run(d->loop);
-        break;
-      }
-    }
+  int timeout;
+  do {
     mcrs_loop_run(d->loop);
-  }
+    timeout = mcrs_loop_timeout_ms(d->loop);
+  } while (d->len == 0 && timeout == 0);
   mcrsgo_cur = NULL;
+  d->timeout_ms = timeout;
+  mcrs_loop_disown(d->loop);
   return d->len;
 }
 
 size_t mcrsgo_driver_close(mcrsgo_driver *d) {
   release_batch(d);
+  mcrs_loop_adopt(d->loop);
   mcrsgo_cur = d;
   mcrs_loop_free(d->loop);
   d->loop = NULL;
@@ -228,18 +196,13 @@ void mcrsgo_driver_free(mcrsgo_driver *d) {
     return;
   release_batch(d);
   if (d->loop != NULL) {
+    mcrs_loop_adopt(d->loop);
     mcrsgo_cur = d;
     mcrs_loop_free(d->loop);
     mcrsgo_cur = NULL;
     release_batch(d);
   }
   free(d->buf);
-  close(d->stop_fd);
   free(d);
 }
 
-void mcrsgo_driver_poke(mcrsgo_driver *d) {
-  uint64_t one = 1;
-  ssize_t w = write(d->stop_fd, &one, sizeof one);
-  (void)w;
-}

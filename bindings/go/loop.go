@@ -1,25 +1,26 @@
 package mcrs
 
 // The event-loop driver: each Client runs its requests on mcrs_loop event
-// loops, each driven by one goroutine locked to its OS thread.
+// loops, each driven by one goroutine.
 
 /*
 #include "mcrs_go.h"
 #cgo noescape mcrsgo_driver_new
 #cgo nocallback mcrsgo_driver_new
-#cgo nocallback mcrsgo_drive
+#cgo nocallback mcrsgo_turn
 #cgo nocallback mcrsgo_driver_close
 #cgo nocallback mcrsgo_driver_free
-#cgo nocallback mcrsgo_driver_poke
 */
 import "C"
 
 import (
 	"context"
 	"errors"
-	"runtime"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -27,10 +28,11 @@ import (
 // driver, submits the request to the driver's mcrs_loop (one cgo call;
 // from any thread the C API hands it to the loop lock-free and wakes the
 // loop's fd) with the slot's index as the request id, and waits on the
-// slot's channel or on ctx.Done(). The driver goroutine, locked to the
-// loop's thread, blocks in C (poll on the loop's fd, then mcrs_loop_run)
-// until replies come in; the C callbacks collect the completions into one
-// array, which one cgo call hands back. The driver copies each result into
+// slot's channel or on ctx.Done(). The driver goroutine waits for the
+// loop's fd on Go's netpoller (no OS thread blocked), then, in one cgo call,
+// adopts the loop on whatever thread it runs on, runs it without blocking
+// (mcrs_loop_run) and disowns it; the C callbacks collect the completions
+// into one array, which that call hands back. The driver copies each result into
 // its slot and wakes the waiting goroutine. A goroutine whose ctx ends
 // first marks its slot abandoned and returns at once; the late completion
 // then frees the slot (the request itself stays matched to its reply on
@@ -92,6 +94,7 @@ type driver struct {
 	growMu    sync.Mutex
 	nchunks   int
 	exited    chan struct{}
+	loopFile  *os.File // the loop's fd on the netpoller
 }
 
 func (d *driver) slot(i uint32) *slot {
@@ -164,35 +167,112 @@ func newDriver(h *C.mcrs_client) (*driver, error) {
 }
 
 func (d *driver) run(h *C.mcrs_client, ready chan<- error) {
-	// The loop belongs to this thread. The goroutine never unlocks it: when
-	// it returns, the thread exits with it.
-	runtime.LockOSThread()
-	var errBuf [256]C.char
+	// Not locked to a thread: each turn adopts the loop on the thread it
+	// runs on (in one cgo call), so the netpoller wakes this goroutine on
+	// any thread and the goroutines it wakes run next on the same one.
+	var eb errBuf
 	var st C.enum_mcrs_status
-	d.c = C.mcrsgo_driver_new(h, &st, &errBuf[0], C.size_t(len(errBuf)))
+	d.c = C.mcrsgo_driver_new(h, &st, eb.ptr(), eb.size())
 	if d.c == nil {
-		ready <- &Error{Status: int(st), Op: "new", Detail: C.GoString(&errBuf[0])}
+		ready <- &Error{Status: int(st), Op: "new", Detail: eb.String()}
 		close(d.exited)
 		return
 	}
-	ready <- nil
-	stopping := false
-	for {
-		n := C.mcrsgo_drive(d.c)
-		d.dispatch(n)
-		if d.c.stopped != 0 && !stopping {
-			// from now on every turn returns after a short wait, to see
-			// when the last request in flight has completed
-			stopping = true
-			d.c.max_wait_ms = 10
-		}
-		if stopping && d.submitted.Load()&^closedBit == d.completed {
-			break
-		}
+	f, err := pollFile(int(d.c.loop_fd))
+	if err != nil {
+		C.mcrsgo_driver_free(d.c)
+		ready <- &Error{Status: StatusIO, Op: "new", Detail: "event loop fd: " + err.Error()}
+		close(d.exited)
+		return
 	}
+	d.loopFile = f
+	ready <- nil
+	d.serve(f)
 	d.dispatch(C.mcrsgo_driver_close(d.c))
 	C.mcrsgo_driver_free(d.c)
+	f.Close()
 	close(d.exited)
+}
+
+// pollFile puts (a duplicate of) the loop's epoll fd on Go's netpoller.
+func pollFile(fd int) (*os.File, error) {
+	dup, err := syscall.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(dup)
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		syscall.Close(dup)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), "mcrs-loop")
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close() // not on the netpoller
+		return nil, err
+	}
+	return f, nil
+}
+
+// serve runs the loop until the client closes and the last request in
+// flight has completed. The goroutine waits for the loop's fd on the
+// netpoller (parked: its thread runs the goroutines it woke), with a read
+// deadline for the loop's next request deadline; each wake-up runs turns of
+// the loop until it has no work now.
+func (d *driver) serve(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		panic("mcrs: " + err.Error())
+	}
+	var armed time.Time // the read deadline set, zero for none
+	stopping := false
+	// step runs inside RawConn.Read, after the netpoller's readiness was
+	// reset, so no wake-up is missed between a turn and the wait. It
+	// returns true to leave Read (to arm a deadline or stop).
+	step := func(uintptr) bool {
+		for {
+			n := C.mcrsgo_turn(d.c)
+			d.dispatch(n)
+			if d.c.timeout_ms != 0 {
+				break
+			}
+		}
+		if !stopping && d.submitted.Load()&closedBit != 0 {
+			return true
+		}
+		if stopping {
+			return d.submitted.Load()&^closedBit == d.completed || armed.IsZero()
+		}
+		return d.c.timeout_ms > 0 && armed.IsZero()
+	}
+	for {
+		err := rc.Read(step)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			panic("mcrs: waiting for the event loop: " + err.Error())
+		}
+		if err != nil {
+			// the deadline passed (or Close set one in the past): clear it,
+			// or every later Read would fail at once without a turn
+			armed = time.Time{}
+			f.SetReadDeadline(time.Time{})
+		}
+		if d.submitted.Load()&closedBit != 0 {
+			stopping = true
+			if d.submitted.Load()&^closedBit == d.completed {
+				return
+			}
+		}
+		if t := d.c.timeout_ms; t > 0 || stopping {
+			wait := time.Duration(t) * time.Millisecond
+			if stopping && (t < 0 || wait > 10*time.Millisecond) {
+				// see the last completion soon after it comes
+				wait = 10 * time.Millisecond
+			}
+			if at := time.Now().Add(wait); armed.IsZero() || at.Before(armed) {
+				armed = at
+				f.SetReadDeadline(at)
+			}
+		}
+	}
 }
 
 // dispatch hands this turn's n completions to their slots.
@@ -305,13 +385,15 @@ func (d *driver) stop() {
 			break
 		}
 	}
-	select {
-	case <-d.exited:
-		return
-	default:
+	// wake the driver (a deadline in the past ends its wait) until it exits
+	for {
+		d.loopFile.SetReadDeadline(time.Unix(1, 0))
+		select {
+		case <-d.exited:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	C.mcrsgo_driver_poke(d.c)
-	<-d.exited
 }
 
 // call is one request in flight, from its submission to its result.

@@ -35,12 +35,13 @@ static inline void mcrsgo_values_unpack(const struct mcrs_values *vs, size_t n, 
 }
 
 /*
- * The event-loop driver (driver.c). One driver owns one mcrs_loop and runs
- * on one OS thread (a goroutine locked to it): mcrsgo_drive blocks in poll()
- * on the loop's fd until at least one request completed, and hands the
- * completions back as one array, so that one cgo call delivers a batch.
- * Requests are submitted from any thread with the loop's own mcrs_loop_*
- * calls, the callbacks below and the request id as userdata.
+ * The event-loop driver (driver.c). One driver owns one mcrs_loop, run by
+ * one goroutine, which waits for the loop's fd on Go's netpoller;
+ * mcrsgo_turn then adopts the loop on the thread the goroutine is on now
+ * (mcrs_loop_adopt), runs it without blocking, disowns it, and
+ * hands back the completions of the turn as one array, so that one cgo call
+ * delivers a batch. Requests are submitted from any thread with the loop's
+ * own mcrs_loop_* calls, the callbacks below and the request id as userdata.
  */
 
 /* what a completion carries besides its status */
@@ -82,11 +83,9 @@ typedef struct mcrsgo_done {
 typedef struct mcrsgo_driver {
   mcrs_loop *loop;
   int loop_fd;
-  int stop_fd;        /* an eventfd: Close and the last backed-out submitter poke it */
   mcrsgo_done *buf;   /* this turn's completions */
   size_t len, cap;
-  int stopped;        /* set by mcrsgo_drive when the stop fd was poked */
-  int max_wait_ms;    /* -1: mcrsgo_drive waits for a completion; else returns after this long */
+  int32_t timeout_ms; /* mcrs_loop_timeout_ms after the turn */
 } mcrsgo_driver;
 
 /* Makes a driver and its loop on the calling thread (the loop's owner). On
@@ -97,12 +96,10 @@ mcrsgo_driver *mcrsgo_driver_new(const mcrs_client *c, enum mcrs_status *st, cha
 size_t mcrsgo_driver_close(mcrsgo_driver *d);
 /* Frees the driver itself (after mcrsgo_driver_close and the last read). */
 void mcrsgo_driver_free(mcrsgo_driver *d);
-/* Frees what the previous batch held, then runs the loop until a request
-   completes, the stop fd is poked (d->stopped = 1) or max_wait_ms passed.
+/* Frees what the previous batch held, then runs the loop (never blocking)
+   until a request completed or it has no work now; sets d->timeout_ms.
    Returns the number of completions now in d->buf. On the driver's thread. */
-size_t mcrsgo_drive(mcrsgo_driver *d);
-/* Pokes the stop fd (any thread). */
-void mcrsgo_driver_poke(mcrsgo_driver *d);
+size_t mcrsgo_turn(mcrsgo_driver *d);
 
 void mcrsgo_on_get(void *ud, enum mcrs_status st, mcrs_value *v);
 void mcrsgo_on_status(void *ud, enum mcrs_status st);
