@@ -308,3 +308,30 @@ func TestCloseWithStalledCalls(t *testing.T) {
 		t.Fatalf("Get after Close: %v", err)
 	}
 }
+
+// A lone goroutine's reads may take the blocking path (Client.solo), on
+// another connection than the loop's: they must still see its noreply
+// writes, made on the loop just before.
+func TestSoloReadsSeeNoreplyWrites(t *testing.T) {
+	s := newServer(t)
+	c := newClient(t, []string{s.Addr}) // noreply by default
+	for i := 0; i < 2000; i++ {
+		want := fmt.Sprintf("v%d", i)
+		if err := c.Set(ctx, "k", want); err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 2; j++ { // the second read may be solo
+			if got := mustGet(t, c, "k"); got != want {
+				t.Fatalf("iteration %d: Get = %v after a noreply Set of %s", i, got, want)
+			}
+		}
+		if i%100 == 0 {
+			if _, _, err := c.Incr(ctx, "n", 1, mcrs.Noreply(true)); err != nil {
+				t.Fatal(err)
+			}
+			if v, _, _ := c.Get(ctx, "n"); v != nil && i > 0 && fmt.Sprint(v) == "" {
+				t.Fatal("n empty")
+			}
+		}
+	}
+}

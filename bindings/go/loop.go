@@ -75,6 +75,9 @@ type result struct {
 }
 
 type slot struct {
+	// seq and acks: see Client.solo
+	seq   uint64
+	acks  bool
 	state atomic.Uint32
 	next  atomic.Uint32 // free list: index+1 of the next free slot, 0 for none
 	ch    chan struct{}
@@ -95,6 +98,9 @@ type driver struct {
 	nchunks   int
 	exited    chan struct{}
 	loopFile  *os.File // the loop's fd on the netpoller
+	// acked is the highest write sequence number proven processed by the
+	// server (see Client.solo); written by the driver goroutine only
+	acked *atomic.Uint64
 }
 
 func (d *driver) slot(i uint32) *slot {
@@ -155,8 +161,8 @@ func (d *driver) grow() bool {
 }
 
 // newDriver starts a driver goroutine with its loop over client h.
-func newDriver(h *C.mcrs_client) (*driver, error) {
-	d := &driver{exited: make(chan struct{})}
+func newDriver(h *C.mcrs_client, acked *atomic.Uint64) (*driver, error) {
+	d := &driver{exited: make(chan struct{}), acked: acked}
 	d.grow()
 	ready := make(chan error, 1)
 	go d.run(h, ready)
@@ -286,6 +292,10 @@ func (d *driver) dispatch(n C.size_t) {
 		d.completed++
 		idx := uint32(r.id - 1)
 		s := d.slot(idx)
+		if s.acks && s.seq > d.acked.Load() && isReply(int(r.status)) {
+			// a reply: the server processed every write submitted before
+			d.acked.Store(s.seq)
+		}
 		if !s.state.CompareAndSwap(slotWaiting, slotDone) {
 			// its caller gave up (ctx): the slot is ours to free
 			d.release(idx, s)
@@ -294,6 +304,17 @@ func (d *driver) dispatch(n C.size_t) {
 		fill(&s.res, r)
 		s.ch <- struct{}{}
 	}
+}
+
+// isReply reports whether a status is an answer of the server (not a
+// failure to get one).
+func isReply(st int) bool {
+	switch st {
+	case StatusOK, StatusNotFound, StatusNotStored, StatusExists, StatusClientError, StatusServerError,
+		StatusUnknownCommand:
+		return true
+	}
+	return false
 }
 
 // cBytes views C memory as a byte slice (valid until the batch is released).
@@ -405,13 +426,14 @@ type call struct {
 
 // begin takes a slot for one request (into: GetBytesInto's buffer);
 // ErrClosed after Close.
-func (d *driver) begin(into []byte, wantInto bool) (call, error) {
+func (d *driver) begin(into []byte, wantInto bool, seq uint64, acks bool) (call, error) {
 	if d.submitted.Add(1)&closedBit != 0 {
 		d.submitted.Add(^uint64(0))
 		return call{}, ErrClosed
 	}
 	idx, s := d.alloc()
 	s.res.into, s.res.wantInto = into, wantInto
+	s.seq, s.acks = seq, acks
 	s.state.Store(slotWaiting) // publishes res.into to the driver
 	return call{d, idx, s}, nil
 }

@@ -17,6 +17,8 @@ package mcrs
 #cgo nocallback mcrsgo_admin
 #cgo noescape mcrsgo_blocking
 #cgo nocallback mcrsgo_blocking
+#cgo noescape mcrsgo_bget
+#cgo nocallback mcrsgo_bget
 */
 import "C"
 
@@ -26,6 +28,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -82,6 +86,9 @@ type Client struct {
 	drivers []*driver
 	serde   Serde
 	cleanup runtime.Cleanup
+	// soloOK: one server, one loop, no IgnoreExc (see solo)
+	soloOK         bool
+	defaultNoreply bool
 }
 
 // clientState is what Close (or the cleanup of a forgotten client) frees.
@@ -93,12 +100,26 @@ type clientState struct {
 	mu     sync.RWMutex
 	closed bool
 	once   sync.Once
+	// active counts the calls in progress (closedBit once closing)
+	active atomic.Uint64
+	// writes numbers the writes submitted to the loop; acked is the
+	// highest of them known processed by the server (see solo)
+	writes, acked atomic.Uint64
 }
 
 func (st *clientState) close() {
 	st.once.Do(func() {
+		for {
+			v := st.active.Load()
+			if st.active.CompareAndSwap(v, v|closedBit) {
+				break
+			}
+		}
 		for _, d := range st.drivers {
 			d.stop()
+		}
+		for st.active.Load() != closedBit { // blocking reads still running
+			time.Sleep(time.Millisecond)
 		}
 		st.mu.Lock()
 		st.closed = true
@@ -119,7 +140,7 @@ func New(servers []string, opts ...Option) (*Client, error) {
 		return nil, &Error{Status: StatusPanic, Op: "new", Detail: "mcrs_config_new returned NULL"}
 	}
 	defer C.mcrs_config_free(cfg)
-	b := &builder{cfg: cfg, serde: DefaultSerde, loops: 1}
+	b := &builder{cfg: cfg, serde: DefaultSerde, loops: 1, defaultNoreply: true}
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -150,14 +171,15 @@ func New(servers []string, opts ...Option) (*Client, error) {
 	}
 	st := &clientState{h: h}
 	for i := 0; i < b.loops; i++ {
-		d, err := newDriver(h)
+		d, err := newDriver(h, &st.acked)
 		if err != nil {
 			st.close()
 			return nil, err
 		}
 		st.drivers = append(st.drivers, d)
 	}
-	c := &Client{st: st, drivers: st.drivers, serde: b.serde}
+	c := &Client{st: st, drivers: st.drivers, serde: b.serde, defaultNoreply: b.defaultNoreply,
+		soloOK: len(servers) == 1 && b.loops == 1 && !b.ignoreExc}
 	// A forgotten Close still stops the loops and frees the C client once c
 	// is unreachable (no call can be running then: every call keeps c alive
 	// until it returns). close blocks until the loops exit, so not on the
@@ -187,15 +209,77 @@ func (c *Client) pick() *driver {
 // detail of a refusal to eb.
 type submitFunc func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status
 
+// reqKind says what a request does to the server's data, for solo.
+type reqKind int
+
+const (
+	kindRead    reqKind = iota // reads only; its reply proves earlier writes processed
+	kindWrite                  // a write that waits for its reply
+	kindNoreply                // a write whose reply is not read
+)
+
+// writeKind is the kind of a write with noreply nr, whose default follows
+// DefaultNoreply when followsDefault (else it waits for the reply).
+func (c *Client) writeKind(nr C.mcrs_noreply, followsDefault bool) reqKind {
+	if nr == C.MCRS_NOREPLY_ON || nr == C.MCRS_NOREPLY_DEFAULT && followsDefault && c.defaultNoreply {
+		return kindNoreply
+	}
+	return kindWrite
+}
+
+// enter counts a call in progress and says whether it is the only one;
+// ErrClosed once the client is closing. leave must follow.
+func (c *Client) enter() (alone bool, err error) {
+	n := c.st.active.Add(1)
+	if n&closedBit != 0 {
+		c.st.active.Add(^uint64(0))
+		return false, ErrClosed
+	}
+	return n == 1, nil
+}
+
+func (c *Client) leave() { c.st.active.Add(^uint64(0)) }
+
+// solo reports whether a single-key read may take the blocking path: run
+// on the calling goroutine's thread over a pooled connection (one write and
+// one read, without the hand-over to the event loop and back, which is what
+// a lone goroutine waits on). It may when
+//   - no other call is in progress on the client (nothing to pipeline with),
+//   - ctx can never end (context.Background, TODO, or values of them), so
+//     nothing needs to end the wait before the client's Timeout does,
+//   - the client has one server, one loop and no IgnoreExc, and
+//   - every write submitted to the loop is known processed by the server (a
+//     reply to a request submitted after it came back on the loop's
+//     connection), so the read on another connection cannot overtake one:
+//     a read after a noreply Set on the loop takes the loop.
+func (c *Client) solo(ctx context.Context, alone bool) bool {
+	return alone && c.soloOK && ctx.Done() == nil && c.st.acked.Load() == c.st.writes.Load()
+}
+
 // roundTrip runs one request on an event loop and waits for its result or
 // for ctx to end. into is GetBytesInto's buffer (wantInto).
-func (c *Client) roundTrip(ctx context.Context, op, key string, into []byte, wantInto bool,
+func (c *Client) roundTrip(ctx context.Context, op, key string, kind reqKind, into []byte, wantInto bool,
 	submit submitFunc) (result, error) {
 	if ctx.Err() != nil {
 		return result{}, ctxError(ctx, op, key)
 	}
+	if _, err := c.enter(); err != nil {
+		return result{}, err
+	}
+	defer c.leave()
+	return c.roundTripEntered(ctx, op, key, kind, into, wantInto, submit)
+}
+
+func (c *Client) roundTripEntered(ctx context.Context, op, key string, kind reqKind, into []byte, wantInto bool,
+	submit submitFunc) (result, error) {
+	var seq uint64
+	if kind == kindRead {
+		seq = c.st.writes.Load()
+	} else {
+		seq = c.st.writes.Add(1)
+	}
 	d := c.pick()
-	k, err := d.begin(into, wantInto)
+	k, err := d.begin(into, wantInto, seq, kind != kindNoreply)
 	if err != nil {
 		return result{}, err
 	}
@@ -213,8 +297,8 @@ func (c *Client) roundTrip(ctx context.Context, op, key string, into []byte, wan
 }
 
 // simple runs a request whose result is its status.
-func (c *Client) simple(ctx context.Context, op, key string, submit submitFunc) error {
-	res, err := c.roundTrip(ctx, op, key, nil, false, submit)
+func (c *Client) simple(ctx context.Context, op, key string, kind reqKind, submit submitFunc) error {
+	res, err := c.roundTrip(ctx, op, key, kind, nil, false, submit)
 	if err != nil {
 		return err
 	}
@@ -246,7 +330,7 @@ func (c *Client) store(ctx context.Context, cmd storeCmd, key string, value any,
 	}
 	kp, kl := keyArg(key)
 	vp, vl := bytesArg(data)
-	err = c.simple(ctx, op, key, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	err = c.simple(ctx, op, key, c.writeKind(o.noreply, cmd != cmdCas), func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_store(l, C.int(cmd), kp, kl, vp, vl, C.uint32_t(flags), o.expire, C.uint64_t(cas),
 			o.noreply, id, eb.ptr(), eb.size())
 	})
@@ -313,8 +397,19 @@ var readOps = [...]string{"get", "gets", "gat", "gats"}
 func (c *Client) read(ctx context.Context, cmd readCmd, key string, exptime C.uint32_t, into []byte,
 	wantInto bool) (result, error) {
 	op := readOps[cmd]
+	if ctx.Err() != nil {
+		return result{}, ctxError(ctx, op, key)
+	}
+	alone, err := c.enter()
+	if err != nil {
+		return result{}, err
+	}
+	defer c.leave()
 	kp, kl := keyArg(key)
-	res, err := c.roundTrip(ctx, op, key, into, wantInto, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	if c.solo(ctx, alone) {
+		return c.readBlocking(cmd, op, key, kp, kl, exptime, into, wantInto)
+	}
+	res, err := c.roundTripEntered(ctx, op, key, kindRead, into, wantInto, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_get(l, C.int(cmd), kp, kl, exptime, id, eb.ptr(), eb.size())
 	})
 	runtime.KeepAlive(key)
@@ -325,6 +420,38 @@ func (c *Client) read(ctx context.Context, cmd readCmd, key string, exptime C.ui
 		res.status = StatusOK
 	}
 	return res, statusError(res.status, op, key, res.detail)
+}
+
+// readBlocking is read's blocking path (see solo).
+func (c *Client) readBlocking(cmd readCmd, op, key string, kp *C.uint8_t, kl C.size_t, exptime C.uint32_t,
+	into []byte, wantInto bool) (result, error) {
+	var eb errBuf
+	var ci C.mcrsgo_item
+	var v *C.mcrs_value
+	st := C.mcrsgo_bget(c.st.h, C.int(cmd), kp, kl, exptime, &ci, &v, eb.ptr(), eb.size())
+	runtime.KeepAlive(key)
+	var res result
+	switch st {
+	case C.MCRS_STATUS_OK:
+		res.found = true
+		res.it.flags, res.it.cas = uint32(ci.flags), uint64(ci.cas)
+		switch {
+		case wantInto:
+			res.intoN = int(ci.len)
+			if int(ci.len) <= len(into) {
+				copy(into, cBytes(ci.data, ci.len))
+			}
+		case ci.len == 0:
+			res.it.data = []byte{}
+		default:
+			res.it.data = copyBytes(ci.data, ci.len)
+		}
+		C.mcrs_value_free(v)
+		return res, nil
+	case C.MCRS_STATUS_NOT_FOUND:
+		return res, nil
+	}
+	return res, statusError(int(st), op, key, eb.String())
 }
 
 func (c *Client) decode(key string, it item) (any, error) {
@@ -481,7 +608,7 @@ func (c *Client) readMany(ctx context.Context, gets bool, keys []string) (map[st
 	ck := newCKeys(keys)
 	defer ck.free()
 	n := C.size_t(len(keys))
-	res, err := c.roundTrip(ctx, op, "", nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	res, err := c.roundTrip(ctx, op, "", kindRead, nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_many(l, C.int(cmd), ck.ptrs, ck.lens, n, 0, 0, id, eb.ptr(), eb.size())
 	})
 	if err != nil {
@@ -599,7 +726,7 @@ func (c *Client) SetMany(ctx context.Context, items map[string]any, opts ...Call
 		cflags[i] = flags[i]
 		off += len(v)
 	}
-	res, err := c.roundTrip(ctx, "set_many", "", nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	res, err := c.roundTrip(ctx, "set_many", "", c.writeKind(o.noreply, true), nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_set_many(l, ck.ptrs, ck.lens, &vptrs[0], &vlens[0], &cflags[0], C.size_t(n), o.expire,
 			o.noreply, id, eb.ptr(), eb.size())
 	})
@@ -631,7 +758,7 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...CallOption) err
 		return err
 	}
 	kp, kl := keyArg(key)
-	err = c.simple(ctx, "delete", key, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	err = c.simple(ctx, "delete", key, c.writeKind(o.noreply, true), func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_keyed(l, 0, kp, kl, 0, 0, o.noreply, id, eb.ptr(), eb.size())
 	})
 	runtime.KeepAlive(key)
@@ -650,7 +777,7 @@ func (c *Client) DeleteMany(ctx context.Context, keys []string, opts ...CallOpti
 	}
 	ck := newCKeys(keys)
 	defer ck.free()
-	res, err := c.roundTrip(ctx, "delete_many", "", nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	res, err := c.roundTrip(ctx, "delete_many", "", c.writeKind(o.noreply, true), nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_many(l, 2, ck.ptrs, ck.lens, C.size_t(len(keys)), 0, o.noreply, id, eb.ptr(), eb.size())
 	})
 	if err != nil {
@@ -669,7 +796,7 @@ func (c *Client) arith(ctx context.Context, incr bool, key string, delta uint64,
 		return 0, false, err
 	}
 	kp, kl := keyArg(key)
-	res, err := c.roundTrip(ctx, op, key, nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	res, err := c.roundTrip(ctx, op, key, c.writeKind(o.noreply, false), nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_keyed(l, C.int(cmd), kp, kl, 0, C.uint64_t(delta), o.noreply, id, eb.ptr(), eb.size())
 	})
 	runtime.KeepAlive(key)
@@ -705,7 +832,7 @@ func (c *Client) Touch(ctx context.Context, key string, expire int, opts ...Call
 		return err
 	}
 	kp, kl := keyArg(key)
-	err = c.simple(ctx, "touch", key, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	err = c.simple(ctx, "touch", key, c.writeKind(o.noreply, true), func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_keyed(l, 1, kp, kl, o.expire, 0, o.noreply, id, eb.ptr(), eb.size())
 	})
 	runtime.KeepAlive(key)
@@ -718,7 +845,7 @@ func (c *Client) FlushAll(ctx context.Context, opts ...CallOption) error {
 	if err != nil {
 		return err
 	}
-	return c.simple(ctx, "flush_all", "", func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	return c.simple(ctx, "flush_all", "", c.writeKind(o.noreply, true), func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_admin(l, 0, o.delay, o.noreply, nil, id, eb.ptr(), eb.size())
 	})
 }
@@ -729,7 +856,7 @@ func (c *Client) FlushAll(ctx context.Context, opts ...CallOption) error {
 func (c *Client) Stats(ctx context.Context, args ...string) (map[string]map[string]string, error) {
 	cargs := C.CString(strings.Join(args, " "))
 	defer C.free(unsafe.Pointer(cargs))
-	res, err := c.roundTrip(ctx, "stats", "", nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	res, err := c.roundTrip(ctx, "stats", "", kindRead, nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_admin(l, 2, 0, 0, cargs, id, eb.ptr(), eb.size())
 	})
 	if err != nil {
@@ -746,7 +873,7 @@ func (c *Client) Stats(ctx context.Context, args ...string) (map[string]map[stri
 
 // Version is the version string of the first server that answers.
 func (c *Client) Version(ctx context.Context) (string, error) {
-	res, err := c.roundTrip(ctx, "version", "", nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	res, err := c.roundTrip(ctx, "version", "", kindRead, nil, false, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_admin(l, 1, 0, 0, nil, id, eb.ptr(), eb.size())
 	})
 	if err != nil {
@@ -764,6 +891,9 @@ func (c *Client) blocking(ctx context.Context, op string, cmd int, arg C.uint32_
 		return ctxError(ctx, op, "")
 	}
 	st := c.st
+	if st.active.Load()&closedBit != 0 {
+		return ErrClosed
+	}
 	st.mu.RLock()
 	if st.closed || st.h == nil {
 		st.mu.RUnlock()

@@ -214,4 +214,23 @@ static inline enum mcrs_status mcrsgo_blocking(int cmd, const mcrs_client *c, ui
   return mcrsgo_submitted(st, err, errcap);
 }
 
+/* The blocking path of a single-key read made alone (see Client.solo): cmd
+   as mcrsgo_get; a hit is unpacked into *it, *v to be freed with
+   mcrs_value_free; the detail of a failure is read in the same cgo call. */
+static inline enum mcrs_status mcrsgo_bget(const mcrs_client *c, int cmd, const uint8_t *k, size_t kl,
+                                           uint32_t exptime, mcrsgo_item *it, mcrs_value **v, char *err,
+                                           size_t errcap) {
+  enum mcrs_status st;
+  *v = NULL;
+  switch (cmd) {
+  case 1: st = mcrs_client_gets(c, k, kl, v); break;
+  case 2: st = mcrs_client_gat(c, k, kl, exptime, v); break;
+  case 3: st = mcrs_client_gats(c, k, kl, exptime, v); break;
+  default: st = mcrs_client_get(c, k, kl, v); break;
+  }
+  if (st == MCRS_STATUS_OK)
+    mcrsgo_value_unpack(*v, it);
+  return st == MCRS_STATUS_NOT_FOUND ? st : mcrsgo_submitted(st, err, errcap);
+}
+
 #endif /* MCRS_GO_H */

@@ -35,6 +35,9 @@ type builder struct {
 	serde   Serde
 	weights map[string]uint32
 	loops   int
+	// what the binding needs to know of the config (see Client.solo)
+	defaultNoreply bool
+	ignoreExc      bool
 }
 
 // msArg converts a duration to whole milliseconds for the C API: rounded up
@@ -137,9 +140,10 @@ func KeepAlive(on bool) Option {
 // Gats, GetMany, GetsMany, GetBytes) look like misses, as pymemcache's
 // ignore_exc does (default off). Writes still report failures.
 func IgnoreExc(on bool) Option {
-	return boolOption("ignore_exc", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
+	set := boolOption("ignore_exc", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
 		return C.mcrs_config_set_ignore_exc(c, v)
 	})
+	return func(b *builder) error { b.ignoreExc = on; return set(b) }
 }
 
 // DefaultNoreply is the noreply used when a call has no Noreply option, for
@@ -148,9 +152,10 @@ func IgnoreExc(on bool) Option {
 // the request is written and cannot report NOT_STORED or NOT_FOUND). Cas,
 // Incr, Decr and CacheMemlimit always wait for the reply unless told otherwise.
 func DefaultNoreply(on bool) Option {
-	return boolOption("default_noreply", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
+	set := boolOption("default_noreply", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
 		return C.mcrs_config_set_default_noreply(c, v)
 	})
+	return func(b *builder) error { b.defaultNoreply = on; return set(b) }
 }
 
 // FlushOnRejoin flushes a dead server before it rejoins the ring (default
