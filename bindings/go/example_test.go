@@ -1,6 +1,7 @@
 package mcrs_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 // Basic usage, as in pymemcache's documentation.
 func Example() {
+	ctx := context.Background() // or the context of the request being served
 	client, err := mcrs.New([]string{sharedAddr})
 	if err != nil {
 		log.Fatal(err)
@@ -35,6 +37,7 @@ func Example() {
 // Values written with the default serde keep their type: []byte, string and
 // integers, with pymemcache's flags.
 func ExampleDefaultSerde() {
+	ctx := context.Background() // or the context of the request being served
 	client, _ := mcrs.New([]string{sharedAddr})
 	defer client.Close()
 
@@ -55,6 +58,7 @@ func ExampleDefaultSerde() {
 
 // The seed's JSON serializer and deserializer, passed as two functions.
 func ExampleSerdeFunc() {
+	ctx := context.Background() // or the context of the request being served
 	jsonSerializer := func(key string, value any) ([]byte, uint32, error) {
 		if s, ok := value.(string); ok {
 			return []byte(s), 1, nil
@@ -84,6 +88,7 @@ func ExampleSerdeFunc() {
 
 // Check-and-set: Gets reads the cas unique, Cas stores only if it is unchanged.
 func ExampleClient_Cas() {
+	ctx := context.Background() // or the context of the request being served
 	client, _ := mcrs.New([]string{sharedAddr})
 	defer client.Close()
 
@@ -100,6 +105,7 @@ func ExampleClient_Cas() {
 // Noreply is on by default for storage commands, as in pymemcache: a failed
 // condition is only reported when the call waits for the reply.
 func ExampleNoreply() {
+	ctx := context.Background() // or the context of the request being served
 	client, _ := mcrs.New([]string{sharedAddr})
 	defer client.Close()
 
@@ -113,6 +119,7 @@ func ExampleNoreply() {
 
 // Incr and Decr report a missing key with found == false.
 func ExampleClient_Incr() {
+	ctx := context.Background() // or the context of the request being served
 	client, _ := mcrs.New([]string{sharedAddr}, mcrs.Timeout(500*time.Millisecond))
 	defer client.Close()
 
