@@ -151,6 +151,22 @@ func BenchmarkGet(b *testing.B) {
 				return nil
 			})
 		})
+		// the same with a per-call deadline (a cancellable ctx, as a
+		// server handler has): always the event-loop path
+		b.Run(fmt.Sprintf("mcrs-ctx/g=%d", g), func(b *testing.B) {
+			run(b, g, func(key string, want []byte) error {
+				cctx, cancel := context.WithTimeout(ctx, time.Second)
+				v, found, err := mc.GetBytes(cctx, key)
+				cancel()
+				if err != nil {
+					return err
+				}
+				if !found || !bytes.Equal(v, want) {
+					return fmt.Errorf("mcrs: %s = %q, %v", key, v, found)
+				}
+				return nil
+			})
+		})
 		b.Run(fmt.Sprintf("gomemcache/g=%d", g), func(b *testing.B) {
 			gm := memcache.New(addr)
 			gm.MaxIdleConns = g
