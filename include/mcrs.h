@@ -895,6 +895,21 @@ enum mcrs_status mcrs_loop_stats(struct mcrs_loop *l,
                                  mcrs_stats_cb cb,
                                  void *userdata);
 
+// Makes the calling thread the loop's thread (as if it had made it):
+// `mcrs_loop_run` and the other loop-thread calls are then accepted here,
+// submissions from here go straight in, and callbacks run here. The caller
+// guarantees that no other thread is inside a loop-thread call on `l` (or
+// one of its callbacks) and that none makes one until it adopts the loop
+// in turn: e.g. one task drives the loop, adopting it at the start of each
+// turn and disowning it at the end (`mcrs_loop_disown`).
+enum mcrs_status mcrs_loop_adopt(struct mcrs_loop *l);
+
+// Leaves the loop with no thread: until a thread adopts it
+// (`mcrs_loop_adopt`), every submission goes through the cross-thread
+// hand-over (which wakes the loop's fd) and the loop-thread calls are
+// refused. On the loop's thread.
+enum mcrs_status mcrs_loop_disown(struct mcrs_loop *l);
+
 // A static, NUL-terminated description of `status`. Any value is accepted:
 // unknown ones give "unknown status". Never NULL; never free it.
 // Thread-safe.

@@ -76,6 +76,8 @@ if [ -d bindings/go ] && [ -f bindings/go/go.mod ]; then
   step "Go binding"
   if command -v go >/dev/null || [ -x /usr/local/go/bin/go ]; then
     (cd bindings/go && PATH="$PATH:/usr/local/go/bin" go vet ./... && PATH="$PATH:/usr/local/go/bin" go test -count=1 ./...)
+    # the concurrency tests (event loop, ctx cancels, Close) under the race detector
+    (cd bindings/go && PATH="$PATH:/usr/local/go/bin" go test -race -count=1 -run 'Ctx|Stalled|Many|Concurrent|Close|Cluster' .)
   else
     echo "go is not installed: cannot run the Go suite" >&2; exit 1
   fi

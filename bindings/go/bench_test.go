@@ -9,10 +9,10 @@ import (
 
 func BenchmarkGet(b *testing.B) {
 	c, _ := setup(b)
-	c.Set("bench", "value-of-some-length-0123456789")
+	c.Set(ctx, "bench", "value-of-some-length-0123456789")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, found, err := c.Get("bench"); err != nil || !found {
+		if _, found, err := c.Get(ctx, "bench"); err != nil || !found {
 			b.Fatal(err)
 		}
 	}
@@ -23,7 +23,7 @@ func BenchmarkSetNoreply(b *testing.B) {
 	v := []byte("value-of-some-length-0123456789")
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := c.Set("bench", v, mcrs.Noreply(true)); err != nil {
+		if err := c.Set(ctx, "bench", v, mcrs.Noreply(true)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -34,11 +34,11 @@ func BenchmarkGetMany100(b *testing.B) {
 	keys := make([]string, 100)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("bench%d", i)
-		c.Set(keys[i], i)
+		c.Set(ctx, keys[i], i)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if m, err := c.GetMany(keys); err != nil || len(m) != 100 {
+		if m, err := c.GetMany(ctx, keys); err != nil || len(m) != 100 {
 			b.Fatal(err)
 		}
 	}
@@ -46,11 +46,11 @@ func BenchmarkGetMany100(b *testing.B) {
 
 func BenchmarkGetParallel(b *testing.B) {
 	c, _ := setup(b)
-	c.Set("bench", "value")
+	c.Set(ctx, "bench", "value")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, _, err := c.Get("bench"); err != nil {
+			if _, _, err := c.Get(ctx, "bench"); err != nil {
 				b.Fatal(err)
 			}
 		}

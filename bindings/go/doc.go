@@ -9,8 +9,9 @@
 //	client, err := mcrs.New([]string{"localhost:11211"})
 //	if err != nil { ... }
 //	defer client.Close()
-//	client.Set("some_key", "some_value")
-//	value, found, err := client.Get("some_key") // "some_value", true, nil
+//	ctx := context.Background() // or a request's context, with its deadline
+//	client.Set(ctx, "some_key", "some_value")
+//	value, found, err := client.Get(ctx, "some_key") // "some_value", true, nil
 //
 // # Values
 //
@@ -35,12 +36,25 @@
 // NOT_FOUND. Pass [Noreply](false) to a call, or [DefaultNoreply](false) to
 // New, to wait for the reply. Cas, Incr and Decr always wait unless told not to.
 //
+// # Contexts
+//
+// Every call takes a context.Context first. A deadline shorter than the
+// client's [Timeout] caps the call; a cancel ends the wait at once. The
+// error then wraps ctx.Err(): errors.Is(err, context.DeadlineExceeded) (and
+// [ErrTimeout]) or errors.Is(err, context.Canceled) (and [ErrCancelled]).
+// The abandoned request stays matched to its reply, so the connection stays
+// in step; a write given up on may or may not have been applied.
+//
 // # Concurrency and lifetime
 //
-// A Client is safe for concurrent use; each call borrows a pooled
-// connection (at most [MaxPoolSize] per server). [Client.Close] waits for
-// calls in progress, then frees the client; later calls return [ErrClosed].
-// A Client that is never closed is freed when it becomes unreachable.
+// A Client is safe for concurrent use. Calls run on the client's event
+// loop ([EventLoops], default 1): requests of all goroutines are pipelined
+// on one connection per server, a waiting goroutine blocks no OS thread,
+// and no lock is shared by every call. A single-key read made alone with a
+// context that cannot end may use the blocking C API on the caller's thread
+// instead (see README.md). [Client.Close] lets calls in progress complete,
+// stops the loops and frees the client; later calls return [ErrClosed]. A
+// Client that is never closed is freed when it becomes unreachable.
 //
 // # Building
 //

@@ -28,6 +28,11 @@ const (
 	StatusBufferTooSmall  = 16
 	StatusPanic           = 17
 	StatusServerDown      = 18
+	StatusCancelled       = 19
+	StatusTLS             = 20
+	StatusAuthFailed      = 21
+	StatusPartial         = 22
+	StatusValueTooLarge   = 23
 )
 
 // Sentinel errors. Every error returned by a [Client] for a library status is
@@ -63,8 +68,9 @@ var (
 	ErrConnectFailed = errors.New("mcrs: connection failed")
 	// ErrIO: a socket error.
 	ErrIO = errors.New("mcrs: i/o error")
-	// ErrTimeout: the operation did not complete within the timeout (or no
-	// pooled connection became free in time).
+	// ErrTimeout: the operation did not complete within the timeout, or
+	// its ctx's deadline passed first (the error then also matches
+	// context.DeadlineExceeded).
 	ErrTimeout = errors.New("mcrs: timeout")
 	// ErrUnexpectedClose: the server closed the connection mid-reply.
 	ErrUnexpectedClose = errors.New("mcrs: connection closed unexpectedly")
@@ -82,6 +88,20 @@ var (
 	// IgnoreExc). After RetryAttempts failures the server leaves the ring and
 	// its keys move to the live servers.
 	ErrServerDown = errors.New("mcrs: server down")
+	// ErrCancelled: the request did not complete: its ctx was cancelled
+	// (the error also matches context.Canceled), or the client's event
+	// loop went away first.
+	ErrCancelled = errors.New("mcrs: cancelled")
+	// ErrTLS: the TLS handshake or certificate verification failed.
+	ErrTLS = errors.New("mcrs: tls error")
+	// ErrAuthFailed: the server refused the credentials.
+	ErrAuthFailed = errors.New("mcrs: authentication failed")
+	// ErrPartial: a multi-key command completed for some keys only (the
+	// servers of the others failed); the results of the others come with it.
+	ErrPartial = errors.New("mcrs: partial result")
+	// ErrValueTooLarge: the server announced a value above the configured
+	// maximum value size.
+	ErrValueTooLarge = errors.New("mcrs: value too large")
 	// ErrClosed: the Client was closed.
 	ErrClosed = errors.New("mcrs: client is closed")
 	// ErrUnsupportedValue: the serializer cannot encode the value's type (the
@@ -109,6 +129,11 @@ var sentinels = [...]error{
 	StatusBufferTooSmall:  ErrBufferTooSmall,
 	StatusPanic:           ErrInternal,
 	StatusServerDown:      ErrServerDown,
+	StatusCancelled:       ErrCancelled,
+	StatusTLS:             ErrTLS,
+	StatusAuthFailed:      ErrAuthFailed,
+	StatusPartial:         ErrPartial,
+	StatusValueTooLarge:   ErrValueTooLarge,
 }
 
 // Error is a failure reported by the mcrs library (or, for a few argument
@@ -123,7 +148,14 @@ type Error struct {
 	// Detail is the library's description of this failure
 	// (mcrs_last_error), e.g. which byte of a key is forbidden.
 	Detail string
+	// err is ctx.Err() when the call's context ended first
+	err error
 }
+
+// Unwrap gives the context's error (context.Canceled or
+// context.DeadlineExceeded) when the call's ctx ended before it completed,
+// so that errors.Is(err, context.DeadlineExceeded) holds; nil otherwise.
+func (e *Error) Unwrap() error { return e.err }
 
 // Error formats as "mcrs: <op> "<key>": <status text>: <detail>".
 func (e *Error) Error() string {

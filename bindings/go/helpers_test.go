@@ -1,6 +1,7 @@
 package mcrs_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,9 @@ import (
 
 	mcrs "github.com/mcrs-project/mcrs-go"
 )
+
+// ctx is the context of the tests' calls that need no deadline.
+var ctx = context.Background()
 
 // memcachedServer is a private memcached started for a test.
 type memcachedServer struct {

@@ -114,7 +114,7 @@ func TestInteropGoWritesPythonReads(t *testing.T) {
 		"go_empty":     []byte{},
 	}
 	for k, v := range items {
-		if err := c.Set(k, v); err != nil {
+		if err := c.Set(ctx, k, v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,12 +159,12 @@ func TestInteropPythonWritesGoReads(t *testing.T) {
 			t.Errorf("Get(%s) = %#v (%T); want %#v (%T)", k, got, got, w, w)
 		}
 	}
-	got, err := c.GetMany(keysOf(want))
+	got, err := c.GetMany(ctx, keysOf(want))
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("GetMany = %#v, %v", got, err)
 	}
 	// an int written by Python can be incremented and stays an int for both
-	if v, _, err := c.Incr("py_int", 1); err != nil || v != 1234568 {
+	if v, _, err := c.Incr(ctx, "py_int", 1); err != nil || v != 1234568 {
 		t.Fatalf("Incr = %v, %v", v, err)
 	}
 	if got := pyRead(t, py, []string{s.Addr}, "py_int"); !reflect.DeepEqual(got["py_int"], []any{"int", "1234568"}) {
@@ -172,9 +172,9 @@ func TestInteropPythonWritesGoReads(t *testing.T) {
 	}
 	// a pickled Python object is an error for the default serde, raw bytes
 	// for GetBytes
-	_, _, err = c.Get("py_bool")
+	_, _, err = c.Get(ctx, "py_bool")
 	wantIs(t, err, mcrs.ErrUnsupportedValue)
-	if b, found, err := c.GetBytes("py_bool"); err != nil || !found || len(b) == 0 {
+	if b, found, err := c.GetBytes(ctx, "py_bool"); err != nil || !found || len(b) == 0 {
 		t.Fatalf("GetBytes(py_bool) = %q %v %v", b, found, err)
 	}
 }
@@ -192,7 +192,7 @@ func TestInteropClusterPlacement(t *testing.T) {
 		pyItems[k] = []any{"int", fmt.Sprint(i)}
 		pyKeys = append(pyKeys, k)
 		g := fmt.Sprintf("gokey:%d", i)
-		if err := c.Set(g, "v"+fmt.Sprint(i)); err != nil {
+		if err := c.Set(ctx, g, "v"+fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 		goKeys = append(goKeys, g)
@@ -210,7 +210,7 @@ func TestInteropClusterPlacement(t *testing.T) {
 		}
 	}
 	// and the items really are spread over the three servers
-	st, err := c.Stats()
+	st, err := c.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

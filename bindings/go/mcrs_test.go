@@ -22,7 +22,7 @@ import (
 
 func mustGet(t *testing.T, c *mcrs.Client, key string) any {
 	t.Helper()
-	v, found, err := c.Get(key)
+	v, found, err := c.Get(ctx, key)
 	if err != nil {
 		t.Fatalf("Get(%q): %v", key, err)
 	}
@@ -34,7 +34,7 @@ func mustGet(t *testing.T, c *mcrs.Client, key string) any {
 
 func mustMiss(t *testing.T, c *mcrs.Client, key string) {
 	t.Helper()
-	v, found, err := c.Get(key)
+	v, found, err := c.Get(ctx, key)
 	if err != nil || found || v != nil {
 		t.Fatalf("Get(%q) = %v, %v, %v; want a miss", key, v, found, err)
 	}
@@ -140,7 +140,7 @@ func TestSetGetDefaultSerde(t *testing.T) {
 		{"big", bytes.Repeat([]byte("x"), 500_000), bytes.Repeat([]byte("x"), 500_000)},
 	}
 	for _, tc := range cases {
-		if err := c.Set(tc.key, tc.in); err != nil {
+		if err := c.Set(ctx, tc.key, tc.in); err != nil {
 			t.Fatalf("Set(%q, %v): %v", tc.key, tc.in, err)
 		}
 		if got := mustGet(t, c, tc.key); !reflect.DeepEqual(got, tc.want) {
@@ -148,15 +148,15 @@ func TestSetGetDefaultSerde(t *testing.T) {
 		}
 	}
 	// the raw bytes and flags on the wire are pymemcache's
-	raw, found, err := c.GetBytes("int")
+	raw, found, err := c.GetBytes(ctx, "int")
 	if err != nil || !found || string(raw) != "42" {
 		t.Fatalf("GetBytes(int) = %q, %v, %v", raw, found, err)
 	}
-	raw, _, _ = c.GetBytes("utf8")
+	raw, _, _ = c.GetBytes(ctx, "utf8")
 	if string(raw) != "héllo wörld ✓" {
 		t.Fatalf("GetBytes(utf8) = %q", raw)
 	}
-	if raw, found, err := c.GetBytes("nope"); err != nil || found || raw != nil {
+	if raw, found, err := c.GetBytes(ctx, "nope"); err != nil || found || raw != nil {
 		t.Fatalf("GetBytes(miss) = %q, %v, %v", raw, found, err)
 	}
 	mustMiss(t, c, "nope")
@@ -225,33 +225,33 @@ func TestDefaultSerdeDirect(t *testing.T) {
 func TestWrongValueType(t *testing.T) {
 	c, _ := setup(t)
 	for _, v := range []any{3.14, true, nil, struct{ A int }{1}, map[string]any{"a": 1}} {
-		err := c.Set("k", v)
+		err := c.Set(ctx, "k", v)
 		wantIs(t, err, mcrs.ErrUnsupportedValue)
 		if !strings.Contains(err.Error(), "WithSerde") {
 			t.Errorf("error should point to WithSerde: %v", err)
 		}
 	}
 	mustMiss(t, c, "k")
-	_, err := c.SetMany(map[string]any{"a": "ok", "b": 1.5})
+	_, err := c.SetMany(ctx, map[string]any{"a": "ok", "b": 1.5})
 	wantIs(t, err, mcrs.ErrUnsupportedValue)
 	mustMiss(t, c, "a") // nothing was sent
-	wantIs(t, c.Cas("k", 2.5, 1), mcrs.ErrUnsupportedValue)
+	wantIs(t, c.Cas(ctx, "k", 2.5, 1), mcrs.ErrUnsupportedValue)
 
 	// a Python-pickled value cannot be read with the default serde, but its
 	// bytes can
-	if err := rawWriter(t, c).Set("pickled", flagged{[]byte("\x80\x04K\x01."), mcrs.FlagPickle}); err != nil {
+	if err := rawWriter(t, c).Set(ctx, "pickled", flagged{[]byte("\x80\x04K\x01."), mcrs.FlagPickle}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = c.Get("pickled")
+	_, _, err = c.Get(ctx, "pickled")
 	wantIs(t, err, mcrs.ErrUnsupportedValue)
-	if b, found, err := c.GetBytes("pickled"); err != nil || !found || string(b) != "\x80\x04K\x01." {
+	if b, found, err := c.GetBytes(ctx, "pickled"); err != nil || !found || string(b) != "\x80\x04K\x01." {
 		t.Fatalf("GetBytes(pickled) = %q, %v, %v", b, found, err)
 	}
-	_, err = c.GetMany([]string{"pickled"})
+	_, err = c.GetMany(ctx, []string{"pickled"})
 	wantIs(t, err, mcrs.ErrUnsupportedValue)
-	_, err = c.GetsMany([]string{"pickled"})
+	_, err = c.GetsMany(ctx, []string{"pickled"})
 	wantIs(t, err, mcrs.ErrUnsupportedValue)
-	_, _, _, err = c.Gets("pickled")
+	_, _, _, err = c.Gets(ctx, "pickled")
 	wantIs(t, err, mcrs.ErrUnsupportedValue)
 }
 
@@ -273,7 +273,7 @@ var flagSerde = mcrs.SerdeFunc(func(key string, v any) ([]byte, uint32, error) {
 // rawWriter is a client on c's server that writes flagged values.
 func rawWriter(t *testing.T, c *mcrs.Client) *mcrs.Client {
 	t.Helper()
-	st, err := c.Stats()
+	st, err := c.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,13 +282,13 @@ func rawWriter(t *testing.T, c *mcrs.Client) *mcrs.Client {
 
 func TestSerdeFuncFlags(t *testing.T) {
 	c, _ := setup(t, mcrs.WithSerde(flagSerde))
-	if err := c.Set("f", flagged{[]byte("77"), mcrs.FlagInteger}); err != nil {
+	if err := c.Set(ctx, "f", flagged{[]byte("77"), mcrs.FlagInteger}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, c, "f"); got != int64(77) {
 		t.Fatalf("Get(f) = %#v", got)
 	}
-	if err := c.Set("s", "plain"); err != nil {
+	if err := c.Set(ctx, "s", "plain"); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, c, "s"); got != "plain" {
@@ -299,40 +299,40 @@ func TestSerdeFuncFlags(t *testing.T) {
 func TestStoreCommands(t *testing.T) {
 	c, _ := setup(t)
 	// add
-	if err := c.Add("k", "v1"); err != nil {
+	if err := c.Add(ctx, "k", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	wantIs(t, c.Add("k", "v2"), mcrs.ErrNotStored)
+	wantIs(t, c.Add(ctx, "k", "v2"), mcrs.ErrNotStored)
 	if got := mustGet(t, c, "k"); got != "v1" {
 		t.Fatalf("after add: %v", got)
 	}
 	// replace
-	if err := c.Replace("k", "v3"); err != nil {
+	if err := c.Replace(ctx, "k", "v3"); err != nil {
 		t.Fatal(err)
 	}
-	wantIs(t, c.Replace("absent", "x"), mcrs.ErrNotStored)
+	wantIs(t, c.Replace(ctx, "absent", "x"), mcrs.ErrNotStored)
 	mustMiss(t, c, "absent")
 	// append / prepend keep the stored flags (text)
-	if err := c.Append("k", "-end"); err != nil {
+	if err := c.Append(ctx, "k", "-end"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Prepend("k", "start-"); err != nil {
+	if err := c.Prepend(ctx, "k", "start-"); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, c, "k"); got != "start-v3-end" {
 		t.Fatalf("after append/prepend: %v", got)
 	}
-	wantIs(t, c.Append("absent", "x"), mcrs.ErrNotStored)
-	wantIs(t, c.Prepend("absent", "x"), mcrs.ErrNotStored)
+	wantIs(t, c.Append(ctx, "absent", "x"), mcrs.ErrNotStored)
+	wantIs(t, c.Prepend(ctx, "absent", "x"), mcrs.ErrNotStored)
 	// an integer can be extended with digits and stays an integer
-	c.Set("n", 12)
-	c.Append("n", 3)
+	c.Set(ctx, "n", 12)
+	c.Append(ctx, "n", 3)
 	if got := mustGet(t, c, "n"); got != int64(123) {
 		t.Fatalf("append to int: %#v", got)
 	}
 
 	var e *mcrs.Error
-	err := c.Add("k", "again")
+	err := c.Add(ctx, "k", "again")
 	if !errors.As(err, &e) || e.Status != mcrs.StatusNotStored || e.Op != "add" || e.Key != "k" {
 		t.Fatalf("Add error = %#v", err)
 	}
@@ -347,41 +347,41 @@ func TestStoreCommands(t *testing.T) {
 func TestExpire(t *testing.T) {
 	t.Parallel() // sleeps; uses its own server
 	c, _ := setup(t)
-	if err := c.Set("e", "v", mcrs.Expire(1)); err != nil {
+	if err := c.Set(ctx, "e", "v", mcrs.Expire(1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set("past", "v", mcrs.ExpireAt(time.Now().Add(-time.Hour))); err != nil {
+	if err := c.Set(ctx, "past", "v", mcrs.ExpireAt(time.Now().Add(-time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, c, "e")
 	mustMiss(t, c, "past")
-	wantIs(t, c.Set("x", "v", mcrs.Expire(-1)), mcrs.ErrInvalidArgument)
-	wantIs(t, c.Set("x", "v", mcrs.Expire(math.MaxInt32+1)), mcrs.ErrInvalidArgument)
+	wantIs(t, c.Set(ctx, "x", "v", mcrs.Expire(-1)), mcrs.ErrInvalidArgument)
+	wantIs(t, c.Set(ctx, "x", "v", mcrs.Expire(math.MaxInt32+1)), mcrs.ErrInvalidArgument)
 	time.Sleep(2100 * time.Millisecond)
 	mustMiss(t, c, "e")
 }
 
 func TestGetsCas(t *testing.T) {
 	c, _ := setup(t)
-	if _, cas, found, err := c.Gets("k"); err != nil || found || cas != 0 {
+	if _, cas, found, err := c.Gets(ctx, "k"); err != nil || found || cas != 0 {
 		t.Fatalf("Gets(miss) = %v %v %v", cas, found, err)
 	}
-	c.Set("k", "v1")
-	v, cas, found, err := c.Gets("k")
+	c.Set(ctx, "k", "v1")
+	v, cas, found, err := c.Gets(ctx, "k")
 	if err != nil || !found || v != "v1" || cas == 0 {
 		t.Fatalf("Gets = %v %v %v %v", v, cas, found, err)
 	}
-	if err := c.Cas("k", "v2", cas); err != nil {
+	if err := c.Cas(ctx, "k", "v2", cas); err != nil {
 		t.Fatalf("Cas: %v", err)
 	}
-	wantIs(t, c.Cas("k", "v3", cas), mcrs.ErrExists) // stale
-	wantIs(t, c.Cas("absent", "v", 1), mcrs.ErrNotFound)
+	wantIs(t, c.Cas(ctx, "k", "v3", cas), mcrs.ErrExists) // stale
+	wantIs(t, c.Cas(ctx, "absent", "v", 1), mcrs.ErrNotFound)
 	if got := mustGet(t, c, "k"); got != "v2" {
 		t.Fatalf("after cas: %v", got)
 	}
 	// Cas with noreply: no outcome reported
-	_, cas, _, _ = c.Gets("k")
-	if err := c.Cas("k", 5, cas, mcrs.Noreply(true)); err != nil {
+	_, cas, _, _ = c.Gets(ctx, "k")
+	if err := c.Cas(ctx, "k", 5, cas, mcrs.Noreply(true)); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, c, "k"); got != int64(5) {
@@ -392,22 +392,22 @@ func TestGetsCas(t *testing.T) {
 func TestGatGats(t *testing.T) {
 	t.Parallel() // sleeps; uses its own server
 	c, _ := setup(t)
-	c.Set("k", "v", mcrs.Expire(1))
-	v, found, err := c.Gat("k", 100)
+	c.Set(ctx, "k", "v", mcrs.Expire(1))
+	v, found, err := c.Gat(ctx, "k", 100)
 	if err != nil || !found || v != "v" {
 		t.Fatalf("Gat = %v %v %v", v, found, err)
 	}
-	v, cas, found, err := c.Gats("k", 100)
+	v, cas, found, err := c.Gats(ctx, "k", 100)
 	if err != nil || !found || v != "v" || cas == 0 {
 		t.Fatalf("Gats = %v %v %v %v", v, cas, found, err)
 	}
-	if _, found, err := c.Gat("absent", 1); err != nil || found {
+	if _, found, err := c.Gat(ctx, "absent", 1); err != nil || found {
 		t.Fatalf("Gat(miss) = %v %v", found, err)
 	}
-	if _, _, found, err := c.Gats("absent", 1); err != nil || found {
+	if _, _, found, err := c.Gats(ctx, "absent", 1); err != nil || found {
 		t.Fatalf("Gats(miss) = %v %v", found, err)
 	}
-	_, _, err = c.Gat("k", -1)
+	_, _, err = c.Gat(ctx, "k", -1)
 	wantIs(t, err, mcrs.ErrInvalidArgument)
 	time.Sleep(1500 * time.Millisecond)
 	mustGet(t, c, "k") // the touch kept it
@@ -415,10 +415,10 @@ func TestGatGats(t *testing.T) {
 
 func TestGetManyGetsMany(t *testing.T) {
 	c, _ := setup(t)
-	c.Set("a", "A")
-	c.Set("b", 2)
-	c.Set("c", []byte("C"))
-	got, err := c.GetMany([]string{"a", "b", "c", "missing", "a"})
+	c.Set(ctx, "a", "A")
+	c.Set(ctx, "b", 2)
+	c.Set(ctx, "c", []byte("C"))
+	got, err := c.GetMany(ctx, []string{"a", "b", "c", "missing", "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,19 +426,19 @@ func TestGetManyGetsMany(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("GetMany = %#v", got)
 	}
-	empty, err := c.GetMany(nil)
+	empty, err := c.GetMany(ctx, nil)
 	if err != nil || empty == nil || len(empty) != 0 {
 		t.Fatalf("GetMany(nil) = %#v, %v", empty, err)
 	}
-	gm, err := c.GetsMany([]string{"a", "b", "missing"})
+	gm, err := c.GetsMany(ctx, []string{"a", "b", "missing"})
 	if err != nil || len(gm) != 2 || gm["a"].Value != "A" || gm["b"].Value != int64(2) || gm["a"].CAS == 0 {
 		t.Fatalf("GetsMany = %#v, %v", gm, err)
 	}
-	_, cas, _, _ := c.Gets("a")
+	_, cas, _, _ := c.Gets(ctx, "a")
 	if gm["a"].CAS != cas {
 		t.Fatalf("GetsMany cas %d, Gets cas %d", gm["a"].CAS, cas)
 	}
-	if err := c.Cas("a", "A2", gm["a"].CAS); err != nil {
+	if err := c.Cas(ctx, "a", "A2", gm["a"].CAS); err != nil {
 		t.Fatal(err)
 	}
 	// many keys (several pipelined chunks)
@@ -451,10 +451,10 @@ func TestGetManyGetsMany(t *testing.T) {
 			items[k] = i
 		}
 	}
-	if failed, err := c.SetMany(items); err != nil || len(failed) != 0 {
+	if failed, err := c.SetMany(ctx, items); err != nil || len(failed) != 0 {
 		t.Fatalf("SetMany = %v, %v", failed, err)
 	}
-	got, err = c.GetMany(keys)
+	got, err = c.GetMany(ctx, keys)
 	if err != nil || len(got) != len(items) {
 		t.Fatalf("GetMany(1000) = %d items, %v", len(got), err)
 	}
@@ -464,25 +464,25 @@ func TestGetManyGetsMany(t *testing.T) {
 		}
 	}
 	// an invalid key fails the whole call
-	_, err = c.GetMany([]string{"a", "bad key"})
+	_, err = c.GetMany(ctx, []string{"a", "bad key"})
 	wantIs(t, err, mcrs.ErrInvalidKey)
-	_, err = c.GetsMany([]string{""})
+	_, err = c.GetsMany(ctx, []string{""})
 	wantIs(t, err, mcrs.ErrInvalidKey)
 }
 
 func TestSetMany(t *testing.T) {
 	c, _ := setup(t)
-	failed, err := c.SetMany(map[string]any{"x": "1", "y": 2, "z": []byte("3")}, mcrs.Expire(100))
+	failed, err := c.SetMany(ctx, map[string]any{"x": "1", "y": 2, "z": []byte("3")}, mcrs.Expire(100))
 	if err != nil || len(failed) != 0 {
 		t.Fatalf("SetMany = %v, %v", failed, err)
 	}
-	got, _ := c.GetMany([]string{"x", "y", "z"})
+	got, _ := c.GetMany(ctx, []string{"x", "y", "z"})
 	if !reflect.DeepEqual(got, map[string]any{"x": "1", "y": int64(2), "z": []byte("3")}) {
 		t.Fatalf("after SetMany: %#v", got)
 	}
 	// too large for the server (default item size 1 MB): reported as failed
 	big := bytes.Repeat([]byte("b"), 2<<20)
-	failed, err = c.SetMany(map[string]any{"ok1": "v", "big": big, "ok2": "w"})
+	failed, err = c.SetMany(ctx, map[string]any{"ok1": "v", "big": big, "ok2": "w"})
 	if err != nil || !reflect.DeepEqual(failed, []string{"big"}) {
 		t.Fatalf("SetMany with a too large value = %v, %v", failed, err)
 	}
@@ -490,106 +490,106 @@ func TestSetMany(t *testing.T) {
 	mustGet(t, c, "ok2")
 	mustMiss(t, c, "big")
 	// with noreply nothing is known to fail
-	failed, err = c.SetMany(map[string]any{"big": big, "n": "v"}, mcrs.Noreply(true))
+	failed, err = c.SetMany(ctx, map[string]any{"big": big, "n": "v"}, mcrs.Noreply(true))
 	if err != nil || len(failed) != 0 {
 		t.Fatalf("SetMany noreply = %v, %v", failed, err)
 	}
 	if got := mustGet(t, c, "n"); got != "v" {
 		t.Fatal(got)
 	}
-	if failed, err := c.SetMany(nil); err != nil || failed != nil {
+	if failed, err := c.SetMany(ctx, nil); err != nil || failed != nil {
 		t.Fatalf("SetMany(nil) = %v, %v", failed, err)
 	}
-	_, err = c.SetMany(map[string]any{"bad key": 1})
+	_, err = c.SetMany(ctx, map[string]any{"bad key": 1})
 	wantIs(t, err, mcrs.ErrInvalidKey)
 	// a single too large Set is a server error
-	wantIs(t, c.Set("big", big), mcrs.ErrServerError)
+	wantIs(t, c.Set(ctx, "big", big), mcrs.ErrServerError)
 }
 
 func TestDelete(t *testing.T) {
 	c, _ := setup(t)
-	c.Set("k", "v")
-	if err := c.Delete("k"); err != nil {
+	c.Set(ctx, "k", "v")
+	if err := c.Delete(ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
 	mustMiss(t, c, "k")
-	wantIs(t, c.Delete("k"), mcrs.ErrNotFound)
-	if err := c.Delete("k", mcrs.Noreply(true)); err != nil {
+	wantIs(t, c.Delete(ctx, "k"), mcrs.ErrNotFound)
+	if err := c.Delete(ctx, "k", mcrs.Noreply(true)); err != nil {
 		t.Fatalf("noreply delete of a missing key: %v", err)
 	}
-	c.SetMany(map[string]any{"a": 1, "b": 2, "c": 3})
-	if err := c.DeleteMany([]string{"a", "b", "missing"}); err != nil {
+	c.SetMany(ctx, map[string]any{"a": 1, "b": 2, "c": 3})
+	if err := c.DeleteMany(ctx, []string{"a", "b", "missing"}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := c.GetMany([]string{"a", "b", "c"})
+	got, _ := c.GetMany(ctx, []string{"a", "b", "c"})
 	if !reflect.DeepEqual(got, map[string]any{"c": int64(3)}) {
 		t.Fatalf("after DeleteMany: %#v", got)
 	}
-	if err := c.DeleteMany(nil); err != nil {
+	if err := c.DeleteMany(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.DeleteMany([]string{"c"}, mcrs.Noreply(true)); err != nil {
+	if err := c.DeleteMany(ctx, []string{"c"}, mcrs.Noreply(true)); err != nil {
 		t.Fatal(err)
 	}
 	mustMiss(t, c, "c")
-	wantIs(t, c.DeleteMany([]string{"ok", "bad\nkey"}), mcrs.ErrInvalidKey)
+	wantIs(t, c.DeleteMany(ctx, []string{"ok", "bad\nkey"}), mcrs.ErrInvalidKey)
 }
 
 func TestIncrDecr(t *testing.T) {
 	c, _ := setup(t)
-	if v, found, err := c.Incr("n", 1); err != nil || found || v != 0 {
+	if v, found, err := c.Incr(ctx, "n", 1); err != nil || found || v != 0 {
 		t.Fatalf("Incr(missing) = %v %v %v", v, found, err)
 	}
-	if v, found, err := c.Decr("n", 1); err != nil || found || v != 0 {
+	if v, found, err := c.Decr(ctx, "n", 1); err != nil || found || v != 0 {
 		t.Fatalf("Decr(missing) = %v %v %v", v, found, err)
 	}
-	c.Set("n", 10)
-	if v, found, err := c.Incr("n", 5); err != nil || !found || v != 15 {
+	c.Set(ctx, "n", 10)
+	if v, found, err := c.Incr(ctx, "n", 5); err != nil || !found || v != 15 {
 		t.Fatalf("Incr = %v %v %v", v, found, err)
 	}
-	if v, found, err := c.Decr("n", 20); err != nil || !found || v != 0 {
+	if v, found, err := c.Decr(ctx, "n", 20); err != nil || !found || v != 0 {
 		t.Fatalf("Decr below 0 = %v %v %v", v, found, err)
 	}
-	c.Set("w", uint64(math.MaxUint64))
-	if v, _, err := c.Incr("w", 2); err != nil || v != 1 {
+	c.Set(ctx, "w", uint64(math.MaxUint64))
+	if v, _, err := c.Incr(ctx, "w", 2); err != nil || v != 1 {
 		t.Fatalf("Incr wraps: %v %v", v, err)
 	}
 	// still an int for Get (flags are kept)
-	c.Incr("n", 41)
+	c.Incr(ctx, "n", 41)
 	if got := mustGet(t, c, "n"); got != int64(41) {
 		t.Fatalf("Get after incr = %#v", got)
 	}
-	if v, found, err := c.Incr("n", 1, mcrs.Noreply(true)); err != nil || !found || v != 0 {
+	if v, found, err := c.Incr(ctx, "n", 1, mcrs.Noreply(true)); err != nil || !found || v != 0 {
 		t.Fatalf("Incr noreply = %v %v %v", v, found, err)
 	}
 	if got := mustGet(t, c, "n"); got != int64(42) {
 		t.Fatalf("Get after noreply incr = %#v", got)
 	}
-	c.Set("s", "text")
-	_, _, err := c.Incr("s", 1)
+	c.Set(ctx, "s", "text")
+	_, _, err := c.Incr(ctx, "s", 1)
 	wantIs(t, err, mcrs.ErrClientError)
 	var e *mcrs.Error
 	if !errors.As(err, &e) || e.Detail == "" || !strings.Contains(err.Error(), e.Detail) {
 		t.Fatalf("client error should carry the server's detail: %#v", err)
 	}
-	_, _, err = c.Decr("bad key", 1)
+	_, _, err = c.Decr(ctx, "bad key", 1)
 	wantIs(t, err, mcrs.ErrInvalidKey)
 }
 
 func TestTouch(t *testing.T) {
 	t.Parallel() // sleeps; uses its own server
 	c, _ := setup(t)
-	c.Set("k", "v", mcrs.Expire(1))
-	if err := c.Touch("k", 100); err != nil {
+	c.Set(ctx, "k", "v", mcrs.Expire(1))
+	if err := c.Touch(ctx, "k", 100); err != nil {
 		t.Fatal(err)
 	}
-	wantIs(t, c.Touch("absent", 10), mcrs.ErrNotFound)
-	if err := c.Touch("absent", 10, mcrs.Noreply(true)); err != nil {
+	wantIs(t, c.Touch(ctx, "absent", 10), mcrs.ErrNotFound)
+	if err := c.Touch(ctx, "absent", 10, mcrs.Noreply(true)); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond)
 	mustGet(t, c, "k")
-	if err := c.Touch("k", 1); err != nil {
+	if err := c.Touch(ctx, "k", 1); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2100 * time.Millisecond)
@@ -599,8 +599,8 @@ func TestTouch(t *testing.T) {
 func TestStatsVersionFlushAdmin(t *testing.T) {
 	t.Parallel() // sleeps; uses its own server
 	c, s := setup(t)
-	c.Set("k", "v")
-	st, err := c.Stats()
+	c.Set(ctx, "k", "v")
+	st, err := c.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -610,17 +610,17 @@ func TestStatsVersionFlushAdmin(t *testing.T) {
 	if st[s.Addr]["curr_items"] != "1" || st[s.Addr]["pid"] == "" {
 		t.Fatalf("stats: curr_items=%q pid=%q", st[s.Addr]["curr_items"], st[s.Addr]["pid"])
 	}
-	set, err := c.Stats("settings")
+	set, err := c.Stats(ctx, "settings")
 	if err != nil || set[s.Addr]["tcpport"] != fmt.Sprint(s.Port) {
 		t.Fatalf("Stats(settings) tcpport = %q, %v", set[s.Addr]["tcpport"], err)
 	}
-	if _, err := c.Stats("items"); err != nil {
+	if _, err := c.Stats(ctx, "items"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Stats("bad\x01arg")
+	_, err = c.Stats(ctx, "bad\x01arg")
 	wantIs(t, err, mcrs.ErrInvalidArgument)
 
-	v, err := c.Version()
+	v, err := c.Version(ctx)
 	if err != nil || v == "" || !strings.Contains(v, ".") {
 		t.Fatalf("Version = %q, %v", v, err)
 	}
@@ -628,33 +628,33 @@ func TestStatsVersionFlushAdmin(t *testing.T) {
 		t.Fatalf("Version %q, stats version %q", v, st[s.Addr]["version"])
 	}
 
-	if err := c.FlushAll(); err != nil {
+	if err := c.FlushAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	mustMiss(t, c, "k")
-	c.Set("k", "v")
+	c.Set(ctx, "k", "v")
 	// memcached counts whole seconds: a delay of 1 can take effect at once
-	if err := c.FlushAll(mcrs.Delay(2), mcrs.Noreply(true)); err != nil {
+	if err := c.FlushAll(ctx, mcrs.Delay(2), mcrs.Noreply(true)); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, c, "k")
 	time.Sleep(3100 * time.Millisecond)
 	mustMiss(t, c, "k")
 
-	if err := c.Verbosity(1); err != nil {
+	if err := c.Verbosity(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Verbosity(0, mcrs.Noreply(true)); err != nil {
+	if err := c.Verbosity(ctx, 0, mcrs.Noreply(true)); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CacheMemlimit(100); err != nil {
+	if err := c.CacheMemlimit(ctx, 100); err != nil {
 		t.Fatal(err)
 	}
-	wantIs(t, c.CacheMemlimit(-1), mcrs.ErrInvalidArgument)
-	if err := c.Quit(); err != nil {
+	wantIs(t, c.CacheMemlimit(ctx, -1), mcrs.ErrInvalidArgument)
+	if err := c.Quit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c.Set("after_quit", 1) // reconnects
+	c.Set(ctx, "after_quit", 1) // reconnects
 	mustGet(t, c, "after_quit")
 }
 
@@ -672,35 +672,35 @@ func TestNoreplyDefaults(t *testing.T) {
 	def := newClient(t, []string{s.Addr}) // pymemcache's default: noreply on
 	wait := newClient(t, []string{s.Addr}, mcrs.DefaultNoreply(false))
 
-	def.Set("k", "v")
+	def.Set(ctx, "k", "v")
 	mustGet(t, def, "k")
 	// with noreply, failed conditions go unreported
-	if err := def.Add("k", "x"); err != nil {
+	if err := def.Add(ctx, "k", "x"); err != nil {
 		t.Fatalf("noreply add: %v", err)
 	}
-	if err := def.Replace("absent", "x"); err != nil {
+	if err := def.Replace(ctx, "absent", "x"); err != nil {
 		t.Fatalf("noreply replace: %v", err)
 	}
-	if err := def.Delete("absent"); err != nil {
+	if err := def.Delete(ctx, "absent"); err != nil {
 		t.Fatalf("noreply delete: %v", err)
 	}
-	if err := def.Touch("absent", 1); err != nil {
+	if err := def.Touch(ctx, "absent", 1); err != nil {
 		t.Fatalf("noreply touch: %v", err)
 	}
-	if failed, err := def.SetMany(map[string]any{"big": bytes.Repeat([]byte("b"), 2<<20)}); err != nil || len(failed) != 0 {
+	if failed, err := def.SetMany(ctx, map[string]any{"big": bytes.Repeat([]byte("b"), 2<<20)}); err != nil || len(failed) != 0 {
 		t.Fatalf("noreply set_many: %v %v", failed, err)
 	}
 	// ... unless the call asks to wait
-	wantIs(t, def.Add("k", "x", mcrs.Noreply(false)), mcrs.ErrNotStored)
-	wantIs(t, def.Delete("absent", mcrs.Noreply(false)), mcrs.ErrNotFound)
+	wantIs(t, def.Add(ctx, "k", "x", mcrs.Noreply(false)), mcrs.ErrNotStored)
+	wantIs(t, def.Delete(ctx, "absent", mcrs.Noreply(false)), mcrs.ErrNotFound)
 	// cas, incr and decr wait by default even so
-	wantIs(t, def.Cas("absent", "v", 1), mcrs.ErrNotFound)
-	if _, found, err := def.Incr("absent", 1); err != nil || found {
+	wantIs(t, def.Cas(ctx, "absent", "v", 1), mcrs.ErrNotFound)
+	if _, found, err := def.Incr(ctx, "absent", 1); err != nil || found {
 		t.Fatalf("incr default waits: %v %v", found, err)
 	}
 	// a client with DefaultNoreply(false) reports, unless told not to wait
-	wantIs(t, wait.Add("k", "x"), mcrs.ErrNotStored)
-	if err := wait.Add("k", "x", mcrs.Noreply(true)); err != nil {
+	wantIs(t, wait.Add(ctx, "k", "x"), mcrs.ErrNotStored)
+	if err := wait.Add(ctx, "k", "x", mcrs.Noreply(true)); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, wait, "k"); got != "v" {
@@ -710,56 +710,57 @@ func TestNoreplyDefaults(t *testing.T) {
 
 func TestGetBytesInto(t *testing.T) {
 	c, _ := setup(t, mcrs.DefaultNoreply(false))
-	if err := c.Set("into", []byte("hello into")); err != nil {
+	if err := c.Set(ctx, "into", []byte("hello into")); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 16)
-	n, flags, found, err := c.GetBytesInto("into", buf)
+	n, flags, found, err := c.GetBytesInto(ctx, "into", buf)
 	if err != nil || !found || string(buf[:n]) != "hello into" || flags != 0 {
 		t.Fatalf("GetBytesInto = %d %d %v %v (%q)", n, flags, found, err, buf[:n])
 	}
 	// exactly the value's size fits; one byte less does not, and says how much is needed
-	if n, _, found, err = c.GetBytesInto("into", buf[:10]); err != nil || !found || n != 10 {
+	if n, _, found, err = c.GetBytesInto(ctx, "into", buf[:10]); err != nil || !found || n != 10 {
 		t.Fatalf("exact fit: %d %v %v", n, found, err)
 	}
-	n, _, found, err = c.GetBytesInto("into", buf[:9])
+	n, _, found, err = c.GetBytesInto(ctx, "into", buf[:9])
 	wantIs(t, err, mcrs.ErrBufferTooSmall)
 	if found || n != 10 {
 		t.Fatalf("too small: n %d found %v", n, found)
 	}
 	// a miss, and an empty value into an empty buffer
-	if n, _, found, err = c.GetBytesInto("into-miss", buf); err != nil || found || n != 0 {
+	if n, _, found, err = c.GetBytesInto(ctx, "into-miss", buf); err != nil || found || n != 0 {
 		t.Fatalf("miss: %d %v %v", n, found, err)
 	}
-	if err := c.Set("into-empty", []byte{}); err != nil {
+	if err := c.Set(ctx, "into-empty", []byte{}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _, found, err = c.GetBytesInto("into-empty", nil); err != nil || !found || n != 0 {
+	if n, _, found, err = c.GetBytesInto(ctx, "into-empty", nil); err != nil || !found || n != 0 {
 		t.Fatalf("empty: %d %v %v", n, found, err)
 	}
-	_, _, _, err = c.GetBytesInto("bad key", buf)
+	_, _, _, err = c.GetBytesInto(ctx, "bad key", buf)
 	wantIs(t, err, mcrs.ErrInvalidKey)
 }
 
+// The event loops write each turn's requests at once: BufferNoreply only
+// holds back the blocking admin commands, and FlushBuffers writes them.
 func TestBufferNoreply(t *testing.T) {
 	s := newServer(t)
 	buffered := newClient(t, []string{s.Addr}, mcrs.BufferNoreply(true))
 	reader := newClient(t, []string{s.Addr})
 	for i := 0; i < 100; i++ {
-		if err := buffered.Set(fmt.Sprintf("buf:%d", i), i); err != nil {
+		if err := buffered.Set(ctx, fmt.Sprintf("buf:%d", i), i); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// held back until flushed: another client does not see them yet
-	if _, found, err := reader.Get("buf:99"); err != nil || found {
-		t.Fatalf("buffered set already visible: %v %v", found, err)
+	if err := buffered.Verbosity(ctx, 0, mcrs.Noreply(true)); err != nil {
+		t.Fatal(err)
 	}
-	if err := buffered.FlushBuffers(); err != nil {
+	if err := buffered.FlushBuffers(ctx); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		v, found, err := reader.Get("buf:99")
+		v, found, err := reader.Get(ctx, "buf:99")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -770,7 +771,7 @@ func TestBufferNoreply(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("flushed sets never arrived")
+			t.Fatal("noreply sets never arrived")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -779,12 +780,12 @@ func TestBufferNoreply(t *testing.T) {
 func TestKeys(t *testing.T) {
 	c, s := setup(t)
 	long := strings.Repeat("k", 250)
-	if err := c.Set(long, 1); err != nil {
+	if err := c.Set(ctx, long, 1); err != nil {
 		t.Fatalf("250-byte key: %v", err)
 	}
 	bad := []string{"", "with space", "tab\tkey", "new\nline", "nul\x00", "del\x7f", long + "k", "é"}
 	for _, k := range bad {
-		err := c.Set(k, "v")
+		err := c.Set(ctx, k, "v")
 		wantIs(t, err, mcrs.ErrInvalidKey)
 		var e *mcrs.Error
 		if !errors.As(err, &e) || e.Status != mcrs.StatusInvalidKey || e.Key != k || e.Detail == "" {
@@ -793,28 +794,28 @@ func TestKeys(t *testing.T) {
 		if !strings.Contains(err.Error(), e.Detail) {
 			t.Fatalf("message %q lacks the library detail %q", err.Error(), e.Detail)
 		}
-		_, _, err = c.Get(k)
+		_, _, err = c.Get(ctx, k)
 		wantIs(t, err, mcrs.ErrInvalidKey)
-		_, _, _, err = c.Gets(k)
+		_, _, _, err = c.Gets(ctx, k)
 		wantIs(t, err, mcrs.ErrInvalidKey)
-		wantIs(t, c.Delete(k), mcrs.ErrInvalidKey)
-		wantIs(t, c.Touch(k, 0), mcrs.ErrInvalidKey)
-		_, _, err = c.Incr(k, 1)
+		wantIs(t, c.Delete(ctx, k), mcrs.ErrInvalidKey)
+		wantIs(t, c.Touch(ctx, k, 0), mcrs.ErrInvalidKey)
+		_, _, err = c.Incr(ctx, k, 1)
 		wantIs(t, err, mcrs.ErrInvalidKey)
 	}
 	// unicode keys when allowed
 	u := newClient(t, []string{s.Addr}, mcrs.AllowUnicodeKeys(true), mcrs.DefaultNoreply(false))
-	if err := u.Set("ключ", "значение"); err != nil {
+	if err := u.Set(ctx, "ключ", "значение"); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, u, "ключ"); got != "значение" {
 		t.Fatalf("unicode key: %v", got)
 	}
-	wantIs(t, u.Set("bad\xffutf8", 1), mcrs.ErrInvalidKey)
+	wantIs(t, u.Set(ctx, "bad\xffutf8", 1), mcrs.ErrInvalidKey)
 
 	// key prefix: on the wire only, and counted in the 250 bytes
 	p := newClient(t, []string{s.Addr}, mcrs.KeyPrefix("app:"), mcrs.DefaultNoreply(false))
-	if err := p.Set("k", "prefixed"); err != nil {
+	if err := p.Set(ctx, "k", "prefixed"); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, p, "k"); got != "prefixed" {
@@ -823,19 +824,19 @@ func TestKeys(t *testing.T) {
 	if got := mustGet(t, c, "app:k"); got != "prefixed" {
 		t.Fatalf("raw read of the prefixed key: %v", got)
 	}
-	got, _ := p.GetMany([]string{"k"})
+	got, _ := p.GetMany(ctx, []string{"k"})
 	if got["k"] != "prefixed" {
 		t.Fatalf("GetMany with prefix: %#v", got)
 	}
-	wantIs(t, p.Set(strings.Repeat("k", 247), 1), mcrs.ErrInvalidKey)
-	if err := p.Set(strings.Repeat("k", 246), 1); err != nil {
+	wantIs(t, p.Set(ctx, strings.Repeat("k", 247), 1), mcrs.ErrInvalidKey)
+	if err := p.Set(ctx, strings.Repeat("k", 246), 1); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestClosed(t *testing.T) {
 	c, _ := setup(t)
-	c.Set("k", "v")
+	c.Set(ctx, "k", "v")
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -843,34 +844,34 @@ func TestClosed(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	calls := map[string]func() error{
-		"Set":      func() error { return c.Set("k", "v") },
-		"Add":      func() error { return c.Add("k", "v") },
-		"Replace":  func() error { return c.Replace("k", "v") },
-		"Append":   func() error { return c.Append("k", "v") },
-		"Prepend":  func() error { return c.Prepend("k", "v") },
-		"Cas":      func() error { return c.Cas("k", "v", 1) },
-		"Get":      func() error { _, _, err := c.Get("k"); return err },
-		"GetBytes": func() error { _, _, err := c.GetBytes("k"); return err },
-		"Gets":     func() error { _, _, _, err := c.Gets("k"); return err },
-		"Gat":      func() error { _, _, err := c.Gat("k", 1); return err },
-		"Gats":     func() error { _, _, _, err := c.Gats("k", 1); return err },
-		"GetMany":  func() error { _, err := c.GetMany([]string{"k"}); return err },
-		"GetMany0": func() error { _, err := c.GetMany(nil); return err },
-		"GetsMany": func() error { _, err := c.GetsMany([]string{"k"}); return err },
-		"SetMany":  func() error { _, err := c.SetMany(map[string]any{"k": 1}); return err },
-		"SetMany0": func() error { _, err := c.SetMany(nil); return err },
-		"Delete":   func() error { return c.Delete("k") },
-		"DelMany":  func() error { return c.DeleteMany([]string{"k"}) },
-		"DelMany0": func() error { return c.DeleteMany(nil) },
-		"Incr":     func() error { _, _, err := c.Incr("k", 1); return err },
-		"Decr":     func() error { _, _, err := c.Decr("k", 1); return err },
-		"Touch":    func() error { return c.Touch("k", 1) },
-		"Stats":    func() error { _, err := c.Stats(); return err },
-		"Version":  func() error { _, err := c.Version(); return err },
-		"FlushAll": func() error { return c.FlushAll() },
-		"Memlimit": func() error { return c.CacheMemlimit(64) },
-		"Verbose":  func() error { return c.Verbosity(0) },
-		"Quit":     func() error { return c.Quit() },
+		"Set":      func() error { return c.Set(ctx, "k", "v") },
+		"Add":      func() error { return c.Add(ctx, "k", "v") },
+		"Replace":  func() error { return c.Replace(ctx, "k", "v") },
+		"Append":   func() error { return c.Append(ctx, "k", "v") },
+		"Prepend":  func() error { return c.Prepend(ctx, "k", "v") },
+		"Cas":      func() error { return c.Cas(ctx, "k", "v", 1) },
+		"Get":      func() error { _, _, err := c.Get(ctx, "k"); return err },
+		"GetBytes": func() error { _, _, err := c.GetBytes(ctx, "k"); return err },
+		"Gets":     func() error { _, _, _, err := c.Gets(ctx, "k"); return err },
+		"Gat":      func() error { _, _, err := c.Gat(ctx, "k", 1); return err },
+		"Gats":     func() error { _, _, _, err := c.Gats(ctx, "k", 1); return err },
+		"GetMany":  func() error { _, err := c.GetMany(ctx, []string{"k"}); return err },
+		"GetMany0": func() error { _, err := c.GetMany(ctx, nil); return err },
+		"GetsMany": func() error { _, err := c.GetsMany(ctx, []string{"k"}); return err },
+		"SetMany":  func() error { _, err := c.SetMany(ctx, map[string]any{"k": 1}); return err },
+		"SetMany0": func() error { _, err := c.SetMany(ctx, nil); return err },
+		"Delete":   func() error { return c.Delete(ctx, "k") },
+		"DelMany":  func() error { return c.DeleteMany(ctx, []string{"k"}) },
+		"DelMany0": func() error { return c.DeleteMany(ctx, nil) },
+		"Incr":     func() error { _, _, err := c.Incr(ctx, "k", 1); return err },
+		"Decr":     func() error { _, _, err := c.Decr(ctx, "k", 1); return err },
+		"Touch":    func() error { return c.Touch(ctx, "k", 1) },
+		"Stats":    func() error { _, err := c.Stats(ctx); return err },
+		"Version":  func() error { _, err := c.Version(ctx); return err },
+		"FlushAll": func() error { return c.FlushAll(ctx) },
+		"Memlimit": func() error { return c.CacheMemlimit(ctx, 64) },
+		"Verbose":  func() error { return c.Verbosity(ctx, 0) },
+		"Quit":     func() error { return c.Quit(ctx) },
 	}
 	for name, call := range calls {
 		if err := call(); err != mcrs.ErrClosed {
@@ -889,9 +890,9 @@ func TestCloseWhileInFlight(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ; i++ {
 				k := fmt.Sprintf("g%d-%d", g, i%50)
-				err := c.Set(k, i)
+				err := c.Set(ctx, k, i)
 				if err == nil {
-					_, _, err = c.Get(k)
+					_, _, err = c.Get(ctx, k)
 				}
 				if err == mcrs.ErrClosed {
 					return
@@ -926,37 +927,37 @@ func TestConcurrentGoroutines(t *testing.T) {
 			for i := 0; i < ops; i++ {
 				k := fmt.Sprintf("c%d-%d", g, i%20)
 				want := fmt.Sprintf("v%d-%d", g, i)
-				if err := c.Set(k, want); err != nil {
+				if err := c.Set(ctx, k, want); err != nil {
 					errs <- err
 					return
 				}
-				got, found, err := c.Get(k)
+				got, found, err := c.Get(ctx, k)
 				if err != nil || !found || got != want {
 					errs <- fmt.Errorf("Get(%s) = %v %v %v; want %s", k, got, found, err, want)
 					return
 				}
 				if i%50 == 0 {
-					m, err := c.GetMany([]string{k, "absent"})
+					m, err := c.GetMany(ctx, []string{k, "absent"})
 					if err != nil || m[k] != want {
 						errs <- fmt.Errorf("GetMany = %v %v", m, err)
 						return
 					}
 				}
-				if _, _, err := c.Incr("counter", 1); err != nil {
+				if _, _, err := c.Incr(ctx, "counter", 1); err != nil {
 					errs <- err
 					return
 				}
 			}
 		}(g)
 	}
-	c.Set("counter", 0)
+	c.Set(ctx, "counter", 0)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Error(err)
 	}
 	// every incr after the initial set is counted; some may come before it
-	if v, _, _ := c.Incr("counter", 0); v == 0 || v > goroutines*ops {
+	if v, _, _ := c.Incr(ctx, "counter", 0); v == 0 || v > goroutines*ops {
 		t.Fatalf("counter = %d", v)
 	}
 }
@@ -967,7 +968,7 @@ func TestIgnoreExcKilledServer(t *testing.T) {
 		mcrs.ConnectTimeout(200*time.Millisecond), mcrs.Timeout(200*time.Millisecond))
 	strict := newClient(t, []string{s.Addr}, mcrs.DefaultNoreply(false),
 		mcrs.ConnectTimeout(200*time.Millisecond), mcrs.Timeout(200*time.Millisecond))
-	if err := ign.Set("k", "v"); err != nil {
+	if err := ign.Set(ctx, "k", "v"); err != nil {
 		t.Fatal(err)
 	}
 	mustGet(t, ign, "k")
@@ -977,30 +978,30 @@ func TestIgnoreExcKilledServer(t *testing.T) {
 	// reads are misses with ignore_exc ...
 	for i := 0; i < 2; i++ { // a pooled dead connection, then a failed connect
 		mustMiss(t, ign, "k")
-		if m, err := ign.GetMany([]string{"k", "j"}); err != nil || len(m) != 0 {
+		if m, err := ign.GetMany(ctx, []string{"k", "j"}); err != nil || len(m) != 0 {
 			t.Fatalf("GetMany on a dead server with IgnoreExc = %v, %v", m, err)
 		}
-		if _, _, found, err := ign.Gets("k"); err != nil || found {
+		if _, _, found, err := ign.Gets(ctx, "k"); err != nil || found {
 			t.Fatalf("Gets = %v, %v", found, err)
 		}
-		if m, err := ign.GetsMany([]string{"k"}); err != nil || len(m) != 0 {
+		if m, err := ign.GetsMany(ctx, []string{"k"}); err != nil || len(m) != 0 {
 			t.Fatalf("GetsMany = %v, %v", m, err)
 		}
-		if b, found, err := ign.GetBytes("k"); err != nil || found || b != nil {
+		if b, found, err := ign.GetBytes(ctx, "k"); err != nil || found || b != nil {
 			t.Fatalf("GetBytes = %v, %v, %v", b, found, err)
 		}
 	}
 	// ... but invalid keys are still errors, and writes still fail
-	_, _, err := ign.Get("bad key")
+	_, _, err := ign.Get(ctx, "bad key")
 	wantIs(t, err, mcrs.ErrInvalidKey)
-	if err := ign.Set("k", "v"); err == nil {
+	if err := ign.Set(ctx, "k", "v"); err == nil {
 		t.Fatal("Set on a dead server succeeded")
 	}
 	// without ignore_exc a read fails: first on the pooled connection, then
 	// on connecting (NoServers/ServerDown are accepted should the library
 	// ever take a lone dead server out)
 	for i := 0; i < 3; i++ {
-		_, _, err := strict.Get("k")
+		_, _, err := strict.Get(ctx, "k")
 		if err == nil {
 			t.Fatal("Get on a dead server succeeded without IgnoreExc")
 		}
@@ -1022,7 +1023,7 @@ func TestConnectFailedAndTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newClient(t, []string{fmt.Sprintf("127.0.0.1:%d", port)}, mcrs.ConnectTimeout(200*time.Millisecond))
-	_, _, err = c.Get("k")
+	_, _, err = c.Get(ctx, "k")
 	wantIs(t, err, mcrs.ErrConnectFailed)
 	var e *mcrs.Error
 	if !errors.As(err, &e) || e.Op != "get" || e.Detail == "" {
@@ -1057,7 +1058,7 @@ func TestConnectFailedAndTimeout(t *testing.T) {
 	}()
 	silent := newClient(t, []string{l.Addr().String()}, mcrs.Timeout(150*time.Millisecond))
 	start := time.Now()
-	_, _, err = silent.Get("k")
+	_, _, err = silent.Get(ctx, "k")
 	wantIs(t, err, mcrs.ErrTimeout)
 	if !errors.As(err, &e) || !e.Timeout() {
 		t.Fatalf("Timeout() false for %v", err)
@@ -1065,7 +1066,7 @@ func TestConnectFailedAndTimeout(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("timeout took %v", d)
 	}
-	_, err = silent.Version()
+	_, err = silent.Version(ctx)
 	wantIs(t, err, mcrs.ErrTimeout)
 }
 
@@ -1076,7 +1077,7 @@ func TestCluster(t *testing.T) {
 	for _, d := range []mcrs.DistributionKind{mcrs.Rendezvous, mcrs.Ketama, mcrs.Xxh3} {
 		t.Run(fmt.Sprint(d), func(t *testing.T) {
 			c := newClient(t, []string{s1.Addr, s2.Addr}, mcrs.Distribution(d), mcrs.DefaultNoreply(false))
-			if err := c.FlushAll(); err != nil {
+			if err := c.FlushAll(ctx); err != nil {
 				t.Fatal(err)
 			}
 			items := map[string]any{}
@@ -1086,10 +1087,10 @@ func TestCluster(t *testing.T) {
 				items[k] = i
 				keys = append(keys, k)
 			}
-			if failed, err := c.SetMany(items); err != nil || len(failed) != 0 {
+			if failed, err := c.SetMany(ctx, items); err != nil || len(failed) != 0 {
 				t.Fatalf("SetMany = %v, %v", failed, err)
 			}
-			got, err := c.GetMany(keys)
+			got, err := c.GetMany(ctx, keys)
 			if err != nil || len(got) != 200 {
 				t.Fatalf("GetMany = %d, %v", len(got), err)
 			}
@@ -1099,7 +1100,7 @@ func TestCluster(t *testing.T) {
 					t.Fatalf("Get(%s) = %v", k, v)
 				}
 			}
-			st, err := c.Stats()
+			st, err := c.Stats(ctx)
 			if err != nil || len(st) != 2 {
 				t.Fatalf("Stats = %v, %v", keysOf(st), err)
 			}
@@ -1107,10 +1108,10 @@ func TestCluster(t *testing.T) {
 			if n1 == "0" || n2 == "0" || n1 == "" || n2 == "" {
 				t.Fatalf("keys not spread: %s has %s, %s has %s", s1.Addr, n1, s2.Addr, n2)
 			}
-			if err := c.DeleteMany(keys); err != nil {
+			if err := c.DeleteMany(ctx, keys); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := c.GetMany(keys); len(got) != 0 {
+			if got, _ := c.GetMany(ctx, keys); len(got) != 0 {
 				t.Fatalf("after DeleteMany: %d left", len(got))
 			}
 		})
@@ -1125,9 +1126,9 @@ func TestClusterKeyOnOneServer(t *testing.T) {
 	two := newClient(t, []string{s2.Addr}, mcrs.DefaultNoreply(false))
 	for i := 0; i < 50; i++ {
 		k := fmt.Sprintf("r%d", i)
-		cl.Set(k, i)
-		_, f1, _ := one.Get(k)
-		_, f2, _ := two.Get(k)
+		cl.Set(ctx, k, i)
+		_, f1, _ := one.Get(ctx, k)
+		_, f2, _ := two.Get(ctx, k)
 		if f1 == f2 {
 			t.Fatalf("key %s on both or neither server (%v, %v)", k, f1, f2)
 		}
@@ -1162,7 +1163,7 @@ func TestUnclosedClientIsCollected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Set("k", i); err != nil {
+		if err := c.Set(ctx, "k", i); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1172,7 +1173,7 @@ func TestUnclosedClientIsCollected(t *testing.T) {
 	}
 	// the server saw the connections close
 	c := newClient(t, []string{s.Addr})
-	st, err := c.Stats()
+	st, err := c.Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1205,7 +1206,7 @@ func TestUnixSocket(t *testing.T) {
 	}
 	for _, addr := range []string{"unix:" + sock, sock} {
 		c := newClient(t, []string{addr}, mcrs.DefaultNoreply(false))
-		if err := c.Set("k", addr); err != nil {
+		if err := c.Set(ctx, "k", addr); err != nil {
 			t.Fatalf("%s: %v", addr, err)
 		}
 		if got := mustGet(t, c, "k"); got != addr {

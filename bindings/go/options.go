@@ -34,6 +34,10 @@ type builder struct {
 	cfg     *C.mcrs_config
 	serde   Serde
 	weights map[string]uint32
+	loops   int
+	// what the binding needs to know of the config (see Client.solo)
+	defaultNoreply bool
+	ignoreExc      bool
 }
 
 // msArg converts a duration to whole milliseconds for the C API: rounded up
@@ -65,13 +69,17 @@ func msOption(op string, d time.Duration, set func(*C.mcrs_config, C.uint32_t) C
 		if err != nil {
 			return err
 		}
-		return lockedStatus(op, "", func() C.enum_mcrs_status { return set(b.cfg, ms) })
+		return configStatus(op, "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(set(b.cfg, ms), eb.ptr(), eb.size())
+		})
 	}
 }
 
 func boolOption(op string, on bool, set func(*C.mcrs_config, C.bool) C.enum_mcrs_status) Option {
 	return func(b *builder) error {
-		return lockedStatus(op, "", func() C.enum_mcrs_status { return set(b.cfg, C.bool(on)) })
+		return configStatus(op, "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(set(b.cfg, C.bool(on)), eb.ptr(), eb.size())
+		})
 	}
 }
 
@@ -132,9 +140,10 @@ func KeepAlive(on bool) Option {
 // Gats, GetMany, GetsMany, GetBytes) look like misses, as pymemcache's
 // ignore_exc does (default off). Writes still report failures.
 func IgnoreExc(on bool) Option {
-	return boolOption("ignore_exc", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
+	set := boolOption("ignore_exc", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
 		return C.mcrs_config_set_ignore_exc(c, v)
 	})
+	return func(b *builder) error { b.ignoreExc = on; return set(b) }
 }
 
 // DefaultNoreply is the noreply used when a call has no Noreply option, for
@@ -143,9 +152,10 @@ func IgnoreExc(on bool) Option {
 // the request is written and cannot report NOT_STORED or NOT_FOUND). Cas,
 // Incr, Decr and CacheMemlimit always wait for the reply unless told otherwise.
 func DefaultNoreply(on bool) Option {
-	return boolOption("default_noreply", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
+	set := boolOption("default_noreply", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
 		return C.mcrs_config_set_default_noreply(c, v)
 	})
+	return func(b *builder) error { b.defaultNoreply = on; return set(b) }
 }
 
 // FlushOnRejoin flushes a dead server before it rejoins the ring (default
@@ -160,7 +170,10 @@ func FlushOnRejoin(on bool) Option {
 // BufferNoreply buffers noreply commands (libmemcached's BUFFER_REQUESTS;
 // default off): they are written when 64 KiB accumulate on a connection,
 // when a command that waits for a reply goes out on it, on FlushBuffers, and
-// on Close. Off, a noreply call returns once its bytes are written.
+// on Close. Off, a noreply call returns once its bytes are written. It
+// concerns the pooled connections of the blocking admin calls
+// (CacheMemlimit, Verbosity, Quit) only: the event loops, which carry every
+// other call, write the requests of each turn in one write per server.
 func BufferNoreply(on bool) Option {
 	return boolOption("buffer_noreply", on, func(c *C.mcrs_config, v C.bool) C.enum_mcrs_status {
 		return C.mcrs_config_set_buffer_noreply(c, v)
@@ -179,8 +192,8 @@ func AllowUnicodeKeys(on bool) Option {
 func KeyPrefix(prefix string) Option {
 	return func(b *builder) error {
 		p, n := keyArg(prefix)
-		return lockedStatus("key_prefix", "", func() C.enum_mcrs_status {
-			return C.mcrs_config_set_key_prefix(b.cfg, p, n)
+		return configStatus("key_prefix", "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(C.mcrs_config_set_key_prefix(b.cfg, p, n), eb.ptr(), eb.size())
 		})
 	}
 }
@@ -193,8 +206,8 @@ func MaxPoolSize(n int) Option {
 		if err != nil {
 			return err
 		}
-		return lockedStatus("max_pool_size", "", func() C.enum_mcrs_status {
-			return C.mcrs_config_set_max_pool_size(b.cfg, v)
+		return configStatus("max_pool_size", "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(C.mcrs_config_set_max_pool_size(b.cfg, v), eb.ptr(), eb.size())
 		})
 	}
 }
@@ -207,8 +220,8 @@ func RetryAttempts(n int) Option {
 		if err != nil {
 			return err
 		}
-		return lockedStatus("retry_attempts", "", func() C.enum_mcrs_status {
-			return C.mcrs_config_set_retry_attempts(b.cfg, v)
+		return configStatus("retry_attempts", "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(C.mcrs_config_set_retry_attempts(b.cfg, v), eb.ptr(), eb.size())
 		})
 	}
 }
@@ -217,8 +230,8 @@ func RetryAttempts(n int) Option {
 // Rendezvous).
 func Distribution(d DistributionKind) Option {
 	return func(b *builder) error {
-		return lockedStatus("distribution", "", func() C.enum_mcrs_status {
-			return C.mcrs_config_set_distribution(b.cfg, C.mcrs_distribution(d))
+		return configStatus("distribution", "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(C.mcrs_config_set_distribution(b.cfg, C.mcrs_distribution(d)), eb.ptr(), eb.size())
 		})
 	}
 }
@@ -233,6 +246,21 @@ func Weights(w map[string]uint32) Option {
 		for k, v := range w {
 			b.weights[k] = v
 		}
+		return nil
+	}
+}
+
+// EventLoops is the number of event loops the client runs (default 1), each
+// on an OS thread of its own with one connection per server, requests
+// pipelined on it. Calls pick a loop at random. One loop keeps up with many
+// goroutines; more help only when one thread is saturated.
+func EventLoops(n int) Option {
+	return func(b *builder) error {
+		if n < 1 || n > 1024 {
+			return &Error{Status: StatusInvalidArgument, Op: "event_loops",
+				Detail: fmt.Sprintf("%d event loops (1 to 1024)", n)}
+		}
+		b.loops = n
 		return nil
 	}
 }

@@ -3,6 +3,7 @@
 
 use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::client::{mcrs_client, mcrs_noreply};
 use super::shape::{self, Arg, SetManyArgs, StoreArgs};
@@ -36,7 +37,8 @@ use crate::request::{Outcome, Request};
 /// once the loop is being freed), and then its callback never runs. A NULL
 /// callback is allowed: the outcome is dropped (a value freed).
 pub struct mcrs_loop {
-    owner: libc::pthread_t,
+    /// the loop's thread (`thread_token`), 0 while disowned
+    owner: AtomicUsize,
     submitter: Submitter,
     inner: UnsafeCell<EventLoop>,
 }
@@ -82,9 +84,22 @@ pub type mcrs_stats_cb = Option<
     unsafe extern "C" fn(userdata: *mut c_void, status: mcrs_status, stats: *mut mcrs_stats),
 >;
 
+/// The calling thread's identity, never 0 (`pthread_self` as an integer).
+fn thread_token() -> usize {
+    // SAFETY: pthread_self has no preconditions.
+    unsafe { libc::pthread_self() as usize }
+}
+
+impl mcrs_loop {
+    /// The calling thread becomes the loop's (`on`), or no thread is.
+    pub(super) fn set_owner_current(&self, on: bool) {
+        let t = if on { thread_token() } else { 0 };
+        self.owner.store(t, Ordering::Release);
+    }
+}
+
 fn on_loop_thread(l: &mcrs_loop) -> bool {
-    // SAFETY: pthread_self and pthread_equal have no preconditions.
-    unsafe { libc::pthread_equal(libc::pthread_self(), l.owner) != 0 }
+    l.owner.load(Ordering::Acquire) == thread_token()
 }
 
 fn wrong_thread(what: &str) -> mcrs_status {
@@ -119,8 +134,7 @@ pub extern "C" fn mcrs_loop_new(
         // SAFETY: client is non-NULL and alive.
         let lp = try_ffi!(EventLoop::new(unsafe { &(*client).0 }));
         let l = mcrs_loop {
-            // SAFETY: no preconditions.
-            owner: unsafe { libc::pthread_self() },
+            owner: AtomicUsize::new(thread_token()),
             submitter: lp.submitter(),
             inner: UnsafeCell::new(lp),
         };

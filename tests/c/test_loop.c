@@ -518,6 +518,50 @@ static void server_wide(void) {
     mcrs_client_free(c);
 }
 
+/* mcrs_loop_adopt / mcrs_loop_disown: a loop made on this thread is run by
+ * another one, then comes back. */
+static _Atomic int adopted_calls;
+static pthread_t adopter;
+
+static void on_adopted_get(void *ud, mcrs_status st, mcrs_value *v) {
+    (void)ud;
+    if (st == MCRS_STATUS_OK && v != NULL && mcrs_value_len(v) == 3 &&
+        pthread_equal(pthread_self(), adopter))
+        atomic_fetch_add(&adopted_calls, 1);
+    mcrs_value_free(v);
+    done_count++;
+}
+
+static void *adopt_and_drive(void *arg) {
+    mcrs_loop *l = arg;
+    adopter = pthread_self();
+    CHECK_OK(mcrs_loop_adopt(l));
+    for (int i = 0; i < 50; i++)
+        CHECK_OK(mcrs_loop_get(l, K("adopted"), on_adopted_get, NULL));
+    drive(l, &done_count, 50, 5000);
+    CHECK_OK(mcrs_loop_disown(l));
+    return NULL;
+}
+
+static void adopted_by_another_thread(void) {
+    const char *servers[] = {server_at(0)};
+    mcrs_client *c = client_of(servers, 1, 2000);
+    CHECK_OK(mcrs_client_set(c, K("adopted"), K("yes"), 0, 0, MCRS_NOREPLY_OFF));
+    mcrs_loop *l = loop_of(c);
+    CHECK_OK(mcrs_loop_disown(l));
+    CHECK_STATUS(mcrs_loop_run(l), MCRS_STATUS_INVALID_ARGUMENT); /* no thread's now */
+    done_count = 0;
+    pthread_t t;
+    pthread_create(&t, NULL, adopt_and_drive, l);
+    pthread_join(t, NULL);
+    CHECK(atomic_load(&adopted_calls) == 50, "%d hits on the adopting thread", atomic_load(&adopted_calls));
+    CHECK_STATUS(mcrs_loop_adopt(NULL), MCRS_STATUS_NULL_POINTER);
+    CHECK_OK(mcrs_loop_adopt(l)); /* back to this thread, which frees it */
+    CHECK_OK(mcrs_loop_run(l));
+    mcrs_loop_free(l);
+    mcrs_client_free(c);
+}
+
 int main(void) {
     RUN(hundred_in_flight);
     RUN(other_commands);
@@ -528,5 +572,6 @@ int main(void) {
     RUN(free_inside_a_callback);
     RUN(other_threads_submit);
     RUN(server_wide);
+    RUN(adopted_by_another_thread);
     TEST_MAIN_END();
 }

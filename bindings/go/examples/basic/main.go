@@ -7,6 +7,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -28,11 +29,12 @@ func main() {
 		log.Fatal(err)
 	}
 	defer client.Close()
+	ctx := context.Background() // or a request\'s context: every call takes one
 
-	if err := client.Set("some_key", "some_value"); err != nil {
+	if err := client.Set(ctx, "some_key", "some_value"); err != nil {
 		log.Fatal(err)
 	}
-	result, found, err := client.Get("some_key")
+	result, found, err := client.Get(ctx, "some_key")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -31,11 +32,12 @@ func main() {
 		log.Fatal(err)
 	}
 	defer client.Close()
+	ctx := context.Background() // or a request\'s context: every call takes one
 
-	if err := client.Set("some_key", "some value"); err != nil {
+	if err := client.Set(ctx, "some_key", "some value"); err != nil {
 		log.Fatal(err)
 	}
-	result, _, err := client.Get("some_key")
+	result, _, err := client.Get(ctx, "some_key")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -49,17 +51,17 @@ func main() {
 		items[k] = i
 		keys = append(keys, k)
 	}
-	failed, err := client.SetMany(items, mcrs.Noreply(false))
+	failed, err := client.SetMany(ctx, items, mcrs.Noreply(false))
 	if err != nil {
 		log.Fatal(err)
 	}
-	values, err := client.GetMany(keys)
+	values, err := client.GetMany(ctx, keys)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("stored %d keys (%d failed), read back %d\n", len(items), len(failed), len(values))
 
-	stats, err := client.Stats()
+	stats, err := client.Stats(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func main() {
 	for _, addr := range addrs {
 		fmt.Printf("%s holds %s items\n", addr, stats[addr]["curr_items"])
 	}
-	if err := client.DeleteMany(keys); err != nil {
+	if err := client.DeleteMany(ctx, keys); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -52,11 +53,12 @@ func main() {
 		log.Fatal(err)
 	}
 	defer client.Close()
+	ctx := context.Background() // or a request\'s context: every call takes one
 
-	if err := client.Set("key", map[string]any{"a": "b", "c": "d"}); err != nil {
+	if err := client.Set(ctx, "key", map[string]any{"a": "b", "c": "d"}); err != nil {
 		log.Fatal(err)
 	}
-	result, _, err := client.Get("key")
+	result, _, err := client.Get(ctx, "key")
 	if err != nil {
 		log.Fatal(err)
 	}

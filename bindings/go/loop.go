@@ -1,0 +1,484 @@
+package mcrs
+
+// The event-loop driver: each Client runs its requests on mcrs_loop event
+// loops, each driven by one goroutine.
+
+/*
+#include "mcrs_go.h"
+#cgo noescape mcrsgo_driver_new
+#cgo nocallback mcrsgo_driver_new
+#cgo nocallback mcrsgo_turn
+#cgo nocallback mcrsgo_driver_close
+#cgo nocallback mcrsgo_driver_free
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// How it works: a goroutine that calls, say, Get takes a free slot of a
+// driver, submits the request to the driver's mcrs_loop (one cgo call;
+// from any thread the C API hands it to the loop lock-free and wakes the
+// loop's fd) with the slot's index as the request id, and waits on the
+// slot's channel or on ctx.Done(). The driver goroutine waits for the
+// loop's fd on Go's netpoller (no OS thread blocked), then, in one cgo call,
+// adopts the loop on whatever thread it runs on, runs it without blocking
+// (mcrs_loop_run) and disowns it; the C callbacks collect the completions
+// into one array, which that call hands back. The driver copies each result into
+// its slot and wakes the waiting goroutine. A goroutine whose ctx ends
+// first marks its slot abandoned and returns at once; the late completion
+// then frees the slot (the request itself stays matched to its reply on
+// the connection, so the connection is never left out of step).
+
+const (
+	slotFree uint32 = iota
+	slotWaiting
+	slotDone
+	slotAbandoned
+)
+
+const (
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
+	maxChunks = 1 << 12 // 4M requests in flight per loop
+	closedBit = uint64(1) << 63
+)
+
+// entry is one key's outcome in a multi-key read.
+type entry struct {
+	it     item
+	status int
+}
+
+// result is what a completion carries, copied into Go memory.
+type result struct {
+	status   int
+	detail   string
+	it       item
+	found    bool
+	num      uint64
+	entries  []entry
+	keys     []int32
+	text     string
+	stats    map[string]map[string]string
+	into     []byte // GetBytesInto's buffer, set by the caller
+	wantInto bool
+	intoN    int
+}
+
+type slot struct {
+	// seq and acks: see Client.solo
+	seq   uint64
+	acks  bool
+	state atomic.Uint32
+	next  atomic.Uint32 // free list: index+1 of the next free slot, 0 for none
+	ch    chan struct{}
+	res   result
+}
+
+// driver owns one mcrs_loop and the slots of the requests in flight on it.
+type driver struct {
+	c *C.mcrsgo_driver
+	// submitted counts the requests submitted (or about to be); closedBit
+	// is set once the client closes
+	submitted atomic.Uint64
+	// completed is the driver goroutine's own count
+	completed uint64
+	free      atomic.Uint64 // free-list head: ABA tag << 32 | index+1
+	chunks    [maxChunks]atomic.Pointer[[chunkSize]slot]
+	growMu    sync.Mutex
+	nchunks   int
+	exited    chan struct{}
+	loopFile  *os.File // the loop's fd on the netpoller
+	// acked is the highest write sequence number proven processed by the
+	// server (see Client.solo); written by the driver goroutine only
+	acked *atomic.Uint64
+}
+
+func (d *driver) slot(i uint32) *slot {
+	return &d.chunks[i>>chunkBits].Load()[i&(chunkSize-1)]
+}
+
+// alloc takes a free slot (lock-free; a new chunk of slots when none is free).
+func (d *driver) alloc() (uint32, *slot) {
+	for {
+		h := d.free.Load()
+		if idx := uint32(h); idx != 0 {
+			s := d.slot(idx - 1)
+			nh := (h>>32+1)<<32 | uint64(s.next.Load())
+			if d.free.CompareAndSwap(h, nh) {
+				return idx - 1, s
+			}
+			continue
+		}
+		if !d.grow() {
+			panic("mcrs: too many requests in flight")
+		}
+	}
+}
+
+// release returns slot i to the free list.
+func (d *driver) release(i uint32, s *slot) {
+	s.res = result{}
+	s.state.Store(slotFree)
+	for {
+		h := d.free.Load()
+		s.next.Store(uint32(h))
+		if d.free.CompareAndSwap(h, (h>>32+1)<<32|uint64(i+1)) {
+			return
+		}
+	}
+}
+
+func (d *driver) grow() bool {
+	d.growMu.Lock()
+	defer d.growMu.Unlock()
+	if uint32(d.free.Load()) != 0 {
+		return true // another goroutine grew it
+	}
+	if d.nchunks == maxChunks {
+		return false
+	}
+	chunk := new([chunkSize]slot)
+	base := uint32(d.nchunks) << chunkBits
+	for j := range chunk {
+		chunk[j].ch = make(chan struct{}, 1)
+	}
+	d.chunks[d.nchunks].Store(chunk)
+	d.nchunks++
+	for j := chunkSize - 1; j >= 0; j-- {
+		d.release(base+uint32(j), &chunk[j])
+	}
+	return true
+}
+
+// newDriver starts a driver goroutine with its loop over client h.
+func newDriver(h *C.mcrs_client, acked *atomic.Uint64) (*driver, error) {
+	d := &driver{exited: make(chan struct{}), acked: acked}
+	d.grow()
+	ready := make(chan error, 1)
+	go d.run(h, ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *driver) run(h *C.mcrs_client, ready chan<- error) {
+	// Not locked to a thread: each turn adopts the loop on the thread it
+	// runs on (in one cgo call), so the netpoller wakes this goroutine on
+	// any thread and the goroutines it wakes run next on the same one.
+	var eb errBuf
+	var st C.enum_mcrs_status
+	d.c = C.mcrsgo_driver_new(h, &st, eb.ptr(), eb.size())
+	if d.c == nil {
+		ready <- &Error{Status: int(st), Op: "new", Detail: eb.String()}
+		close(d.exited)
+		return
+	}
+	f, err := pollFile(int(d.c.loop_fd))
+	if err != nil {
+		C.mcrsgo_driver_free(d.c)
+		ready <- &Error{Status: StatusIO, Op: "new", Detail: "event loop fd: " + err.Error()}
+		close(d.exited)
+		return
+	}
+	d.loopFile = f
+	ready <- nil
+	d.serve(f)
+	d.dispatch(C.mcrsgo_driver_close(d.c))
+	C.mcrsgo_driver_free(d.c)
+	f.Close()
+	close(d.exited)
+}
+
+// pollFile puts (a duplicate of) the loop's epoll fd on Go's netpoller.
+func pollFile(fd int) (*os.File, error) {
+	dup, err := syscall.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(dup)
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		syscall.Close(dup)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(dup), "mcrs-loop")
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		f.Close() // not on the netpoller
+		return nil, err
+	}
+	return f, nil
+}
+
+// serve runs the loop until the client closes and the last request in
+// flight has completed. The goroutine waits for the loop's fd on the
+// netpoller (parked: its thread runs the goroutines it woke), with a read
+// deadline for the loop's next request deadline; each wake-up runs turns of
+// the loop until it has no work now.
+func (d *driver) serve(f *os.File) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		panic("mcrs: " + err.Error())
+	}
+	var armed time.Time // the read deadline set, zero for none
+	stopping := false
+	// step runs inside RawConn.Read, after the netpoller's readiness was
+	// reset, so no wake-up is missed between a turn and the wait. It
+	// returns true to leave Read (to arm a deadline or stop).
+	step := func(uintptr) bool {
+		for {
+			n := C.mcrsgo_turn(d.c)
+			d.dispatch(n)
+			if d.c.timeout_ms != 0 {
+				break
+			}
+		}
+		if !stopping && d.submitted.Load()&closedBit != 0 {
+			return true
+		}
+		if stopping {
+			return d.submitted.Load()&^closedBit == d.completed || armed.IsZero()
+		}
+		return d.c.timeout_ms > 0 && armed.IsZero()
+	}
+	for {
+		err := rc.Read(step)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			panic("mcrs: waiting for the event loop: " + err.Error())
+		}
+		if err != nil {
+			// the deadline passed (or Close set one in the past): clear it,
+			// or every later Read would fail at once without a turn
+			armed = time.Time{}
+			f.SetReadDeadline(time.Time{})
+		}
+		if d.submitted.Load()&closedBit != 0 {
+			stopping = true
+			if d.submitted.Load()&^closedBit == d.completed {
+				return
+			}
+		}
+		if t := d.c.timeout_ms; t > 0 || stopping {
+			wait := time.Duration(t) * time.Millisecond
+			if stopping && (t < 0 || wait > 10*time.Millisecond) {
+				// see the last completion soon after it comes
+				wait = 10 * time.Millisecond
+			}
+			if at := time.Now().Add(wait); armed.IsZero() || at.Before(armed) {
+				armed = at
+				f.SetReadDeadline(at)
+			}
+		}
+	}
+}
+
+// dispatch hands this turn's n completions to their slots.
+func (d *driver) dispatch(n C.size_t) {
+	if n == 0 {
+		return
+	}
+	dones := unsafe.Slice(d.c.buf, int(n))
+	for i := range dones {
+		r := &dones[i]
+		d.completed++
+		idx := uint32(r.id - 1)
+		s := d.slot(idx)
+		if s.acks && s.seq > d.acked.Load() && isReply(int(r.status)) {
+			// a reply: the server processed every write submitted before
+			d.acked.Store(s.seq)
+		}
+		if !s.state.CompareAndSwap(slotWaiting, slotDone) {
+			// its caller gave up (ctx): the slot is ours to free
+			d.release(idx, s)
+			continue
+		}
+		fill(&s.res, r)
+		s.ch <- struct{}{}
+	}
+}
+
+// isReply reports whether a status is an answer of the server (not a
+// failure to get one).
+func isReply(st int) bool {
+	switch st {
+	case StatusOK, StatusNotFound, StatusNotStored, StatusExists, StatusClientError, StatusServerError,
+		StatusUnknownCommand:
+		return true
+	}
+	return false
+}
+
+// cBytes views C memory as a byte slice (valid until the batch is released).
+func cBytes(p *C.uint8_t, n C.size_t) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+}
+
+func copyBytes(p *C.uint8_t, n C.size_t) []byte {
+	b := make([]byte, int(n))
+	copy(b, cBytes(p, n))
+	return b
+}
+
+// fill copies a completion into res (Go memory only).
+func fill(res *result, r *C.mcrsgo_done) {
+	res.status = int(r.status)
+	if r.detail != nil {
+		res.detail = C.GoStringN(r.detail, C.int(r.detail_len))
+	}
+	switch r.kind {
+	case C.MCRSGO_VALUE:
+		res.found = true
+		res.it.flags = uint32(r.flags)
+		res.it.cas = uint64(r.cas)
+		switch {
+		case res.wantInto:
+			// GetBytesInto: straight into the caller's buffer
+			res.intoN = int(r.len)
+			if int(r.len) <= len(res.into) {
+				copy(res.into, cBytes(r.data, r.len))
+			}
+		case r.len == 0:
+			res.it.data = []byte{}
+		default:
+			res.it.data = copyBytes(r.data, r.len)
+		}
+	case C.MCRSGO_NUMBER:
+		res.num = uint64(r.cas)
+	case C.MCRSGO_VALUES:
+		items := unsafe.Slice(r.items, int(r.n))
+		res.entries = make([]entry, len(items))
+		for i := range items {
+			e := &items[i]
+			res.entries[i].status = int(e.status)
+			if e.data != nil {
+				res.entries[i].it = item{data: copyBytes(e.data, e.len), flags: uint32(e.flags), cas: uint64(e.cas)}
+			}
+		}
+	case C.MCRSGO_KEYS:
+		res.keys = make([]int32, int(r.n))
+		for i, k := range unsafe.Slice(r.keys, int(r.n)) {
+			res.keys[i] = int32(k)
+		}
+	case C.MCRSGO_TEXT:
+		res.text = C.GoStringN(r.text, C.int(r.len))
+	case C.MCRSGO_STATS:
+		res.stats = readStats((*C.mcrs_stats)(r.obj))
+	}
+}
+
+func readStats(s *C.mcrs_stats) map[string]map[string]string {
+	out := make(map[string]map[string]string)
+	n := C.mcrs_stats_len(s)
+	for i := C.size_t(0); i < n; i++ {
+		var server, name, value *C.char
+		if C.mcrs_stats_get(s, i, &server, &name, &value) != C.MCRS_STATUS_OK {
+			continue
+		}
+		srv := C.GoString(server)
+		m := out[srv]
+		if m == nil {
+			m = make(map[string]string)
+			out[srv] = m
+		}
+		m[C.GoString(name)] = C.GoString(value)
+	}
+	return out
+}
+
+// stop makes the driver finish the requests in flight, free its loop and
+// exit; it returns once the driver goroutine has.
+func (d *driver) stop() {
+	for {
+		v := d.submitted.Load()
+		if v&closedBit != 0 || d.submitted.CompareAndSwap(v, v|closedBit) {
+			break
+		}
+	}
+	// wake the driver (a deadline in the past ends its wait) until it exits
+	for {
+		d.loopFile.SetReadDeadline(time.Unix(1, 0))
+		select {
+		case <-d.exited:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// call is one request in flight, from its submission to its result.
+type call struct {
+	d   *driver
+	idx uint32
+	s   *slot
+}
+
+// begin takes a slot for one request (into: GetBytesInto's buffer);
+// ErrClosed after Close.
+func (d *driver) begin(into []byte, wantInto bool, seq uint64, acks bool) (call, error) {
+	if d.submitted.Add(1)&closedBit != 0 {
+		d.submitted.Add(^uint64(0))
+		return call{}, ErrClosed
+	}
+	idx, s := d.alloc()
+	s.res.into, s.res.wantInto = into, wantInto
+	s.seq, s.acks = seq, acks
+	s.state.Store(slotWaiting) // publishes res.into to the driver
+	return call{d, idx, s}, nil
+}
+
+// id is the request id passed to the C API as userdata.
+func (k call) id() C.uint64_t { return C.uint64_t(k.idx) + 1 }
+
+// refused undoes begin after the C API refused the submission (its callback
+// will not run).
+func (k call) refused() {
+	k.d.release(k.idx, k.s)
+	k.d.submitted.Add(^uint64(0))
+}
+
+// wait blocks until the request completes or ctx ends. On success the
+// caller reads k.s.res and then calls k.done().
+func (k call) wait(ctx context.Context, op, key string) error {
+	done := ctx.Done()
+	if done == nil {
+		<-k.s.ch
+		return nil
+	}
+	select {
+	case <-k.s.ch:
+		return nil
+	case <-done:
+		if k.s.state.CompareAndSwap(slotWaiting, slotAbandoned) {
+			return ctxError(ctx, op, key)
+		}
+		// the completion is being delivered: take it
+		<-k.s.ch
+		return nil
+	}
+}
+
+func (k call) done() { k.d.release(k.idx, k.s) }
+
+// ctxError is the error of a call whose ctx ended first: it matches
+// context.Canceled or context.DeadlineExceeded (and ErrCancelled or
+// ErrTimeout) with errors.Is.
+func ctxError(ctx context.Context, op, key string) error {
+	err := ctx.Err()
+	st := StatusCancelled
+	if errors.Is(err, context.DeadlineExceeded) {
+		st = StatusTimeout
+	}
+	return &Error{Status: st, Op: op, Key: key, Detail: err.Error(), err: err}
+}
