@@ -43,6 +43,9 @@
 // Longest key memcached accepts, key prefix included.
 #define MCRS_MAX_KEY_LEN 250
 
+// Longest key token memcached accepts (for a base64 key: the encoded form).
+#define MAX_META_KEY 250
+
 // The result of every fallible mcrs call. Values are stable: they are never
 // renumbered, and new ones are only ever appended.
 typedef enum mcrs_status {
