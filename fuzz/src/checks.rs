@@ -716,7 +716,12 @@ pub fn check_parse_meta(data: &[u8]) {
     let mut coded = Vec::new();
     base64_encode(&mut coded, &[data]);
     assert_eq!(coded.len(), base64_len(data.len()));
-    assert_eq!(base64_decode(&coded).as_deref(), Some(data), "base64 of {}", show(data));
+    assert_eq!(
+        base64_decode(&coded).as_deref(),
+        Some(data),
+        "base64 of {}",
+        show(data)
+    );
 }
 
 type MetaStream = (Vec<(String, usize)>, End);
@@ -731,9 +736,17 @@ fn meta_stream(data: &[u8], cuts: &[usize], one_shot: bool) -> MetaStream {
         let view = &data[at..avail];
         match parse_meta(view) {
             Ok(Some((r, used))) => {
-                assert!(used > 0 && used <= view.len(), "used {used} of {}", view.len());
+                assert!(
+                    used > 0 && used <= view.len(),
+                    "used {used} of {}",
+                    view.len()
+                );
                 let bytes = &view[..used];
-                assert!(bytes.ends_with(b"\r\n"), "element not ended by CRLF: {}", show(bytes));
+                assert!(
+                    bytes.ends_with(b"\r\n"),
+                    "element not ended by CRLF: {}",
+                    show(bytes)
+                );
                 if let MetaResponse::Reply(m) = &r {
                     if let Some(d) = m.data {
                         let line_end = bytes.iter().position(|&b| b == b'\n').expect("a line");

@@ -2,7 +2,7 @@
 //! encoded into a buffer, replies (`HD VA EN NF NS EX MN` and their returned
 //! flags) parsed from bytes, and the base64 form of binary keys (`b`).
 //!
-//! Like [`parse`](super::parse), [`parse_meta`] keeps no state: it returns
+//! Like [`parse()`](super::parse()), [`parse_meta`] keeps no state: it returns
 //! one whole reply and the bytes it used, or `None` while the bytes are only a
 //! prefix of one. Reference: memcached's `doc/protocol.txt` ("Meta Get" ...
 //! "Meta No-Op"), checked against memcached 1.6.18.
@@ -654,13 +654,19 @@ mod tests {
         assert_eq!((r.cas, r.flags, r.ttl), (Some(3), Some(5), Some(30)));
         assert!(r.stale && r.win && !r.won_already);
         let r = reply(b"VA 0 c1 f0 t-1 Z\r\n\r\n");
-        assert_eq!((r.data, r.ttl, r.won_already), (Some(&b""[..]), Some(-1), true));
+        assert_eq!(
+            (r.data, r.ttl, r.won_already),
+            (Some(&b""[..]), Some(-1), true)
+        );
         let r = reply(b"HD kZm9v b O123 h1 l7 s4\r\n");
         assert_eq!(r.code(), MetaCode::Hd);
         assert_eq!(r.key, Some(&b"Zm9v"[..]));
         assert!(r.base64);
         assert_eq!(r.opaque_u32(), Some(123));
-        assert_eq!((r.hit_before, r.last_access, r.size), (Some(true), Some(7), Some(4)));
+        assert_eq!(
+            (r.hit_before, r.last_access, r.size),
+            (Some(true), Some(7), Some(4))
+        );
         assert_eq!(r.data, None);
         for (bytes, code) in [
             (&b"EN\r\n"[..], MetaCode::En),
@@ -699,7 +705,11 @@ mod tests {
         while at < stream.len() {
             let (_, used) = parse_meta(&stream[at..]).unwrap().unwrap();
             for cut in 0..used {
-                assert_eq!(parse_meta(&stream[at..at + cut]).unwrap(), None, "cut {cut}");
+                assert_eq!(
+                    parse_meta(&stream[at..at + cut]).unwrap(),
+                    None,
+                    "cut {cut}"
+                );
             }
             at += used;
             n += 1;
