@@ -93,16 +93,17 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 /// The longest sleep between two tries of [`Client::lease_get_or_wait`].
 pub const MAX_BACKOFF: Duration = Duration::from_millis(50);
 
-/// The flags of a meta get that reads everything a value can tell.
+/// The flags of a lease get's read: value, cas, client flags, TTL left
+/// (as one raw piece: the per-flag encoding costs more than the command).
 const READ_ALL: MetaFlags<'static> = MetaFlags {
-    value: true,
-    cas: true,
-    flags: true,
+    value: false,
+    cas: false,
+    flags: false,
     hit_before: false,
     key: false,
     last_access: false,
     size: false,
-    ttl: true,
+    ttl: false,
     quiet: false,
     no_bump: false,
     invalidate: false,
@@ -116,7 +117,7 @@ const READ_ALL: MetaFlags<'static> = MetaFlags {
     delta: None,
     initial: None,
     mode: None,
-    raw: b"",
+    raw: b"v c f t",
 };
 
 fn failed(r: &MetaResponse<'_>) -> Error {
@@ -220,8 +221,7 @@ impl Client {
         visit: impl FnOnce(&[u8], &MetaReply<'_>) -> T,
     ) -> Result<Option<T>> {
         let flags = MetaFlags {
-            hit_before: true,
-            last_access: true,
+            raw: b"v c f t h l",
             ..READ_ALL
         };
         let mut visit = Some(visit);
