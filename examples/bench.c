@@ -3,7 +3,7 @@
    side by side on one memcached.
    usage: bench HOST PORT OPS VALUE_SIZE [WORKLOAD]
    workloads: set, get, mget100, set_noreply (default: all, in that order),
-   and get_into (mcrs only, run only when named)
+   and get_into, meta_get, lease_get (mcrs only, run only when named)
    prints one line per workload: name ops_per_second */
 #include "mcrs.h"
 #include <stdio.h>
@@ -84,6 +84,29 @@ int main(int argc, char **argv) {
     t1 = now();
     free(buf);
     printf("get_into %.0f\n", ops / (t1 - t0));
+  }
+  /* meta get (mg v f c t l h: value, flags, cas, TTL left, last access,
+     hit-before) and lease get (mg v f c t N30) of the same hits: mcrs-only
+     workloads, run only when named */
+  if (only && (!strcmp(only, "meta_get") || !strcmp(only, "lease_get"))) {
+    int lease = !strcmp(only, "lease_get");
+    t0 = now();
+    for (long i = 0; i < ops; i++) {
+      int kl = snprintf(key, sizeof key, "bench:key:%ld", i % 1000);
+      mcrs_value *v = NULL;
+      if (lease) {
+        mcrs_lease state;
+        uint64_t token;
+        st = mcrs_client_lease_get(mc, (const uint8_t *)key, (size_t)kl, 30, &state, &token, &v);
+        if (st == MCRS_STATUS_OK && state != MCRS_LEASE_HIT) st = MCRS_STATUS_NOT_FOUND;
+      } else {
+        st = mcrs_client_meta_get(mc, (const uint8_t *)key, (size_t)kl, &v);
+      }
+      if (st != MCRS_STATUS_OK || mcrs_value_len(v) != vsz) die("meta get miss", st);
+      mcrs_value_free(v);
+    }
+    t1 = now();
+    printf("%s %.0f\n", only, ops / (t1 - t0));
   }
   /* multi-get of 100 keys */
   const uint8_t *keys[100];

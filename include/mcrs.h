@@ -108,6 +108,21 @@ typedef enum mcrs_status {
   MCRS_STATUS_VALUE_TOO_LARGE = 23,
 } mcrs_status;
 
+// What `mcrs_client_lease_get` found. Values are never renumbered.
+typedef enum mcrs_lease {
+  // A fresh value.
+  MCRS_LEASE_HIT = 0,
+  // A miss or a stale value (or, with a recache threshold, a value about
+  // to expire), and this caller holds the lease: recompute, then
+  // `mcrs_client_lease_set` with the token.
+  MCRS_LEASE_WON = 1,
+  // A stale value; another caller is recomputing.
+  MCRS_LEASE_STALE = 2,
+  // A miss; another caller holds the lease: retry shortly (or use
+  // `mcrs_client_lease_get_or_wait`).
+  MCRS_LEASE_WAIT = 3,
+} mcrs_lease;
+
 // A memcached client (one server or a cluster). Thread-safe: share one
 // `const mcrs_client *` between threads; calls on it may run concurrently.
 // Create with `mcrs_client_new`, free with `mcrs_client_free` once no call is
@@ -909,6 +924,94 @@ enum mcrs_status mcrs_loop_adopt(struct mcrs_loop *l);
 // hand-over (which wakes the loop's fd) and the loop-thread calls are
 // refused. On the loop's thread.
 enum mcrs_status mcrs_loop_disown(struct mcrs_loop *l);
+
+// Lease get (meta `mg` with vivify-on-miss): MCRS_STATUS_OK with `*state`
+// telling what was found. `*out` is the value (free it with
+// `mcrs_value_free`) for HIT and STALE, and for WON on a stale or expiring
+// item; NULL for WAIT and for WON on a miss. `*token` is the lease token
+// for WON (pass it to `mcrs_client_lease_set`), 0 otherwise. A lease
+// nobody fulfils expires after `lease_ttl` seconds (> 0), then the next
+// caller wins. With ignore_exc, a failed read is WON with token 0 (compute
+// without a lease). On failure `*out = NULL` and `*state`, `*token` are
+// left alone. A server without meta commands gives
+// MCRS_STATUS_UNKNOWN_COMMAND.
+enum mcrs_status mcrs_client_lease_get(const struct mcrs_client *c,
+                                       const uint8_t *key,
+                                       size_t key_len,
+                                       uint32_t lease_ttl,
+                                       enum mcrs_lease *state,
+                                       uint64_t *token,
+                                       struct mcrs_value **out);
+
+// `mcrs_client_lease_get`, retrying a WAIT with backoff (1 ms, doubling up
+// to 50 ms) for up to `wait_ms`: usually the winner's value lands meanwhile
+// and the result is HIT. Still WAIT (with MCRS_STATUS_OK) when `wait_ms`
+// ran out; the caller then decides whether to compute without the lease.
+enum mcrs_status mcrs_client_lease_get_or_wait(const struct mcrs_client *c,
+                                               const uint8_t *key,
+                                               size_t key_len,
+                                               uint32_t lease_ttl,
+                                               uint32_t wait_ms,
+                                               enum mcrs_lease *state,
+                                               uint64_t *token,
+                                               struct mcrs_value **out);
+
+// Stores the value recomputed under a lease: MCRS_STATUS_OK when stored,
+// MCRS_STATUS_EXISTS when the lease was lost (the item was invalidated,
+// replaced or expired since the lease was granted: the value is not
+// stored, so a recompute that lost a race never reads as fresh). Token 0
+// stores unconditionally. Always waits for the reply.
+enum mcrs_status mcrs_client_lease_set(const struct mcrs_client *c,
+                                       const uint8_t *key,
+                                       size_t key_len,
+                                       const uint8_t *value,
+                                       size_t value_len,
+                                       uint32_t flags,
+                                       uint32_t exptime,
+                                       uint64_t token);
+
+// Marks `key` stale instead of deleting it (meta `md` with `I`): every
+// outstanding lease on it is lost, the next lease get wins with the stale
+// value and the others get it as STALE until the new value lands.
+// `stale_ttl` > 0 also sets how many seconds the stale item lives; 0
+// keeps its TTL. MCRS_STATUS_NOT_FOUND when the key was not there.
+enum mcrs_status mcrs_client_invalidate(const struct mcrs_client *c,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        uint32_t stale_ttl);
+
+// Meta get: like `mcrs_client_gets`, and the value also tells its TTL left
+// (`mcrs_value_ttl`), last access (`mcrs_value_last_access`) and whether it
+// was read before (`mcrs_value_hit_before`). MCRS_STATUS_NOT_FOUND with
+// `*out = NULL` on a miss (and for failures with ignore_exc).
+enum mcrs_status mcrs_client_meta_get(const struct mcrs_client *c,
+                                      const uint8_t *key,
+                                      size_t key_len,
+                                      struct mcrs_value **out);
+
+// Seconds of TTL the item had left when read with a meta command (meta
+// get, lease get); -1 when it does not expire; -2 when unknown (read with a
+// classic command, or NULL).
+int64_t mcrs_value_ttl(const struct mcrs_value *v);
+
+// Seconds since the item was last accessed, before this read (meta get);
+// -1 when unknown (other reads, or NULL).
+int64_t mcrs_value_last_access(const struct mcrs_value *v);
+
+// 1 when the item had been read before this read, 0 when not (meta get);
+// -1 when unknown (other reads, or NULL).
+int32_t mcrs_value_hit_before(const struct mcrs_value *v);
+
+// Meta commands (lease and meta get, lease_set, invalidate) send a key
+// that is not a valid text key base64-encoded instead of refusing it: any
+// non-empty bytes whose base64 form, key prefix included, fits 250 bytes
+// (186 raw bytes). Such keys work with meta commands only. Default off.
+enum mcrs_status mcrs_config_set_base64_keys(struct mcrs_config *cfg, bool on);
+
+// Early recache: a lease get on a fresh item with less than `seconds` of
+// TTL left makes one caller WON (with the value; the others keep getting
+// HIT), so it recomputes before the item expires. 0 (the default): off.
+enum mcrs_status mcrs_config_set_recache_threshold(struct mcrs_config *cfg, uint32_t seconds);
 
 // A static, NUL-terminated description of `status`. Any value is accepted:
 // unknown ones give "unknown status". Never NULL; never free it.

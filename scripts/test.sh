@@ -68,6 +68,7 @@ fi
 step "examples: the blocking and the event-loop C examples on a private memcached"
 MCRS_SKIP_BUILD=1 bash examples/run_example.sh basic
 MCRS_SKIP_BUILD=1 bash examples/run_example.sh loop
+MCRS_SKIP_BUILD=1 bash examples/run_example.sh lease
 
 step "Python interoperability (pymemcache)"
 python3 -m pytest -q tests/interop

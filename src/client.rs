@@ -98,6 +98,7 @@ pub struct ClientBuilder {
     max_tracked_keys: usize,
     max_value_size: usize,
     buffer_noreply: bool,
+    meta: crate::lease::MetaOptions,
 }
 
 impl Default for ClientBuilder {
@@ -123,6 +124,7 @@ impl Default for ClientBuilder {
             max_tracked_keys: crate::cluster::MAX_TRACKED_KEYS,
             max_value_size: crate::protocol::parse::MAX_VALUE,
             buffer_noreply: false,
+            meta: crate::lease::MetaOptions::default(),
         }
     }
 }
@@ -280,6 +282,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Meta commands (leases, meta get) send a key that is not a valid text
+    /// key base64-encoded (`b` flag) instead of refusing it: any non-empty
+    /// byte string whose base64 form, prefix included, fits 250 bytes (186
+    /// raw bytes). Text keys go as they are either way. Default off.
+    pub fn base64_keys(&mut self, on: bool) -> &mut Self {
+        self.meta.base64_keys = on;
+        self
+    }
+    /// Early recache: `lease_get` on a fresh item with less than `secs`
+    /// seconds of TTL left makes one caller WON (the others keep getting
+    /// HIT) so it recomputes before the item expires. 0 (the default): off.
+    pub fn recache_threshold(&mut self, secs: u32) -> &mut Self {
+        self.meta.recache_threshold = secs;
+        self
+    }
+
     /// Builds the client. Connections are opened lazily, on first use.
     pub fn build(&self) -> Result<Client> {
         let conn = ConnOptions {
@@ -317,6 +335,7 @@ impl ClientBuilder {
             key_prefix: self.key_prefix.clone(),
             allow_unicode_keys: self.allow_unicode_keys,
             buffer_noreply: self.buffer_noreply,
+            meta: self.meta,
         })
     }
 }
@@ -335,6 +354,7 @@ pub struct Client {
     pub(crate) key_prefix: Vec<u8>,
     allow_unicode_keys: bool,
     buffer_noreply: bool,
+    pub(crate) meta: crate::lease::MetaOptions,
 }
 
 /// The key rules, applied before any I/O: not empty, at most 250 bytes together
@@ -549,7 +569,7 @@ impl Client {
     /// `SERVER_ERROR` that was the whole reply of a single command
     /// (`server_error_is_clean`): the server consumed the request and the
     /// stream is in step.
-    fn with_conn<T>(
+    pub(crate) fn with_conn<T>(
         &self,
         idx: usize,
         server_error_is_clean: bool,
@@ -566,7 +586,7 @@ impl Client {
     /// Like `with_conn`, for reads (safe to repeat): when a pooled connection
     /// turns out to be stale (the server restarted or closed it while idle),
     /// the read is retried once on a fresh connection instead of failing.
-    fn with_conn_idempotent<T>(
+    pub(crate) fn with_conn_idempotent<T>(
         &self,
         idx: usize,
         mut f: impl FnMut(&mut Conn, Deadline) -> Result<T>,

@@ -640,6 +640,62 @@ impl Conn {
         }
     }
 
+    /// Reads one meta reply (`protocol::meta`) and hands it to `f`, like
+    /// [`Conn::read_response`]; a pending noreply barrier (a classic
+    /// `version` reply, with any error lines before it) is consumed first.
+    pub fn read_meta<T>(
+        &mut self,
+        deadline: Deadline,
+        f: impl FnOnce(protocol::meta::MetaResponse<'_>) -> T,
+    ) -> Result<T> {
+        let r = self.read_meta_inner(deadline, f);
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+
+    fn read_meta_inner<T>(
+        &mut self,
+        deadline: Deadline,
+        f: impl FnOnce(protocol::meta::MetaResponse<'_>) -> T,
+    ) -> Result<T> {
+        if self.barrier_pending {
+            // read_inner consumes the barrier, then hands over the next element
+            // of the classic grammar; meta replies are not, so stop at the
+            // barrier by asking for it explicitly
+            while self.barrier_pending {
+                match protocol::parse(&self.rbuf[self.rpos..]) {
+                    Ok(Some((resp, used))) => {
+                        match resp {
+                            Response::Version(_) => self.barrier_pending = false,
+                            r if r.is_error() => {}
+                            other => {
+                                return Err(Error::Protocol(format!(
+                                    "unexpected {other:?} before the noreply barrier"
+                                )))
+                            }
+                        }
+                        self.consume(used);
+                    }
+                    Ok(None) => self.fill(deadline)?,
+                    Err(e) => return Err(Error::Protocol(e.0)),
+                }
+            }
+        }
+        loop {
+            match protocol::meta::parse_meta(&self.rbuf[self.rpos..]) {
+                Ok(Some((resp, used))) => {
+                    let t = f(resp);
+                    self.consume(used);
+                    return Ok(t);
+                }
+                Ok(None) => self.fill(deadline)?,
+                Err(e) => return Err(Error::Protocol(e.0)),
+            }
+        }
+    }
+
     /// The fast path for the reply to a one-key retrieval of `prefix + key`:
     /// hands the whole reply to `f` and returns `Some`, or returns `None`
     /// without consuming anything when the reply is not the expected shape

@@ -2,7 +2,8 @@
 //!
 //! Layers, top to bottom (each depends only on the ones below it):
 //! - [`ffi`]: the C ABI (handles, status codes, panic boundary);
-//! - [`client`]: the Rust API, [`Client`] and [`ClientBuilder`];
+//! - [`client`]: the Rust API, [`Client`] and [`ClientBuilder`] ([`lease`]:
+//!   meta get, leases and stale-while-revalidate on it);
 //! - [`cluster`]: the server set and key routing;
 //! - [`ring`]: pure key -> server selection (rendezvous, ketama, xxh3);
 //! - [`pool`]: bounded per-server connection pools;
@@ -16,6 +17,7 @@ pub mod counters;
 pub mod engine;
 pub mod error;
 pub mod ffi;
+pub mod lease;
 pub mod pool;
 pub mod protocol;
 pub mod request;
@@ -24,4 +26,5 @@ pub mod value;
 
 pub use client::{CasOutcome, Client, ClientBuilder, Value};
 pub use error::{Error, Result};
+pub use lease::{Lease, LeaseState, MetaValue};
 pub use ring::Distribution;

@@ -19,10 +19,20 @@ pub struct mcrs_value {
     pub(crate) data: *const u8,
     pub(crate) len: usize,
     pub(crate) flags: u32,
+    /// meta reads: seconds of TTL left, -1 none; [`TTL_UNKNOWN`] otherwise
+    /// (in the padding after `flags`)
+    pub(crate) ttl: i32,
     pub(crate) cas: u64,
     /// data bytes the block has room for (owned values; 0 in a list)
     pub(crate) cap: usize,
+    /// meta reads: seconds since the last access; -1 unknown
+    pub(crate) last_access: i32,
+    /// meta reads: 1 when the item was read before, 0 when not; -1 unknown
+    pub(crate) hit_before: i8,
 }
+
+/// The `ttl` of a value that was not read with a meta command.
+pub const TTL_UNKNOWN: i32 = -2;
 
 /// An owned `mcrs_value` in one allocation: the header, then the bytes.
 /// Dropping it frees the allocation; `into_raw` hands it to C. It is made
@@ -113,6 +123,9 @@ impl OwnedValue {
                 flags,
                 cas: cas.unwrap_or(0),
                 cap,
+                ttl: TTL_UNKNOWN,
+                last_access: -1,
+                hit_before: -1,
             });
         }
         OwnedValue(hdr)
@@ -132,6 +145,22 @@ impl OwnedValue {
                 handle_alloc_error(layout)
             }
         }
+    }
+
+    /// Records what a meta read told about the item: TTL left (-1: none),
+    /// seconds since the last access and whether it was hit before.
+    pub fn set_meta(
+        &mut self,
+        ttl: Option<i64>,
+        last_access: Option<u64>,
+        hit_before: Option<bool>,
+    ) {
+        let clamp = |n: i64| n.clamp(-1, i64::from(i32::MAX)) as i32;
+        // SAFETY: the header was written by `new` and is owned by self.
+        let v = unsafe { self.0.as_mut() };
+        v.ttl = ttl.map_or(TTL_UNKNOWN, clamp);
+        v.last_access = last_access.map_or(-1, |n| clamp(n.min(i32::MAX as u64) as i64));
+        v.hit_before = hit_before.map_or(-1, i8::from);
     }
 
     pub fn into_raw(self) -> *mut mcrs_value {
@@ -395,6 +424,9 @@ impl ValuesBuilder {
                 flags,
                 cas,
                 cap: 0,
+                ttl: TTL_UNKNOWN,
+                last_access: -1,
+                hit_before: -1,
             })
             .collect();
         mcrs_values {

@@ -67,3 +67,8 @@ fn key_validation() {
 fn encode_roundtrip() {
     replay("encode_roundtrip", checks::check_encode_roundtrip);
 }
+
+#[test]
+fn parse_meta() {
+    replay("parse_meta", checks::check_parse_meta);
+}

@@ -691,3 +691,93 @@ pub fn check_encode_roundtrip(data: &[u8]) {
 fn wk_bytes(prefix: &[u8], key: &[u8]) -> Vec<u8> {
     [prefix, key].concat()
 }
+
+// ---------------------------------------------------------------- parse_meta
+
+/// Target `parse_meta`. The whole input is a meta reply stream from a server.
+///
+/// - [`mcrs::protocol::meta::parse_meta`] is applied over the buffer,
+///   consuming `used` bytes each time, until `None` or `Err`; `used` must be
+///   in `1..=len`, every element must end in CRLF, a `VA`'s data must be as
+///   long as its size token, and every proper prefix of an element (all of
+///   them for short elements) must give `None`.
+/// - The same bytes in two reads, split at a point taken from the first two
+///   bytes, must give the same elements and the same end.
+/// - Base64: the input encoded and decoded again is the input.
+pub fn check_parse_meta(data: &[u8]) {
+    use mcrs::protocol::meta::{base64_decode, base64_encode, base64_len};
+    let whole = meta_stream(data, &[], true);
+    let split = match data {
+        [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])) % (data.len() + 1),
+        _ => data.len() / 2,
+    };
+    let two = meta_stream(data, &[split], false);
+    assert_eq!(two, whole, "two reads split at {split} differ from one");
+    let mut coded = Vec::new();
+    base64_encode(&mut coded, &[data]);
+    assert_eq!(coded.len(), base64_len(data.len()));
+    assert_eq!(
+        base64_decode(&coded).as_deref(),
+        Some(data),
+        "base64 of {}",
+        show(data)
+    );
+}
+
+type MetaStream = (Vec<(String, usize)>, End);
+
+fn meta_stream(data: &[u8], cuts: &[usize], one_shot: bool) -> MetaStream {
+    use mcrs::protocol::meta::{parse_meta, MetaResponse};
+    let mut reads = cuts.iter().copied().chain([data.len()]);
+    let mut avail = reads.next().unwrap_or(data.len()).min(data.len());
+    let mut at = 0;
+    let mut out = Vec::new();
+    loop {
+        let view = &data[at..avail];
+        match parse_meta(view) {
+            Ok(Some((r, used))) => {
+                assert!(
+                    used > 0 && used <= view.len(),
+                    "used {used} of {}",
+                    view.len()
+                );
+                let bytes = &view[..used];
+                assert!(
+                    bytes.ends_with(b"\r\n"),
+                    "element not ended by CRLF: {}",
+                    show(bytes)
+                );
+                if let MetaResponse::Reply(m) = &r {
+                    if let Some(d) = m.data {
+                        let line_end = bytes.iter().position(|&b| b == b'\n').expect("a line");
+                        assert_eq!(line_end + 1 + d.len() + 2, used, "VA data length");
+                        let size: usize = std::str::from_utf8(&bytes[3..line_end - 1])
+                            .ok()
+                            .and_then(|s| s.split(' ').next())
+                            .and_then(|s| s.parse().ok())
+                            .expect("a VA size");
+                        assert_eq!(size, d.len(), "VA size token vs data");
+                    }
+                }
+                if one_shot {
+                    let n = bytes.len();
+                    for cut in (0..n).filter(|&c| n <= 128 || c < 32 || c + 32 >= n) {
+                        let got = parse_meta(&bytes[..cut]);
+                        assert!(
+                            matches!(got, Ok(None)),
+                            "prefix {cut} of {} gives {got:?}",
+                            show(bytes)
+                        );
+                    }
+                }
+                out.push((format!("{r:?}"), used));
+                at += used;
+            }
+            Ok(None) => match reads.next() {
+                Some(next) => avail = next.clamp(avail, data.len()),
+                None => return (out, End::NeedMore(at)),
+            },
+            Err(e) => return (out, End::Error(e.0)),
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod event_loop;
 pub mod loop_owner;
+pub mod meta;
 pub mod shape;
 pub mod status;
 pub mod value;

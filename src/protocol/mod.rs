@@ -1,8 +1,9 @@
-//! The memcached text protocol, sans I/O: [`encode`] turns requests into bytes,
+//! The memcached text and meta protocols, sans I/O ([`meta`] for `mg ms md ma mn`): [`encode`] turns requests into bytes,
 //! [`parse`](mod@parse) turns bytes into responses. Nothing here touches a socket or a
 //! clock, so every path is unit-tested (and fuzzed) on byte strings.
 
 pub mod encode;
+pub mod meta;
 pub mod parse;
 
 pub use encode::{Retrieve, StoreCmd, WireKey};

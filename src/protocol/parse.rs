@@ -189,7 +189,7 @@ fn find_newline(buf: &[u8]) -> Option<usize> {
 
 /// Index of the first `needle` in `hay`. libc's memchr is vectorized; for the
 /// short lines of this protocol that beats a byte loop several times over.
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     if hay.is_empty() {
         return None;
     }
