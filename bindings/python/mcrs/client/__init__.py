@@ -1,0 +1,13 @@
+"""mcrs.client: pymemcache.client's names (Client, PooledClient, HashClient)."""
+
+from mcrs.client.base import Client, PooledClient  # noqa: F401
+from mcrs.client.hash import HashClient  # noqa: F401
+from mcrs.exceptions import (  # noqa: F401
+    MemcacheClientError,
+    MemcacheError,
+    MemcacheIllegalInputError,
+    MemcacheServerError,
+    MemcacheUnexpectedCloseError,
+    MemcacheUnknownCommandError,
+    MemcacheUnknownError,
+)
