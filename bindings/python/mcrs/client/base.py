@@ -163,7 +163,10 @@ class Client(_mcrs.Core):
     connections) and it releases the GIL while it waits for the server.
 
     ``socket_module`` is accepted and not used (libmcrs does its own I/O);
-    ``tls_context`` is refused for now.
+    ``tls_context`` is refused for now. ``no_delay`` is accepted and TCP_NODELAY
+    is always set: with Nagle's algorithm (pymemcache's default no_delay=False)
+    a command sent after a noreply write waits for the server's delayed ACK,
+    about 40 ms (45 ms per set+get measured with pymemcache here).
     """
 
     def __init__(
@@ -202,7 +205,7 @@ class Client(_mcrs.Core):
             [_address(self.server)],
             connect_timeout_ms=_ms(connect_timeout, "connect_timeout"),
             timeout_ms=_ms(timeout, "timeout"),
-            no_delay=bool(no_delay),
+            no_delay=True,  # see the class docstring
             keepalive=_keepalive(socket_keepalive),
             key_prefix=self.key_prefix,
             allow_unicode_keys=bool(allow_unicode_keys),

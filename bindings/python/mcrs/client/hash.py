@@ -87,7 +87,7 @@ class HashClient(_mcrs.Core):
         self._settings = dict(
             connect_timeout_ms=_ms(connect_timeout, "connect_timeout"),
             timeout_ms=_ms(timeout, "timeout"),
-            no_delay=bool(no_delay),
+            no_delay=True,  # always, as mcrs.Client (see its docstring)
             keepalive=_keepalive(socket_keepalive),
             key_prefix=self.key_prefix,
             allow_unicode_keys=bool(allow_unicode_keys),
