@@ -98,6 +98,7 @@ typedef struct {
     char ignore_exc;
     char hash_mode; /* HashClient results: failures give the command's default */
     char allow_unicode;
+    char pooled; /* PooledClient: ignore_exc swallows every error of a read */
 } Core;
 
 static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
@@ -278,8 +279,9 @@ static inline mcrs_noreply noreply_of(Core *self, PyObject *o, int dflt_is_confi
 
 /* Whether a failure becomes the command's default result. */
 static inline int ignorable(Core *self, mcrs_status st, int is_read) {
-    if (st == MCRS_STATUS_INVALID_KEY || st == MCRS_STATUS_INVALID_ARGUMENT ||
-        st == MCRS_STATUS_NULL_POINTER || st == MCRS_STATUS_PANIC)
+    if (st == MCRS_STATUS_INVALID_KEY || st == MCRS_STATUS_INVALID_ARGUMENT)
+        return self->pooled && self->ignore_exc && is_read;
+    if (st == MCRS_STATUS_NULL_POINTER || st == MCRS_STATUS_PANIC)
         return 0;
     /* pymemcache's HashClient answers with the default while a failed server
      * waits for its retry */
@@ -288,6 +290,23 @@ static inline int ignorable(Core *self, mcrs_status st, int is_read) {
     if (!self->ignore_exc)
         return 0;
     return self->hash_mode || is_read;
+}
+
+/* A read that raised a Python exception (`input`: while checking its
+ * arguments, else e.g. in the deserializer): with ignore_exc, pymemcache
+ * gives the default instead, except for bad input to Client and HashClient
+ * (their key checks run outside the try). Returns whether to swallow it. */
+static inline int swallow(Core *self, int input) {
+    if (self->ignore_exc && (self->pooled || !input) && PyErr_ExceptionMatches(PyExc_Exception)) {
+        PyErr_Clear();
+        return 1;
+    }
+    return 0;
+}
+
+static inline PyObject *newref(PyObject *o) {
+    Py_INCREF(o);
+    return o;
 }
 
 static PyObject *fail(Core *self, mcrs_status st, int is_read, PyObject *dflt) {
@@ -312,7 +331,9 @@ static PyObject *make_value(Core *self, PyObject *key, const mcrs_value *v) {
         return NULL;
     }
     PyObject *args[3] = {key, b, flags};
-    PyObject *r = PyObject_Vectorcall(self->deserializer, args, 3, NULL);
+    PyObject *fn = newref(self->deserializer); /* _configure may replace it meanwhile */
+    PyObject *r = PyObject_Vectorcall(fn, args, 3, NULL);
+    Py_DECREF(fn);
     Py_DECREF(b);
     Py_DECREF(flags);
     return r;
@@ -356,7 +377,9 @@ static PyObject *serialize(Core *self, const uint8_t *kp, size_t kn, PyObject *v
         memcpy(PyBytes_AS_STRING(pk), PyBytes_AS_STRING(self->key_prefix), (size_t)pl);
         memcpy(PyBytes_AS_STRING(pk) + pl, kp, kn);
         PyObject *args[2] = {pk, value};
-        PyObject *r = PyObject_Vectorcall(self->serializer, args, 2, NULL);
+        PyObject *fn = newref(self->serializer); /* _configure may replace it meanwhile */
+        PyObject *r = PyObject_Vectorcall(fn, args, 2, NULL);
+        Py_DECREF(fn);
         Py_DECREF(pk);
         if (!r)
             return NULL;
@@ -420,8 +443,10 @@ typedef mcrs_status (*get_fn)(const mcrs_client *, const uint8_t *, size_t, mcrs
 static PyObject *do_get(Core *self, PyObject *key, PyObject *dflt, get_fn fn) {
     const uint8_t *kp;
     size_t kn;
-    if (ensure_client(self) < 0 || key_of(self, key, &kp, &kn) < 0)
+    if (ensure_client(self) < 0)
         return NULL;
+    if (key_of(self, key, &kp, &kn) < 0)
+        return swallow(self, 1) ? newref(dflt) : NULL;
     mcrs_value *v = NULL;
     mcrs_status st;
     Py_BEGIN_ALLOW_THREADS
@@ -430,6 +455,8 @@ static PyObject *do_get(Core *self, PyObject *key, PyObject *dflt, get_fn fn) {
     if (st == MCRS_STATUS_OK) {
         PyObject *r = make_value(self, key, v);
         mcrs_value_free(v);
+        if (!r && swallow(self, 0))
+            return newref(dflt);
         return r;
     }
     if (st == MCRS_STATUS_NOT_FOUND) {
@@ -452,7 +479,9 @@ static PyObject *gets_result(Core *self, PyObject *key, mcrs_status st, mcrs_val
     if (st == MCRS_STATUS_OK) {
         PyObject *r = pair(make_value(self, key, v), cas_bytes(mcrs_value_cas(v)));
         mcrs_value_free(v);
-        return r;
+        if (r || !swallow(self, 0))
+            return r;
+        st = MCRS_STATUS_SERVER_ERROR; /* swallowed: the failure default below */
     }
     if (st == MCRS_STATUS_NOT_FOUND || ignorable(self, st, 1)) {
         if (st != MCRS_STATUS_NOT_FOUND && self->hash_mode)
@@ -472,8 +501,14 @@ static PyObject *Core_gets(Core *self, PyObject *const *args, Py_ssize_t nargs, 
         return NULL;
     const uint8_t *kp;
     size_t kn;
-    if (ensure_client(self) < 0 || key_of(self, a[0], &kp, &kn) < 0)
+    if (ensure_client(self) < 0)
         return NULL;
+    if (key_of(self, a[0], &kp, &kn) < 0) {
+        if (!swallow(self, 1))
+            return NULL;
+        return gets_result(self, a[0], MCRS_STATUS_SERVER_ERROR, NULL, a[1] ? a[1] : Py_None,
+                           a[2] ? a[2] : Py_None);
+    }
     mcrs_value *v = NULL;
     mcrs_status st;
     Py_BEGIN_ALLOW_THREADS
@@ -502,6 +537,8 @@ static PyObject *Core_gat(Core *self, PyObject *const *args, Py_ssize_t nargs, P
     if (st == MCRS_STATUS_OK) {
         PyObject *r = make_value(self, a[0], v);
         mcrs_value_free(v);
+        if (!r && swallow(self, 0))
+            return newref(dflt);
         return r;
     }
     if (st == MCRS_STATUS_NOT_FOUND) {
@@ -597,7 +634,7 @@ static PyObject *do_get_many(Core *self, PyObject *keys, int with_cas) {
     keylist kl;
     if (keylist_init(self, &kl, keys) < 0) {
         keylist_free(&kl);
-        return NULL;
+        return swallow(self, 1) ? PyDict_New() : NULL;
     }
     PyObject *out = PyDict_New();
     if (!out || kl.n == 0) {
@@ -628,6 +665,13 @@ static PyObject *do_get_many(Core *self, PyObject *keys, int with_cas) {
                 val = pair(val, cas_bytes(mcrs_value_cas(v)));
             if (!val || PyDict_SetItem(out, key, val) < 0) {
                 Py_XDECREF(val);
+                if (!val && swallow(self, 0)) {
+                    /* pymemcache: the whole read gives {} */
+                    mcrs_values_free(vs);
+                    keylist_free(&kl);
+                    Py_DECREF(out);
+                    return PyDict_New();
+                }
                 goto error;
             }
             Py_DECREF(val);
@@ -1134,17 +1178,17 @@ static PyObject *Core_configure(Core *self, PyObject *args, PyObject *kw) {
                             "hash_mode",       "retry_attempts",     "retry_timeout_ms",
                             "dead_timeout_ms", "max_pool_size",      "pool_idle_timeout_ms",
                             "serializer",      "deserializer",       "encoding",
-                            "distribution",    NULL};
+                            "distribution",    "pooled",             NULL};
     PyObject *servers, *serializer = Py_None, *deserializer = Py_None, *encoding = NULL;
     unsigned int connect_ms = 0, timeout_ms = 0, retry_attempts = 2, retry_ms = 1000,
                  dead_ms = 60000, pool = 0, idle_ms = 0, distribution = 0;
-    int no_delay = 1, keepalive = 0, unicode = 0, dnr = 1, ign = 0, hash = 0;
+    int no_delay = 1, keepalive = 0, unicode = 0, dnr = 1, ign = 0, hash = 0, pooled = 0;
     Py_buffer prefix = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|IIppy*pppp" "IIIII" "OOUI", names, &servers,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|IIppy*pppp" "IIIII" "OOUIp", names, &servers,
                                      &connect_ms, &timeout_ms, &no_delay, &keepalive, &prefix,
                                      &unicode, &dnr, &ign, &hash, &retry_attempts, &retry_ms,
                                      &dead_ms, &pool, &idle_ms, &serializer, &deserializer,
-                                     &encoding, &distribution))
+                                     &encoding, &distribution, &pooled))
         return NULL;
     mcrs_config *cfg = mcrs_config_new();
     mcrs_client *client = NULL;
@@ -1220,6 +1264,7 @@ static PyObject *Core_configure(Core *self, PyObject *args, PyObject *kw) {
     self->ignore_exc = (char)ign;
     self->hash_mode = (char)hash;
     self->allow_unicode = (char)unicode;
+    self->pooled = (char)pooled;
     ok = 1;
 out:
     Py_XDECREF(seq);

@@ -114,11 +114,12 @@ def run(c):
     return [outcome(lambda f=f: f(c)) for f in SCRIPT]
 
 
+@pytest.mark.parametrize("ignore_exc", [False, True])
 @pytest.mark.parametrize("kind", ["Client", "PooledClient"])
-def test_same_results_as_pymemcache(server, prefix, kind):
-    ours = getattr(mcrs, kind)(server, key_prefix=prefix + b"m:", timeout=5)
+def test_same_results_as_pymemcache(server, prefix, kind, ignore_exc):
+    ours = getattr(mcrs, kind)(server, key_prefix=prefix + b"m:", timeout=5, ignore_exc=ignore_exc)
     theirs = (PyClient if kind == "Client" else PyPooledClient)(
-        server, key_prefix=prefix + b"p:", timeout=5
+        server, key_prefix=prefix + b"p:", timeout=5, ignore_exc=ignore_exc
     )
     got, want = run(ours), run(theirs)
     assert len(got) == len(want) == len(SCRIPT)
@@ -288,3 +289,23 @@ def test_incr_errors(server, prefix):
     c.set("t", b"text", noreply=False)
     with pytest.raises(MemcacheClientError):
         c.incr("t", 1)
+
+
+@pytest.mark.parametrize("kind", ["Client", "PooledClient", "HashClient"])
+def test_deserializer_errors_with_ignore_exc(server, prefix, kind):
+    # pymemcache's reads run the deserializer inside their try: with
+    # ignore_exc its exceptions give the default
+    class Bad:
+        def serialize(self, key, value):
+            return value, 3
+
+        def deserialize(self, key, value, flags):
+            raise ValueError("bad data")
+
+    spec = [server] if kind == "HashClient" else server
+    c = getattr(mcrs, kind)(spec, key_prefix=prefix, serde=Bad(), ignore_exc=True)
+    c.set("k", b"v", noreply=False)
+    assert c.get("k", "d") == "d"
+    assert c.get_many(["k"]) == {}
+    assert c.gets_many(["k"]) == {}
+    assert c.gets("k") == (None if kind == "HashClient" else (None, None))

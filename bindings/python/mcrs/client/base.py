@@ -188,6 +188,7 @@ class Client(_mcrs.Core):
         tls_context=None,
         *,
         _pool=(0, 0),
+        _pooled=False,
     ):
         _refuse_tls(tls_context)
         self.server = normalize_server_spec(server)
@@ -213,6 +214,7 @@ class Client(_mcrs.Core):
             ignore_exc=bool(ignore_exc),
             max_pool_size=_pool[0],
             pool_idle_timeout_ms=_pool[1],
+            pooled=_pooled,
             serializer=ser,
             deserializer=des,
             encoding=encoding,
@@ -315,4 +317,5 @@ class PooledClient(Client):
             encoding=encoding,
             tls_context=tls_context,
             _pool=pool,
+            _pooled=True,
         )
