@@ -12,7 +12,14 @@
 static PyObject *ExcBase, *ExcClient, *ExcUnknownCmd, *ExcIllegal, *ExcServer, *ExcUnknown,
     *ExcClose;
 
+/* Set when the exception being raised is about a key (checked before any
+ * I/O): HashClient's ignore_exc swallows other errors, never those. Read and
+ * reset with the GIL held, without releasing it in between. */
+static int g_key_err;
+
 static void raise_msg(mcrs_status st, const char *detail) {
+    if (st == MCRS_STATUS_INVALID_KEY)
+        g_key_err = 1;
     const char *msg = (detail && *detail) ? detail : mcrs_status_str(st);
     PyObject *type = ExcUnknown;
     switch (st) {
@@ -211,13 +218,16 @@ static inline int key_of(Core *self, PyObject *key, const uint8_t **p, size_t *n
             return 0;
         }
         if (!self->allow_unicode && !PyUnicode_IS_ASCII(key)) {
+            g_key_err = 1;
             illegal("Non-ASCII key: %R", key);
             return -1;
         }
         Py_ssize_t len;
         const char *s = PyUnicode_AsUTF8AndSize(key, &len);
-        if (!s)
+        if (!s) {
+            g_key_err = 1;
             return -1;
+        }
         *p = (const uint8_t *)s;
         *n = (size_t)len;
         return 0;
@@ -227,6 +237,7 @@ static inline int key_of(Core *self, PyObject *key, const uint8_t **p, size_t *n
         *n = (size_t)PyBytes_GET_SIZE(key);
         return 0;
     }
+    g_key_err = 1;
     PyErr_Format(PyExc_TypeError, "key must be str or bytes, not %.100s", Py_TYPE(key)->tp_name);
     return -1;
 }
@@ -748,7 +759,7 @@ static PyObject *do_store(Core *self, const char *fname, store_fn fn, PyObject *
 }
 
 #define STORE(name)                                                                             \
-    static PyObject *Core_##name(Core *self, PyObject *const *args, Py_ssize_t nargs,          \
+    static PyObject *name##_impl(Core *self, PyObject *const *args, Py_ssize_t nargs,          \
                                  PyObject *kw) {                                                \
         return do_store(self, #name, mcrs_client_##name, args, nargs, kw);                      \
     }
@@ -800,7 +811,7 @@ bad:
     return -1;
 }
 
-static PyObject *Core_cas(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+static PyObject *cas_impl(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     static const char *const names[] = {"key", "value", "cas", "expire", "noreply", "flags"};
     PyObject *a[6];
     if (parse("cas", args, nargs, kw, names, 6, 3, a) < 0)
@@ -831,7 +842,7 @@ static PyObject *Core_cas(Core *self, PyObject *const *args, Py_ssize_t nargs, P
     return fail(self, st, 0, Py_False);
 }
 
-static PyObject *Core_set_many(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+static PyObject *set_many_impl(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     static const char *const names[] = {"values", "expire", "noreply", "flags"};
     PyObject *a[4];
     if (parse("set_many", args, nargs, kw, names, 4, 1, a) < 0)
@@ -923,7 +934,7 @@ done:
 
 /* ---- delete, touch, incr/decr --------------------------------------------- */
 
-static PyObject *Core_delete(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+static PyObject *delete_impl(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     static const char *const names[] = {"key", "noreply"};
     PyObject *a[2];
     if (parse("delete", args, nargs, kw, names, 2, 1, a) < 0)
@@ -944,7 +955,7 @@ static PyObject *Core_delete(Core *self, PyObject *const *args, Py_ssize_t nargs
     return fail(self, st, 0, Py_False);
 }
 
-static PyObject *Core_delete_many(Core *self, PyObject *const *args, Py_ssize_t nargs,
+static PyObject *delete_many_impl(Core *self, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kw) {
     static const char *const names[] = {"keys", "noreply"};
     PyObject *a[2];
@@ -991,7 +1002,7 @@ static PyObject *Core_delete_many(Core *self, PyObject *const *args, Py_ssize_t 
     return r;
 }
 
-static PyObject *Core_touch(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+static PyObject *touch_impl(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     static const char *const names[] = {"key", "expire", "noreply"};
     PyObject *a[3];
     if (parse("touch", args, nargs, kw, names, 3, 1, a) < 0)
@@ -1052,17 +1063,17 @@ static PyObject *do_arith(Core *self, const char *fname, arith_fn fn, PyObject *
     return fail(self, st, 0, Py_False);
 }
 
-static PyObject *Core_incr(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+static PyObject *incr_impl(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     return do_arith(self, "incr", mcrs_client_incr, args, nargs, kw);
 }
 
-static PyObject *Core_decr(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
+static PyObject *decr_impl(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
     return do_arith(self, "decr", mcrs_client_decr, args, nargs, kw);
 }
 
 /* ---- server-wide commands ------------------------------------------------- */
 
-static PyObject *Core_flush_all(Core *self, PyObject *const *args, Py_ssize_t nargs,
+static PyObject *flush_all_impl(Core *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kw) {
     static const char *const names[] = {"delay", "noreply"};
     PyObject *a[2];
@@ -1274,6 +1285,51 @@ out:
     if (!ok)
         return NULL;
     Py_RETURN_NONE;
+}
+
+/* ---- HashClient's ignore_exc: every error but a bad key gives the default - */
+
+static PyObject *hash_guard(Core *self, PyObject *r, PyObject *dflt) {
+    int key_err = g_key_err;
+    g_key_err = 0;
+    if (r || !self->hash_mode || !self->ignore_exc || key_err ||
+        !PyErr_ExceptionMatches(PyExc_Exception))
+        return r;
+    PyErr_Clear();
+    return newref(dflt);
+}
+
+#define GUARDED(name, dflt)                                                                     \
+    static PyObject *Core_##name(Core *self, PyObject *const *args, Py_ssize_t nargs,          \
+                                 PyObject *kw) {                                                \
+        g_key_err = 0;                                                                          \
+        return hash_guard(self, name##_impl(self, args, nargs, kw), dflt);                      \
+    }
+GUARDED(set, Py_False)
+GUARDED(add, Py_False)
+GUARDED(replace, Py_False)
+GUARDED(append, Py_False)
+GUARDED(prepend, Py_False)
+GUARDED(cas, Py_False)
+GUARDED(delete, Py_False)
+GUARDED(delete_many, Py_True)
+GUARDED(touch, Py_False)
+GUARDED(incr, Py_False)
+GUARDED(decr, Py_False)
+GUARDED(flush_all, Py_False)
+
+/* set_many: on an error, every key counts as not stored */
+static PyObject *Core_set_many(Core *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kw) {
+    g_key_err = 0;
+    PyObject *r = set_many_impl(self, args, nargs, kw);
+    if (r || g_key_err || !self->hash_mode || !self->ignore_exc || nargs < 1 ||
+        !PyErr_ExceptionMatches(PyExc_Exception)) {
+        g_key_err = 0;
+        return r;
+    }
+    PyErr_Clear();
+    return PySequence_List(args[0]);
 }
 
 /* default_noreply and ignore_exc stay writable attributes, as in pymemcache */
