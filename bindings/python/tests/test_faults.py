@@ -160,3 +160,33 @@ def test_gil_released_while_waiting(stopped):
     assert n > 10000, n
     th.join(10)
     assert outcome == ["timeout"]
+
+
+def test_retrying_client(fresh_server):
+    from mcrs.client.retrying import RetryingClient
+    from mcrs.exceptions import MemcacheIllegalInputError
+
+    addr = ("127.0.0.1", fresh_server.port)
+    with pytest.raises(ValueError):
+        RetryingClient(mcrs.Client(addr), attempts=0)
+    with pytest.raises(ValueError):
+        RetryingClient(mcrs.Client(addr), retry_for=[OSError], do_not_retry_for=[OSError])
+    rc = RetryingClient(mcrs.Client(addr, timeout=0.2), attempts=3, retry_delay=0.1,
+                        do_not_retry_for=[MemcacheIllegalInputError])
+    assert rc.set("k", b"v", noreply=False) is True
+    rc["j"] = b"w"
+    assert rc.get("k") == b"v" and rc["k"] == b"v"
+    with pytest.raises(MemcacheIllegalInputError):
+        rc.get("bad key")
+    # a stalled server: three attempts, each running out of time, then the error
+    os.kill(fresh_server.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(socket.timeout):
+            rc.get("k")
+        assert time.monotonic() - t0 >= 3 * 0.2 + 2 * 0.1 - 0.05
+        # resumed during the retries: a later attempt succeeds
+        threading.Timer(0.25, os.kill, (fresh_server.proc.pid, signal.SIGCONT)).start()
+        assert rc.get("k") == b"v"
+    finally:
+        os.kill(fresh_server.proc.pid, signal.SIGCONT)
