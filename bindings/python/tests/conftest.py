@@ -45,3 +45,27 @@ def fresh_server():
 def prefix(request):
     """A key prefix unique to the test (tests share the session servers)."""
     return b"t" + uuid.uuid4().hex[:12].encode() + b":"
+
+
+def sigstop(proc):
+    """SIGSTOPs a server and waits until every thread of it is stopped (the
+    signal is asynchronous: a thread already running could still answer)."""
+    import glob
+    import os
+    import signal
+    import time
+
+    os.kill(proc.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        states = []
+        for stat in glob.glob(f"/proc/{proc.pid}/task/*/stat"):
+            try:
+                with open(stat) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass
+        if states and all(s in ("T", "t") for s in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"memcached {proc.pid} did not stop")

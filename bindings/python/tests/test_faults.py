@@ -10,6 +10,7 @@ import time
 import pytest
 
 import mcrs
+from conftest import sigstop
 from mcrs.exceptions import MemcacheError
 
 
@@ -25,7 +26,7 @@ def stopped(fresh_server):
     c = mcrs.Client(("127.0.0.1", fresh_server.port))
     c.set("k", b"v", noreply=False)
     c.close()
-    os.kill(fresh_server.proc.pid, signal.SIGSTOP)
+    sigstop(fresh_server.proc)
     try:
         yield fresh_server
     finally:
@@ -179,7 +180,7 @@ def test_retrying_client(fresh_server):
     with pytest.raises(MemcacheIllegalInputError):
         rc.get("bad key")
     # a stalled server: three attempts, each running out of time, then the error
-    os.kill(fresh_server.proc.pid, signal.SIGSTOP)
+    sigstop(fresh_server.proc)
     try:
         t0 = time.monotonic()
         with pytest.raises(socket.timeout):
