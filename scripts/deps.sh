@@ -13,6 +13,9 @@ command -v valgrind >/dev/null || need_apt+=(valgrind)
 command -v abidiff >/dev/null || need_apt+=(abigail-tools)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+# the Python package's C extension (bindings/python) needs Python.h
+python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null \
+  || need_apt+=(python3-dev)
 # pylibmc builds against libmemcached's headers (ketama interop fixtures)
 [ -e /usr/include/libmemcached/memcached.h ] || need_apt+=(libmemcached-dev)
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: lints, Rust unit and integration tests, the
 # header check, the C suite under ctest (static, shared, and sanitized), the
-# Python interop tests and the Go and Node binding suites. Each suite starts
-# the memcached servers it needs on free loopback ports and stops them.
+# Python interop tests, the Python package's tests and the Go and Node binding
+# suites. Each suite starts the memcached servers it needs on free loopback
+# ports and stops them.
 #
 #   scripts/test.sh          # everything
 #   MCRS_QUICK=1 scripts/test.sh   # skip the sanitizer, valgrind and fuzz passes
@@ -72,6 +73,14 @@ MCRS_SKIP_BUILD=1 bash examples/run_example.sh lease
 
 step "Python interoperability (pymemcache)"
 python3 -m pytest -q tests/interop
+
+step "Python package mcrs (bindings/python): pip install, then its tests"
+# builds the C extension against target/release/libmcrs.so (see bindings/python/README.md);
+# PIP_BREAK_SYSTEM_PACKAGES lets pip install into a Debian-managed system python
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --force-reinstall --no-deps ./bindings/python 2>&1 \
+  | grep -v "Running pip as the 'root' user" || true
+python3 -c 'import mcrs._mcrs' # fails the suite if the install did not happen
+python3 -m pytest -q bindings/python/tests
 
 if [ -d bindings/go ] && [ -f bindings/go/go.mod ]; then
   step "Go binding"
