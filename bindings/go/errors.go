@@ -2,6 +2,7 @@ package mcrs
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -200,4 +201,59 @@ func StatusText(status int) string {
 		return statusTexts[status]
 	}
 	return "unknown status"
+}
+
+// PartialError is the error of a multi-key command when some servers failed
+// and others answered: the results that come with it hold what the others
+// had, and Failed lists every key whose server failed, with why. errors.Is
+// matches ErrPartial and the sentinel of each failed key's status, so
+// errors.Is(err, ErrTimeout) tells that some key's server timed out.
+type PartialError struct {
+	// Op is the client method, e.g. "get_many".
+	Op string
+	// Failed holds one entry per key whose server failed, in key order.
+	Failed []KeyError
+}
+
+// KeyError is one key of a PartialError.
+type KeyError struct {
+	Key string
+	// Err carries the key's status (StatusTimeout, StatusServerDown, ...)
+	// and the library's detail.
+	Err *Error
+}
+
+func (e *PartialError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mcrs: %s: %d key(s) failed", e.Op, len(e.Failed))
+	if len(e.Failed) > 0 {
+		fmt.Fprintf(&b, " (first %q: %s)", e.Failed[0].Key, e.Failed[0].Err.Error())
+	}
+	return b.String()
+}
+
+// Is matches ErrPartial.
+func (e *PartialError) Is(target error) bool { return target == ErrPartial }
+
+// Unwrap gives each failed key's error, for errors.Is and errors.As.
+func (e *PartialError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		out[i] = f.Err
+	}
+	return out
+}
+
+// partialError builds the PartialError of op from per-key statuses: the keys
+// whose status is not an answer (OK, NOT_FOUND, NOT_STORED) failed.
+func partialError(op string, keys []string, status func(i int) int, detail string) *PartialError {
+	pe := &PartialError{Op: op}
+	for i, k := range keys {
+		switch st := status(i); st {
+		case StatusOK, StatusNotFound, StatusNotStored:
+		default:
+			pe.Failed = append(pe.Failed, KeyError{Key: k, Err: &Error{Status: st, Op: op, Key: k, Detail: detail}})
+		}
+	}
+	return pe
 }

@@ -267,6 +267,12 @@ func (d *driver) serve(f *os.File) {
 				return
 			}
 		}
+		if err != nil {
+			// a deadline passed: Read returned without a turn, so timeout_ms
+			// is as old as the last turn. Read runs a turn first (expiring
+			// what is due) and leaves with a fresh timeout to arm.
+			continue
+		}
 		if t := d.c.timeout_ms; t > 0 || stopping {
 			wait := time.Duration(t) * time.Millisecond
 			if stopping && (t < 0 || wait > 10*time.Millisecond) {

@@ -624,7 +624,12 @@ func (c *Client) readMany(ctx context.Context, gets bool, keys []string) (map[st
 		}
 	}
 	if res.status == StatusPartial {
-		return out, &Error{Status: StatusPartial, Op: op, Detail: res.detail}
+		return out, partialError(op, keys, func(i int) int {
+			if i < len(res.entries) {
+				return res.entries[i].status
+			}
+			return StatusOK
+		}, res.detail)
 	}
 	return out, nil
 }
@@ -632,7 +637,8 @@ func (c *Client) readMany(ctx context.Context, gets bool, keys []string) (map[st
 // GetMany reads several keys at once (one pipelined request per server) and
 // deserializes them. Misses are left out of the map, as in pymemcache. When
 // some servers failed (and IgnoreExc is off), the hits of the others come
-// with an error matching ErrPartial.
+// with a *PartialError (matching ErrPartial, and each failed key's status
+// sentinel) that lists the failed keys.
 func (c *Client) GetMany(ctx context.Context, keys []string) (map[string]any, error) {
 	items, rerr := c.readMany(ctx, false, keys)
 	if items == nil {
@@ -745,7 +751,12 @@ func (c *Client) SetMany(ctx context.Context, items map[string]any, opts ...Call
 		}
 	}
 	if res.status == StatusPartial {
-		return out, &Error{Status: StatusPartial, Op: "set_many", Detail: res.detail}
+		return out, partialError("set_many", keys, func(i int) int {
+			if i < len(res.keys) {
+				return int(res.keys[i])
+			}
+			return StatusOK
+		}, res.detail)
 	}
 	return out, nil
 }
@@ -766,7 +777,8 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...CallOption) err
 }
 
 // DeleteMany removes several keys (pipelined per server); absent keys are
-// not an error.
+// not an error. When some servers failed, a *PartialError lists the keys
+// whose server failed.
 func (c *Client) DeleteMany(ctx context.Context, keys []string, opts ...CallOption) error {
 	o, err := parseCallOpts("delete_many", "", opts)
 	if err != nil {
@@ -782,6 +794,9 @@ func (c *Client) DeleteMany(ctx context.Context, keys []string, opts ...CallOpti
 	})
 	if err != nil {
 		return err
+	}
+	if res.status == StatusPartial && len(res.keys) == len(keys) {
+		return partialError("delete_many", keys, func(i int) int { return int(res.keys[i]) }, res.detail)
 	}
 	return statusError(res.status, "delete_many", "", res.detail)
 }
