@@ -29,6 +29,7 @@ pub struct Cli {
 
 /// How to reach the servers (shared by every verb).
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnArgs {
     /// Servers: host:port,… ([v6]:port, unix:/path; the port defaults to 11211)
     #[arg(
@@ -70,6 +71,7 @@ pub enum Verb {
     },
     /// Store the contents of FILE (or stdin with -) under KEY (exit 1 if not stored)
     Set {
+        /// Key to store under
         key: String,
         /// A file to read the value from, or - for stdin
         #[arg(value_name = "FILE|-")]
@@ -86,11 +88,13 @@ pub enum Verb {
     },
     /// Delete KEYs (exit 1 if any was not there)
     Rm {
+        /// Keys to delete
         #[arg(required = true, value_name = "KEY")]
         keys: Vec<String>,
     },
     /// Set a new expiry on KEY (exit 1 if it is not there)
     Touch {
+        /// Key to touch
         key: String,
         /// Seconds from now (up to 30 days) or a unix time; 0 never expires
         seconds: u32,
