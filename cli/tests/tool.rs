@@ -7,7 +7,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{cluster, dead_addr, expect, mcrs, mcrs_env, mcrs_in, Memcached};
+use common::{cluster, dead_addr, expect, mcrs, mcrs_env, mcrs_in, Memcached, UnixMemcached};
 
 /// Bytes no text tool would pass through unharmed.
 fn awkward_value() -> Vec<u8> {
@@ -69,6 +69,22 @@ fn get_and_set_are_binary_safe() {
     let r = mcrs(&s, &["get", "empty"]);
     expect(&r, 0);
     assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn a_unix_socket_server() {
+    let mc = UnixMemcached::start();
+    let s = mc.addr();
+    expect(&mcrs_in(&s, &["set", "u", "-"], b"over a unix socket"), 0);
+    let r = mcrs(&s, &["get", "u"]);
+    expect(&r, 0);
+    assert_eq!(r.stdout, b"over a unix socket");
+    let r = mcrs(&s, &["dump"]);
+    expect(&r, 0);
+    assert_eq!(r.out(), "u\n");
+    let r = mcrs(&s, &["ping"]);
+    expect(&r, 0);
+    assert!(r.out().starts_with(&format!("{s} version ")), "{}", r.out());
 }
 
 #[test]

@@ -83,6 +83,51 @@ impl Drop for Memcached {
     }
 }
 
+/// A memcached on a unix socket; killed and its socket removed on drop.
+pub struct UnixMemcached {
+    child: Child,
+    pub path: std::path::PathBuf,
+}
+
+impl UnixMemcached {
+    pub fn start() -> UnixMemcached {
+        let path = std::env::temp_dir().join(format!("mcrs-cli-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut cmd = Command::new("memcached");
+        cmd.args(["-t", "1", "-m", "64", "-s"]).arg(&path);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            cmd.args(["-u", "root"]);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn memcached");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::os::unix::net::UnixStream::connect(&path).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "memcached on {path:?} did not start"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        UnixMemcached { child, path }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("unix:{}", self.path.display())
+    }
+}
+
+impl Drop for UnixMemcached {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// `n` servers as a `--servers` list, with the servers (kept alive by the caller).
 pub fn cluster(n: usize) -> (Vec<Memcached>, String) {
     let ms: Vec<Memcached> = (0..n).map(|_| Memcached::start()).collect();
