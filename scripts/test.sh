@@ -40,6 +40,8 @@ bash bindings/c/abi_check.sh
 bash bindings/c/abi_check.sh --self-test
 
 step "cargo test"
+# the workspace's default members: the library and the mcrs tool (cli/, its
+# tests run target/release/mcrs against memcached servers they start)
 cargo test --release --quiet 2>&1 | tail -n +1
 # the cargo bench benchmarks, a few iterations each (a smoke test, no timing)
 cargo test --release --quiet --benches 2>&1 | grep -v '^$'
