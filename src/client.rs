@@ -99,6 +99,10 @@ pub struct ClientBuilder {
     max_value_size: usize,
     buffer_noreply: bool,
     meta: crate::lease::MetaOptions,
+    /// set by the methods in src/tls.rs
+    pub(crate) tls: crate::tls::TlsOptions,
+    /// set by the method in src/auth.rs
+    pub(crate) auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl Default for ClientBuilder {
@@ -125,6 +129,8 @@ impl Default for ClientBuilder {
             max_value_size: crate::protocol::parse::MAX_VALUE,
             buffer_noreply: false,
             meta: crate::lease::MetaOptions::default(),
+            tls: Default::default(),
+            auth: None,
         }
     }
 }
@@ -306,10 +312,13 @@ impl ClientBuilder {
             no_delay: self.no_delay,
             keepalive: self.keepalive,
             max_value: self.max_value_size,
+            tls: self.tls.connector()?,
+            auth: self.auth.clone(),
         };
         let pool = PoolOptions {
             max_size: self.max_pool_size,
             idle_timeout: self.pool_idle_timeout,
+            refused_backoff: self.retry_timeout,
         };
         let health = HealthOptions {
             retry_attempts: self.retry_attempts,
@@ -1543,7 +1552,7 @@ fn response_error(r: &Response<'_>) -> Error {
     let lossy = |m: &[u8]| String::from_utf8_lossy(m).into_owned();
     match r {
         Response::ServerError(m) => Error::Server(lossy(m)),
-        Response::ClientError(m) => Error::Client(lossy(m)),
+        Response::ClientError(m) => crate::auth::client_error(m),
         Response::Error => Error::UnknownCommand,
         other => Error::Protocol(format!("unexpected reply {other:?}")),
     }

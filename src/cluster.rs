@@ -67,6 +67,9 @@ impl ServerSpec {
 pub struct PoolOptions {
     pub max_size: usize,
     pub idle_timeout: Option<Duration>,
+    /// how long a refused login or TLS handshake is answered from memory
+    /// before the server is tried again (retry_timeout)
+    pub refused_backoff: Duration,
 }
 
 /// Failure handling of a cluster (ignored with a single server, which is
@@ -184,7 +187,8 @@ impl Cluster {
                     conn.clone(),
                     pool.max_size,
                     pool.idle_timeout,
-                ),
+                )
+                .with_refused_backoff(pool.refused_backoff),
                 counters: Counters::default(),
                 migrated: Mutex::new(Migrated::default()),
                 state: Arc::new(AtomicU8::new(HEALTHY)),

@@ -14,7 +14,7 @@
 //! A connection that hit any error is marked broken and is never reused: after
 //! a timeout or a partial read its position in the reply stream is unknown.
 
-use std::io;
+use std::io::{self, BufRead, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -23,8 +23,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use rustls::ClientConnection;
+
+use crate::auth::{self, Auth};
 use crate::error::{Error, Result};
 use crate::protocol::{self, FastGet, GetReply, Response};
+use crate::tls::{self, FdIo, TlsConnector};
 
 /// Default memcached port, used when an address gives none.
 pub const DEFAULT_PORT: u16 = 11211;
@@ -109,6 +115,10 @@ pub struct ConnOptions {
     /// Largest value accepted from a server, in bytes: a longer announced
     /// value fails with [`Error::ValueTooLarge`] before it is buffered.
     pub max_value: usize,
+    /// TLS on every connection (src/tls.rs)
+    pub tls: Option<Arc<TlsConnector>>,
+    /// memcached `-Y` login on every new connection (src/auth.rs)
+    pub auth: Option<Arc<Auth>>,
 }
 
 /// A value header at the start of `unread` announcing more than `max` bytes:
@@ -212,6 +222,9 @@ const READ_CHUNK: usize = 16 * 1024;
 pub struct Conn {
     sock: Socket,
     fd: RawFd,
+    /// the TLS session when TLS is on: requests are encrypted into it and
+    /// replies decrypted out of it ([`Conn::flush_tls`], [`Conn::recv_some_tls`])
+    tls: Option<Box<ClientConnection>>,
     /// bytes received and not yet parsed live in `rbuf[rpos..]`
     rbuf: Vec<u8>,
     rpos: usize,
@@ -242,6 +255,8 @@ pub struct Conn {
 impl Conn {
     pub fn connect(addr: &ServerAddr, opts: &ConnOptions) -> Result<Conn> {
         let fork_gen = fork_generation();
+        // the TCP connect and the TLS handshake share connect_timeout
+        let handshake_deadline = Deadline::after(opts.connect_timeout);
         let failed = |reason: String| Error::ConnectFailed {
             detail: format!("{addr}: {reason}"),
         };
@@ -286,6 +301,7 @@ impl Conn {
         let mut conn = Conn {
             sock,
             fd,
+            tls: None,
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
             wbuf: Vec::with_capacity(1024),
@@ -306,7 +322,40 @@ impl Conn {
         }
         conn.set_rcvtimeo(opts.timeout)
             .map_err(|e| failed(e.to_string()))?;
+        if let Some(connector) = &opts.tls {
+            let host = match addr {
+                ServerAddr::Tcp { host, .. } => Some(host.as_str()),
+                ServerAddr::Unix(_) => None,
+            };
+            let mut session = connector.start(host)?;
+            tls::handshake(
+                &mut session,
+                fd,
+                handshake_deadline,
+                opts.connect_timeout.as_millis() as u64,
+            )
+            .map_err(|e| match e {
+                Error::Tls(why) => Error::Tls(format!("{addr}: {why}")),
+                other => other,
+            })?;
+            conn.tls = Some(Box::new(session));
+        }
+        if let Some(a) = &opts.auth {
+            let deadline = conn.deadline();
+            auth::login(&mut conn, a, deadline).map_err(|e| match e {
+                Error::AuthFailed(why) => Error::AuthFailed(format!("{addr}: {why}")),
+                other => other,
+            })?;
+            // still fresh: a failure of the first request cannot mean staleness
+            conn.used = false;
+        }
         Ok(conn)
+    }
+
+    /// True when the connection is TLS and its session was resumed (an
+    /// abbreviated handshake) rather than negotiated in full.
+    pub fn tls_resumed(&self) -> Option<bool> {
+        self.tls.as_deref().map(tls::resumed)
     }
 
     /// False once the connection hit an error, or when it was inherited across
@@ -358,6 +407,13 @@ impl Conn {
         self.used = true;
         if self.wbuf.is_empty() {
             return Ok(());
+        }
+        if self.tls.is_some() {
+            let r = self.flush_tls(deadline);
+            if r.is_err() {
+                self.broken = true;
+            }
+            return r;
         }
         // the usual case: the socket takes the whole request at once
         let n = self.send_from(0);
@@ -411,6 +467,42 @@ impl Conn {
                 }
             }
             n = self.send_from(off);
+        }
+    }
+
+    /// `flush` over TLS: `wbuf` is encrypted into the session, then the
+    /// records are sent as the socket takes them.
+    #[inline(never)]
+    fn flush_tls(&mut self, deadline: Deadline) -> Result<()> {
+        let session = self.tls.as_mut().expect("a TLS connection");
+        // no buffer limit is set: the whole request is taken
+        session.writer().write_all(&self.wbuf).map_err(Error::Io)?;
+        self.wbuf.clear();
+        self.push_tls(deadline)
+    }
+
+    /// Sends the TLS records the session holds, waiting for room (and
+    /// reading replies meanwhile) when the socket buffer is full.
+    fn push_tls(&mut self, deadline: Deadline) -> Result<()> {
+        loop {
+            let session = self.tls.as_mut().expect("a TLS connection");
+            if !session.wants_write() {
+                return Ok(());
+            }
+            let mut io = FdIo {
+                fd: self.fd,
+                flags: 0,
+            };
+            if let Err(e) = session.write_tls(&mut io) {
+                match e.kind() {
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::WouldBlock => self.wait_writable(deadline)?,
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                        return Err(Error::UnexpectedClose)
+                    }
+                    _ => return Err(Error::Io(e)),
+                }
+            }
         }
     }
 
@@ -491,6 +583,9 @@ impl Conn {
         if cap - self.rbuf.len() < READ_CHUNK / 4 || cap > KEEP_READ_BUFFER {
             self.make_room()?;
         }
+        if self.tls.is_some() {
+            return self.recv_some_tls(flags);
+        }
         let n = self.recv_into_spare(flags);
         if n > 0 {
             // SAFETY: the kernel initialized n bytes of the spare capacity.
@@ -498,6 +593,63 @@ impl Conn {
             return Ok(n as usize);
         }
         self.recv_failed(n, flags)
+    }
+
+    /// `recv_some` over TLS: plaintext the session already holds, else one
+    /// read of records (bounded like a plain read) and their decryption.
+    /// `Ok(0)` also when that read brought only part of a record: the caller
+    /// reads again under its deadline, so a peer that trickles bytes cannot
+    /// hold a caller past its timeout.
+    #[inline(never)]
+    fn recv_some_tls(&mut self, flags: libc::c_int) -> Result<usize> {
+        let mut read_once = false;
+        loop {
+            let session = self.tls.as_mut().expect("a TLS connection");
+            match session.reader().fill_buf() {
+                Ok([]) => return Err(Error::UnexpectedClose), // close_notify
+                Ok(b) => {
+                    let n = b.len();
+                    self.rbuf.extend_from_slice(b);
+                    session.reader().consume(n);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Err(Error::UnexpectedClose), // EOF without close_notify
+            }
+            if read_once {
+                return Ok(0);
+            }
+            let mut io = FdIo { fd: self.fd, flags };
+            match session.read_tls(&mut io) {
+                Ok(0) => return Err(Error::UnexpectedClose),
+                Ok(_) => {
+                    read_once = true;
+                    if let Err(e) = session.process_new_packets() {
+                        let _ = session.write_tls(&mut FdIo {
+                            fd: self.fd,
+                            flags: 0,
+                        });
+                        return Err(Error::Tls(tls::describe(&e)));
+                    }
+                    if session.wants_write() {
+                        // a post-handshake message to answer (key update)
+                        let _ = session.write_tls(&mut FdIo {
+                            fd: self.fd,
+                            flags: 0,
+                        });
+                    }
+                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::WouldBlock if flags & libc::MSG_DONTWAIT != 0 => return Ok(0),
+                    io::ErrorKind::WouldBlock => {
+                        return Err(Error::Timeout(self.timeout.as_millis() as u64))
+                    }
+                    io::ErrorKind::ConnectionReset => return Err(Error::UnexpectedClose),
+                    _ => return Err(Error::Io(e)),
+                },
+            }
+        }
     }
 
     /// One `recv` into the spare capacity of `rbuf` (not yet counted in its length).
@@ -619,6 +771,10 @@ impl Conn {
                     if self.barrier_pending {
                         match resp {
                             Response::Version(_) => self.barrier_pending = false,
+                            // a server that wants a login never answers the barrier
+                            Response::ClientError(m) if auth::is_unauthenticated(m) => {
+                                return Err(auth::client_error(m))
+                            }
                             // an earlier noreply command failed; its caller is gone
                             r if r.is_error() => {}
                             other => {
@@ -802,6 +958,10 @@ impl Conn {
         protocol::encode::quit(&mut self.wbuf);
         let deadline = Deadline::after(self.timeout.min(Duration::from_millis(100)));
         let _ = self.flush(deadline);
+        if let Some(session) = self.tls.as_mut() {
+            session.send_close_notify();
+            let _ = self.push_tls(deadline);
+        }
         match &self.sock {
             Socket::Tcp(s) => {
                 let _ = s.shutdown(std::net::Shutdown::Both);

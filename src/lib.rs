@@ -7,9 +7,11 @@
 //! - [`cluster`]: the server set and key routing;
 //! - [`ring`]: pure key -> server selection (rendezvous, ketama, xxh3);
 //! - [`pool`]: bounded per-server connection pools;
-//! - [`conn`]: one connection with deadlines on every read and write;
+//! - [`conn`]: one connection with deadlines on every read and write, with
+//!   [`tls`] and [`auth`] (memcached `-Y`) on top when configured;
 //! - [`protocol`]: sans-I/O encoding and parsing of the text protocol.
 
+pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod conn;
@@ -22,6 +24,7 @@ pub mod pool;
 pub mod protocol;
 pub mod request;
 pub mod ring;
+pub mod tls;
 pub mod value;
 
 pub use client::{CasOutcome, Client, ClientBuilder, Value};

@@ -21,6 +21,23 @@ use std::time::{Duration, Instant};
 use crate::conn::{Conn, ConnOptions, ServerAddr};
 use crate::error::{Error, Result};
 
+/// A refused login (AuthFailed) or handshake (Tls): when, and its detail.
+struct Refusal {
+    at: Instant,
+    auth: bool,
+    detail: String,
+}
+
+impl Refusal {
+    fn error(&self) -> Error {
+        if self.auth {
+            Error::AuthFailed(self.detail.clone())
+        } else {
+            Error::Tls(self.detail.clone())
+        }
+    }
+}
+
 pub struct Pool {
     /// connections opened
     connects: AtomicU64,
@@ -35,6 +52,11 @@ pub struct Pool {
     waiting: AtomicUsize,
     state: Mutex<State>,
     returned: Condvar,
+    /// the last refused login or TLS handshake, answered from here until
+    /// `refused_backoff` has passed: a wrong password or a bad certificate
+    /// fails at once instead of costing a connect and a handshake per call
+    refused: Mutex<Option<Refusal>>,
+    refused_backoff: Duration,
 }
 
 struct State {
@@ -70,7 +92,43 @@ impl Pool {
                 open: 0,
             }),
             returned: Condvar::new(),
+            refused: Mutex::new(None),
+            refused_backoff: Duration::ZERO,
         }
+    }
+
+    /// Remember refused logins and handshakes for `d` (default: not at all).
+    pub fn with_refused_backoff(mut self, d: Duration) -> Pool {
+        self.refused_backoff = d;
+        self
+    }
+
+    /// Opens a connection, unless the server refused the last login or
+    /// handshake less than `refused_backoff` ago (then that error again).
+    fn connect(&self) -> Result<Conn> {
+        if !self.refused_backoff.is_zero() {
+            let mut last = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = last.as_ref() {
+                if r.at.elapsed() < self.refused_backoff {
+                    return Err(r.error());
+                }
+                *last = None;
+            }
+        }
+        let r = Conn::connect(&self.addr, &self.opts);
+        let refusal = match &r {
+            Err(Error::AuthFailed(d)) => Some((true, d)),
+            Err(Error::Tls(d)) => Some((false, d)),
+            _ => None,
+        };
+        if let (Some((auth, detail)), false) = (refusal, self.refused_backoff.is_zero()) {
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(Refusal {
+                at: Instant::now(),
+                auth,
+                detail: detail.clone(),
+            });
+        }
+        r
     }
 
     pub fn addr(&self) -> &ServerAddr {
@@ -129,7 +187,7 @@ impl Pool {
             if st.open < self.max_size {
                 st.open += 1;
                 drop(st);
-                return match Conn::connect(&self.addr, &self.opts) {
+                return match self.connect() {
                     Ok(conn) => {
                         self.connects.fetch_add(1, Ordering::Relaxed);
                         Ok(self.pooled(Box::new(conn)))

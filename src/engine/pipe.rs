@@ -211,7 +211,7 @@ fn reply_error(r: &Response<'_>) -> Error {
     let lossy = |m: &[u8]| String::from_utf8_lossy(m).into_owned();
     match r {
         Response::ServerError(m) => Error::Server(lossy(m)),
-        Response::ClientError(m) => Error::Client(lossy(m)),
+        Response::ClientError(m) => crate::auth::client_error(m),
         Response::Error => Error::UnknownCommand,
         other => protocol_error(format!("unexpected reply {other:?}")),
     }
@@ -466,6 +466,9 @@ impl Pipe {
 
     /// Starts connecting (resolving first when the host is a name).
     fn open(&mut self, cx: &mut Ctx<'_>) {
+        if cx.opts.tls.is_some() || cx.opts.auth.is_some() {
+            return self.refuse_secured(cx);
+        }
         let deadline = cx.now.plus(cx.opts.connect_timeout);
         match (&self.addr, &self.resolved) {
             (ServerAddr::Unix(path), _) => {
@@ -600,6 +603,28 @@ impl Pipe {
         if let Some(mut s) = self.sock.take() {
             s.deregister(cx.registry);
         }
+    }
+
+    /// The loop speaks neither TLS nor the `-Y` login: rather than sending
+    /// plaintext (or unauthenticated requests) to a server configured for
+    /// them, every waiting request fails with a clear error. The server's
+    /// health is not touched: it did nothing wrong.
+    #[cold]
+    fn refuse_secured(&mut self, cx: &mut Ctx<'_>) {
+        let e = if cx.opts.tls.is_some() {
+            Error::Tls(format!(
+                "{}: TLS not supported on the event loop (use the blocking calls)",
+                self.name
+            ))
+        } else {
+            Error::AuthFailed(format!(
+                "{}: authentication (memcached -Y) not supported on the event loop (use the blocking calls)",
+                self.name
+            ))
+        };
+        self.state = State::Closed;
+        self.fail_all(cx, &e);
+        self.reset_buffers();
     }
 
     /// A connect that did not succeed: every waiting request fails.
@@ -842,6 +867,10 @@ impl Pipe {
                 Kind::Barrier => match protocol::parse(buf).map_err(|e| protocol_error(e.0))? {
                     None => Step::NeedMore,
                     Some((Response::Version(_), used)) => Step::Done(used),
+                    // a server that wants a login never answers the barrier
+                    Some((Response::ClientError(m), _)) if crate::auth::is_unauthenticated(m) => {
+                        return Err(crate::auth::client_error(m))
+                    }
                     // an earlier noreply request failed; its caller is gone
                     Some((r, used)) if r.is_error() => Step::Consumed(used),
                     Some((r, _)) => {

@@ -1,0 +1,515 @@
+//! TLS and authentication against real `memcached -Z` / `-Y` servers, with
+//! certificates generated at test time (rcgen), plus a stalled peer for the
+//! handshake timeout. Each case works, or is refused quickly with the right
+//! error.
+
+mod common;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{drain, FakePeer, Memcached};
+use mcrs::conn::{Conn, ConnOptions, ServerAddr};
+use mcrs::engine::EventLoop;
+use mcrs::protocol::Retrieve;
+use mcrs::request::{Outcome, Request};
+use mcrs::{Client, ClientBuilder, Error};
+use rcgen::{
+    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+};
+
+/// Certificates for one test, in a fresh temp dir (removed on drop).
+struct Pki {
+    dir: PathBuf,
+}
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = std::env::temp_dir().join(format!(
+            "mcrs-tls-{}-{}",
+            std::process::id(),
+            UNIQUE.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pki = Pki { dir };
+        let ca =
+            CertifiedIssuer::self_signed(ca_params("mcrs test CA"), KeyPair::generate().unwrap())
+                .unwrap();
+        let rogue =
+            CertifiedIssuer::self_signed(ca_params("untrusted CA"), KeyPair::generate().unwrap())
+                .unwrap();
+        pki.write("ca.pem", &ca.pem());
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let leaf = |issuer: &CertifiedIssuer<'_, KeyPair>, file: &str, expired: bool| {
+            let key = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(names.clone()).unwrap();
+            p.distinguished_name.push(DnType::CommonName, "memcached");
+            if expired {
+                p.not_before = date_time_ymd(2020, 1, 1);
+                p.not_after = date_time_ymd(2021, 1, 1);
+            }
+            let cert = p.signed_by(&key, issuer).unwrap();
+            pki.write(&format!("{file}.pem"), &cert.pem());
+            pki.write(&format!("{file}.key"), &key.serialize_pem());
+        };
+        leaf(&ca, "server", false);
+        leaf(&ca, "expired", true);
+        leaf(&ca, "client", false);
+        leaf(&rogue, "rogue", false);
+        pki
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.join(name), text).unwrap();
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// memcached -Z with the certificate `which` ("server", "expired", "rogue").
+    fn server_args(&self, which: &str) -> Vec<String> {
+        vec![
+            "-Z".into(),
+            "-o".into(),
+            format!("ssl_chain_cert={}", self.path(&format!("{which}.pem"))),
+            "-o".into(),
+            format!("ssl_key={}", self.path(&format!("{which}.key"))),
+        ]
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn start(args: &[String]) -> Memcached {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    Memcached::start_with(&a)
+}
+
+/// A builder for `addr` with short timeouts and TLS verified by the test CA.
+fn tls_builder(pki: &Pki, addr: &str) -> ClientBuilder {
+    let mut b = ClientBuilder::new();
+    b.add_server(addr).unwrap();
+    b.connect_timeout(Duration::from_millis(500)).unwrap();
+    b.timeout(Duration::from_millis(500)).unwrap();
+    b.tls(true);
+    b.tls_ca_file(&pki.path("ca.pem")).unwrap();
+    b
+}
+
+fn roundtrip(c: &Client) {
+    assert!(c.set(b"tls_key", b"over tls", 7, 0, Some(false)).unwrap());
+    let v = c.get(b"tls_key").unwrap().unwrap();
+    assert_eq!((v.data.as_slice(), v.flags), (&b"over tls"[..], 7));
+    let big = vec![b'x'; 300_000]; // many TLS records each way
+    c.set(b"big", &big, 0, 0, Some(false)).unwrap();
+    assert_eq!(c.get(b"big").unwrap().unwrap().data, big);
+    let keys: Vec<&[u8]> = vec![b"tls_key", b"missing", b"big"];
+    let got = c.get_many(&keys).unwrap();
+    assert!(got[0].is_some() && got[1].is_none() && got[2].is_some());
+}
+
+/// The TLS error of a get, which must come within `within`.
+fn tls_error(c: &Client, within: Duration) -> String {
+    let t = Instant::now();
+    let r = c.get(b"k");
+    assert!(t.elapsed() < within, "took {:?}", t.elapsed());
+    match r {
+        Err(Error::Tls(d)) => d,
+        other => panic!("expected a TLS error, got {other:?}"),
+    }
+}
+
+#[test]
+fn verified_tls_by_ip_and_by_name() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    roundtrip(&tls_builder(&pki, &m.addr()).build().unwrap());
+    let by_name = format!("localhost:{}", m.port);
+    roundtrip(&tls_builder(&pki, &by_name).build().unwrap());
+    // an explicit server name that the certificate holds
+    let mut b = tls_builder(&pki, &m.addr());
+    b.tls_server_name("localhost").unwrap();
+    roundtrip(&b.build().unwrap());
+}
+
+#[test]
+fn untrusted_ca_is_refused() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("rogue"));
+    let d = tls_error(
+        &tls_builder(&pki, &m.addr()).build().unwrap(),
+        Duration::from_secs(2),
+    );
+    assert!(d.contains("unknown CA"), "{d}");
+}
+
+#[test]
+fn name_mismatch_is_refused() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let mut b = tls_builder(&pki, &m.addr());
+    b.tls_server_name("cache.example.com").unwrap();
+    let d = tls_error(&b.build().unwrap(), Duration::from_secs(2));
+    assert!(d.contains("name mismatch"), "{d}");
+}
+
+#[test]
+fn expired_certificate_is_refused() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("expired"));
+    let d = tls_error(
+        &tls_builder(&pki, &m.addr()).build().unwrap(),
+        Duration::from_secs(2),
+    );
+    assert!(d.contains("expired"), "{d}");
+}
+
+#[test]
+fn private_ca_with_only_system_roots_is_refused() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let mut b = ClientBuilder::new();
+    b.add_server(&m.addr()).unwrap();
+    b.tls(true);
+    let d = tls_error(&b.build().unwrap(), Duration::from_secs(2));
+    assert!(d.contains("unknown CA"), "{d}");
+}
+
+#[test]
+fn verification_off_accepts_any_certificate() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("rogue"));
+    let mut b = ClientBuilder::new();
+    b.add_server(&m.addr()).unwrap();
+    b.tls(true).tls_verify(false);
+    roundtrip(&b.build().unwrap());
+}
+
+#[test]
+fn tls_client_against_a_plaintext_server() {
+    let pki = Pki::new();
+    let m = Memcached::start();
+    let d = tls_error(
+        &tls_builder(&pki, &m.addr()).build().unwrap(),
+        Duration::from_secs(2),
+    );
+    assert!(
+        d.contains("does not speak TLS") || d.contains("handshake timeout"),
+        "{d}"
+    );
+}
+
+#[test]
+fn plaintext_client_against_a_tls_server_fails_quickly() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let mut b = ClientBuilder::new();
+    b.add_server(&m.addr()).unwrap();
+    b.timeout(Duration::from_millis(500)).unwrap();
+    let c = b.build().unwrap();
+    let t = Instant::now();
+    let r = c.get(b"k");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    // memcached drops the connection on bytes that are not TLS
+    assert!(matches!(r, Err(Error::UnexpectedClose)), "{r:?}");
+}
+
+#[test]
+fn mutual_tls_with_and_without_a_client_certificate() {
+    let pki = Pki::new();
+    let mut args = pki.server_args("server");
+    args.extend([
+        "-o".to_string(),
+        "ssl_verify_mode=2".to_string(),
+        "-o".to_string(),
+        format!("ssl_ca_cert={}", pki.path("ca.pem")),
+    ]);
+    let m = start(&args);
+    let d = tls_error(
+        &tls_builder(&pki, &m.addr()).build().unwrap(),
+        Duration::from_secs(2),
+    );
+    assert!(d.contains("client certificate"), "{d}");
+
+    let mut b = tls_builder(&pki, &m.addr());
+    b.tls_cert_file(&pki.path("client.pem")).unwrap();
+    b.tls_key_file(&pki.path("client.key")).unwrap();
+    roundtrip(&b.build().unwrap());
+
+    // PEM bytes instead of files
+    let mut b = ClientBuilder::new();
+    b.add_server(&m.addr()).unwrap();
+    b.tls(true);
+    b.tls_ca_pem(&std::fs::read(pki.path("ca.pem")).unwrap())
+        .unwrap();
+    b.tls_cert_pem(&std::fs::read(pki.path("client.pem")).unwrap())
+        .unwrap();
+    b.tls_key_pem(&std::fs::read(pki.path("client.key")).unwrap())
+        .unwrap();
+    roundtrip(&b.build().unwrap());
+}
+
+#[test]
+fn bad_settings_are_refused_before_any_io() {
+    let pki = Pki::new();
+    let mut b = ClientBuilder::new();
+    b.add_server("127.0.0.1:1").unwrap();
+    assert!(matches!(
+        b.tls_ca_file("/nonexistent/ca.pem"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        b.tls_ca_pem(b"not a pem"),
+        Err(Error::InvalidArgument(_))
+    ));
+    let key = std::fs::read(pki.path("client.key")).unwrap();
+    assert!(matches!(b.tls_ca_pem(&key), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        b.tls_key_pem(b"junk"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        b.tls_server_name("bad name!"),
+        Err(Error::InvalidArgument(_))
+    ));
+    // TLS settings while TLS is off, a certificate without its key
+    b.tls_ca_file(&pki.path("ca.pem")).unwrap();
+    assert!(matches!(b.build(), Err(Error::InvalidArgument(_))));
+    b.tls(true);
+    b.build().unwrap();
+    b.tls_cert_file(&pki.path("client.pem")).unwrap();
+    assert!(matches!(b.build(), Err(Error::InvalidArgument(_))));
+    // a key that does not belong to the certificate
+    b.tls_key_file(&pki.path("server.key")).unwrap();
+    assert!(matches!(b.build(), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        b.auth("a b", "pw"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        b.auth("a", "p\r\nw"),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(b.auth("", "pw"), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn stalled_tls_peer_times_out_at_connect_timeout() {
+    // accepts and reads, never answers the ClientHello
+    let peer = FakePeer::start(|_, mut s| drain(&mut s));
+    let pki = Pki::new();
+    let mut b = tls_builder(&pki, &peer.addr());
+    b.connect_timeout(Duration::from_millis(300)).unwrap();
+    let c = b.build().unwrap();
+    let t = Instant::now();
+    let d = tls_error(&c, Duration::from_secs(2));
+    assert!(
+        t.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(d.contains("handshake timeout"), "{d}");
+}
+
+#[test]
+fn tls_server_killed_and_restarted() {
+    let pki = Pki::new();
+    let mut m = start(&pki.server_args("server"));
+    let c = tls_builder(&pki, &m.addr()).build().unwrap();
+    c.set(b"a", b"1", 0, 0, Some(false)).unwrap();
+    m.kill();
+    assert!(c.get(b"a").is_err());
+    m.restart();
+    // the stale connection is dropped, a new handshake is made
+    assert_eq!(c.get(b"a").unwrap(), None);
+    c.set(b"a", b"2", 0, 0, Some(false)).unwrap();
+    assert_eq!(c.get(b"a").unwrap().unwrap().data, b"2");
+}
+
+#[test]
+fn sessions_resume_on_reconnect() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let b = tls_builder(&pki, &m.addr());
+    let opts = ConnOptions {
+        connect_timeout: Duration::from_millis(500),
+        timeout: Duration::from_millis(500),
+        no_delay: true,
+        keepalive: false,
+        max_value: 1 << 20,
+        tls: b.tls_connector().unwrap(),
+        auth: None,
+    };
+    let addr = ServerAddr::parse(&m.addr()).unwrap();
+    let version = |conn: &mut Conn| {
+        let d = conn.deadline();
+        mcrs::protocol::encode::version(&mut conn.wbuf);
+        conn.flush(d).unwrap();
+        conn.read_response(d, |r| matches!(r, mcrs::protocol::Response::Version(_)))
+            .unwrap()
+    };
+    let mut first = Conn::connect(&addr, &opts).unwrap();
+    assert_eq!(first.tls_resumed(), Some(false));
+    // the session ticket arrives after the handshake, with the first reply
+    assert!(version(&mut first));
+    let mut second = Conn::connect(&addr, &opts).unwrap();
+    assert!(version(&mut second));
+    assert_eq!(second.tls_resumed(), Some(true));
+}
+
+fn auth_file(pki: &Pki) -> String {
+    pki.write("auth", "alice:secret\nbob:hunter2\n");
+    pki.path("auth")
+}
+
+#[test]
+fn auth_with_the_right_password_a_wrong_one_and_none() {
+    let pki = Pki::new();
+    let m = start(&["-Y".to_string(), auth_file(&pki)]);
+    let with = |user: Option<(&str, &str)>| {
+        let mut b = ClientBuilder::new();
+        b.add_server(&m.addr()).unwrap();
+        if let Some((u, p)) = user {
+            b.auth(u, p).unwrap();
+        }
+        b.build().unwrap()
+    };
+    let good = with(Some(("alice", "secret")));
+    good.set(b"k", b"v", 0, 0, None).unwrap();
+    assert_eq!(good.get(b"k").unwrap().unwrap().data, b"v");
+    assert_eq!(
+        with(Some(("bob", "hunter2")))
+            .get(b"k")
+            .unwrap()
+            .unwrap()
+            .data,
+        b"v"
+    );
+
+    let conns = |c: &Client| -> u64 {
+        let s = c.stats("").unwrap();
+        s.iter()
+            .find(|(_, k, _)| k == "total_connections")
+            .unwrap()
+            .2
+            .parse()
+            .unwrap()
+    };
+    let before = conns(&good);
+    let wrong = with(Some(("alice", "wrong-password")));
+    let t = Instant::now();
+    for _ in 0..50 {
+        match wrong.get(b"k") {
+            Err(Error::AuthFailed(d)) => {
+                assert!(d.contains("alice"), "{d}");
+                assert!(!d.contains("wrong-password"), "the password leaked: {d}");
+            }
+            other => panic!("expected AuthFailed, got {other:?}"),
+        }
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // one login was tried, not fifty (the refusal is remembered)
+    assert!(conns(&good) - before <= 2, "{} -> {}", before, conns(&good));
+
+    let none = with(None);
+    match none.get(b"k") {
+        Err(Error::AuthFailed(d)) => assert!(d.contains("requires authentication"), "{d}"),
+        other => panic!("expected AuthFailed, got {other:?}"),
+    }
+    // a noreply write to a server that demands a login is refused too, by
+    // the next reply
+    none.set(b"k2", b"v", 0, 0, None).unwrap();
+    let r = none.get(b"k2");
+    assert!(matches!(r, Err(Error::AuthFailed(_))), "{r:?}");
+    assert_eq!(good.get(b"k2").unwrap(), None);
+}
+
+#[test]
+fn the_login_leaves_nothing_on_a_server_without_auth() {
+    let m = Memcached::start();
+    let mut b = ClientBuilder::new();
+    b.add_server(&m.addr()).unwrap();
+    b.auth("alice", "secret").unwrap();
+    let c = b.build().unwrap();
+    assert_eq!(c.get(b"mcrs_auth").unwrap(), None);
+    let plain = Client::connect(&m.addr()).unwrap();
+    assert_eq!(plain.get(b"mcrs_auth").unwrap(), None);
+}
+
+#[test]
+fn auth_over_tls() {
+    let pki = Pki::new();
+    let mut args = pki.server_args("server");
+    args.extend(["-Y".to_string(), auth_file(&pki)]);
+    let m = start(&args);
+    let mut b = tls_builder(&pki, &m.addr());
+    b.auth("alice", "secret").unwrap();
+    roundtrip(&b.build().unwrap());
+    let mut b = tls_builder(&pki, &m.addr());
+    b.auth("alice", "nope").unwrap();
+    assert!(matches!(
+        b.build().unwrap().get(b"k"),
+        Err(Error::AuthFailed(_))
+    ));
+    let c = tls_builder(&pki, &m.addr()).build().unwrap();
+    assert!(matches!(c.get(b"k"), Err(Error::AuthFailed(_))));
+}
+
+#[test]
+fn the_event_loop_refuses_tls_and_auth_instead_of_sending_plaintext() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let tls = tls_builder(&pki, &m.addr()).build().unwrap();
+    let mut b = ClientBuilder::new();
+    b.add_server(&m.addr()).unwrap();
+    b.auth("alice", "secret").unwrap();
+    let auth = b.build().unwrap();
+    for (c, tls_expected) in [(tls, true), (auth, false)] {
+        let mut lp = EventLoop::new(&c).unwrap();
+        let log: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+        let l = log.clone();
+        lp.submit_with(
+            &Request::Retrieve {
+                cmd: Retrieve::Get,
+                key: b"k",
+            },
+            move |o| l.borrow_mut().push(o),
+        )
+        .unwrap();
+        let end = Instant::now() + Duration::from_secs(2);
+        while log.borrow().is_empty() && Instant::now() < end {
+            lp.wait(Duration::from_millis(20)).unwrap();
+        }
+        let log = log.borrow();
+        match (&log[..], tls_expected) {
+            ([Outcome::Value(Err(Error::Tls(d)))], true) => {
+                assert!(d.contains("not supported on the event loop"), "{d}")
+            }
+            ([Outcome::Value(Err(Error::AuthFailed(d)))], false) => {
+                assert!(d.contains("not supported on the event loop"), "{d}")
+            }
+            (other, _) => panic!("{other:?}"),
+        }
+    }
+}
