@@ -1027,6 +1027,64 @@ size_t mcrs_last_error(char *buf, size_t len);
 // The library version, static and NUL-terminated.
 const char *mcrs_version(void);
 
+// TLS on every connection (default off). Servers are verified against the
+// system roots unless a CA is set. TLS settings given while TLS is off make
+// `mcrs_client_new` fail with MCRS_STATUS_INVALID_ARGUMENT (nothing is sent
+// in the clear by mistake). Event loops (`mcrs_loop_*`) do not speak TLS:
+// their requests fail with MCRS_STATUS_TLS. A handshake that fails gives
+// MCRS_STATUS_TLS; `mcrs_last_error` says why (unknown CA, name mismatch,
+// expired certificate, handshake timeout, a server that does not speak TLS).
+enum mcrs_status mcrs_config_set_tls(struct mcrs_config *cfg, bool on);
+
+// The CA certificates (a PEM file) that sign the servers' certificates,
+// instead of the system roots. The file is read now: a missing file or one
+// without a certificate gives MCRS_STATUS_INVALID_ARGUMENT.
+enum mcrs_status mcrs_config_set_tls_ca_file(struct mcrs_config *cfg, const char *path);
+
+// `mcrs_config_set_tls_ca_file` with the PEM bytes themselves.
+enum mcrs_status mcrs_config_set_tls_ca_pem(struct mcrs_config *cfg,
+                                            const uint8_t *pem,
+                                            size_t len);
+
+// The client's certificate chain (a PEM file), for servers that demand
+// mutual TLS; needs `mcrs_config_set_tls_key_file` too.
+enum mcrs_status mcrs_config_set_tls_cert_file(struct mcrs_config *cfg, const char *path);
+
+// `mcrs_config_set_tls_cert_file` with the PEM bytes themselves.
+enum mcrs_status mcrs_config_set_tls_cert_pem(struct mcrs_config *cfg,
+                                              const uint8_t *pem,
+                                              size_t len);
+
+// The private key of the client certificate (a PEM file: PKCS#8, PKCS#1 or
+// SEC1). A key that does not match the certificate makes `mcrs_client_new`
+// fail with MCRS_STATUS_INVALID_ARGUMENT.
+enum mcrs_status mcrs_config_set_tls_key_file(struct mcrs_config *cfg, const char *path);
+
+// `mcrs_config_set_tls_key_file` with the PEM bytes themselves.
+enum mcrs_status mcrs_config_set_tls_key_pem(struct mcrs_config *cfg,
+                                             const uint8_t *pem,
+                                             size_t len);
+
+// The name (a DNS name, or an IP address) the servers' certificates must be
+// valid for, and the SNI sent; default: each server address's host.
+enum mcrs_status mcrs_config_set_tls_server_name(struct mcrs_config *cfg, const char *name);
+
+// Verify the servers' certificates (default on). Off accepts any
+// certificate: the traffic is encrypted but the server is not
+// authenticated.
+enum mcrs_status mcrs_config_set_tls_verify(struct mcrs_config *cfg, bool on);
+
+// Log in on every new connection (memcached `-Y` auth file), over TLS too
+// when it is on. A refused login gives MCRS_STATUS_AUTH_FAILED, and so does
+// a server that demands a login when none is set; the refusal is remembered
+// for retry_timeout, so calls fail at once without reconnecting. The
+// password never appears in `mcrs_last_error`. A user with whitespace or
+// ':', or a password with CR, LF (or empty ones) give
+// MCRS_STATUS_INVALID_ARGUMENT.
+enum mcrs_status mcrs_config_set_auth(struct mcrs_config *cfg,
+                                      const char *username,
+                                      const char *password);
+
 // The value's bytes (valid until the value is freed; not NUL-terminated).
 // NULL for a NULL value; a non-NULL pointer for an empty value.
 const uint8_t *mcrs_value_data(const struct mcrs_value *v);

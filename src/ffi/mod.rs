@@ -21,6 +21,7 @@ pub mod loop_owner;
 pub mod meta;
 pub mod shape;
 pub mod status;
+pub mod tls;
 pub mod value;
 
 pub use status::mcrs_status;

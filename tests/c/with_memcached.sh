@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run a command against freshly started, private memcached servers.
 #
-#   with_memcached.sh [--unix] [--servers N] [--] command [args...]
+#   with_memcached.sh [--unix] [--servers N] [--tls] [--auth-server] [--] command [args...]
 #   with_memcached.sh --self-test
 #
 # Starts N (default 1) memcached servers on free loopback TCP ports
@@ -12,6 +12,13 @@
 #   MCRS_TEST_SERVERS  comma-separated list of all TCP servers
 # With --unix it also starts a memcached listening on a unix socket in a
 # private temporary directory and exports MCRS_TEST_UNIX=/path/to/socket.
+# With --tls the TCP servers speak TLS only (memcached -Z) with a certificate
+# for 127.0.0.1 and localhost, made by openssl in the temporary directory for
+# this run from a private CA: MCRS_TEST_TLS_CA is the CA's PEM file,
+# MCRS_TEST_TLS_DIR the directory (also client.pem/client.key, signed by the CA).
+# With --auth-server one more, plaintext server demands a login (memcached -Y):
+# MCRS_TEST_AUTH_SERVER is its address, MCRS_TEST_AUTH_USER and
+# MCRS_TEST_AUTH_PASSWORD the credentials its auth file holds.
 #
 # The servers are stopped when the script exits (trap on EXIT), and the
 # script returns the command's exit code. --self-test checks all of this.
@@ -21,7 +28,7 @@
 set -u
 
 usage() {
-    echo "usage: $0 [--unix] [--servers N] [--] command [args...]" >&2
+    echo "usage: $0 [--unix] [--servers N] [--tls] [--auth-server] [--] command [args...]" >&2
     exit 2
 }
 
@@ -75,10 +82,14 @@ if [ "${1:-}" = "--self-test" ]; then
 fi
 
 want_unix=0
+want_tls=0
+want_auth=0
 n_servers=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --unix) want_unix=1; shift ;;
+        --tls) want_tls=1; shift ;;
+        --auth-server) want_auth=1; shift ;;
         --servers)
             [ $# -ge 2 ] || usage
             n_servers="$2"; shift 2
@@ -195,7 +206,28 @@ start_watchdog() {
     watchdogs+=("$!")
 }
 
+# make_certs DIR: a private CA, a server certificate for 127.0.0.1 and
+# localhost, and a client certificate, all signed by the CA (openssl).
+make_certs() {
+    local d="$1"
+    command -v openssl >/dev/null 2>&1 || { echo "$0: --tls needs openssl" >&2; return 1; }
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=mcrs test CA" -keyout "$d/ca.key" -out "$d/ca.pem" >/dev/null 2>&1 || return 1
+    local who
+    for who in server client; do
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -subj "/CN=mcrs test $who" -keyout "$d/$who.key" -out "$d/$who.csr" \
+            >/dev/null 2>&1 || return 1
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' \
+            >"$d/$who.ext"
+        openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+            -CAcreateserial -days 2 -extfile "$d/$who.ext" -out "$d/$who.pem" \
+            >/dev/null 2>&1 || return 1
+    done
+}
+
 ports=()
+server_args=()
 start_tcp_server() {
     local attempt port pid log
     for attempt in $(seq 1 20); do
@@ -206,7 +238,7 @@ start_tcp_server() {
         fi
         log="$tmpdir/memcached-$port.log"
         "$MEMCACHED" -l 127.0.0.1 -p "$port" -U 0 -t 1 "${user_args[@]}" "${extra_args[@]}" \
-            >"$log" 2>&1 &
+            "${server_args[@]}" >"$log" 2>&1 &
         pid=$!
         if wait_ready "$pid" tcp_ready "$port"; then
             pids+=("$pid")
@@ -225,9 +257,25 @@ start_tcp_server() {
 
 tmpdir="$(mktemp -d "${TMPDIR:-/tmp}/mcrs-memcached.XXXXXX")" || exit 1
 
+if [ "$want_tls" = 1 ]; then
+    make_certs "$tmpdir" || { echo "$0: could not make test certificates" >&2; exit 1; }
+    server_args=(-Z -o "ssl_chain_cert=$tmpdir/server.pem" -o "ssl_key=$tmpdir/server.key")
+    export MCRS_TEST_TLS_CA="$tmpdir/ca.pem"
+    export MCRS_TEST_TLS_DIR="$tmpdir"
+fi
 for _ in $(seq 1 "$n_servers"); do
     start_tcp_server || exit 1
 done
+tls_ports=("${ports[@]}")
+if [ "$want_auth" = 1 ]; then
+    printf 'mcrs:s3cret-pw\n' >"$tmpdir/auth"
+    server_args=(-Y "$tmpdir/auth")
+    start_tcp_server || exit 1
+    export MCRS_TEST_AUTH_SERVER="127.0.0.1:${ports[${#ports[@]}-1]}"
+    export MCRS_TEST_AUTH_USER=mcrs
+    export MCRS_TEST_AUTH_PASSWORD=s3cret-pw
+    ports=("${tls_ports[@]}")
+fi
 
 servers=""
 for p in "${ports[@]}"; do
