@@ -3,8 +3,13 @@
    side by side on one memcached.
    usage: bench HOST PORT OPS VALUE_SIZE [WORKLOAD]
    workloads: set, get, mget100, set_noreply (default: all, in that order),
-   and get_into, meta_get, lease_get (mcrs only, run only when named)
-   prints one line per workload: name ops_per_second */
+   and get_into, meta_get, lease_get, reconnect, new_client (mcrs only, run
+   only when named: reconnect closes the connection before each get, so each
+   op reconnects with the client's TLS session cache, i.e. a resumed
+   handshake; new_client makes a client per op, i.e. a full handshake)
+   prints one line per workload: name ops_per_second
+   environment: MCRS_BENCH_TLS_CA=ca.pem turns TLS on, verified with that CA
+   (examples/bench_tls.sh) */
 #include "mcrs.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +29,20 @@ static void die(const char *what, mcrs_status st) {
   exit(1);
 }
 
+/* A config for addr, with TLS when MCRS_BENCH_TLS_CA names a CA file. */
+static mcrs_config *new_config(const char *addr) {
+  mcrs_config *cfg = mcrs_config_new();
+  mcrs_status st = mcrs_config_add_server(cfg, addr);
+  if (st != MCRS_STATUS_OK) die("add_server", st);
+  mcrs_config_set_no_delay(cfg, true);
+  const char *ca = getenv("MCRS_BENCH_TLS_CA");
+  if (ca && *ca) {
+    if ((st = mcrs_config_set_tls(cfg, true)) != MCRS_STATUS_OK) die("set_tls", st);
+    if ((st = mcrs_config_set_tls_ca_file(cfg, ca)) != MCRS_STATUS_OK) die("tls_ca_file", st);
+  }
+  return cfg;
+}
+
 int main(int argc, char **argv) {
   const char *host = argc > 1 ? argv[1] : "127.0.0.1";
   int port = argc > 2 ? atoi(argv[2]) : 11211;
@@ -33,12 +52,9 @@ int main(int argc, char **argv) {
 #define RUN(name) if (!only || !strcmp(only, name))
   char addr[300];
   snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-  mcrs_config *cfg = mcrs_config_new();
-  mcrs_status st = mcrs_config_add_server(cfg, addr);
-  if (st != MCRS_STATUS_OK) die("add_server", st);
-  mcrs_config_set_no_delay(cfg, true);
+  mcrs_config *cfg = new_config(addr);
   mcrs_client *mc;
-  st = mcrs_client_new(cfg, &mc);
+  mcrs_status st = mcrs_client_new(cfg, &mc);
   if (st != MCRS_STATUS_OK) die("client_new", st);
   mcrs_config_free(cfg);
   uint8_t *val = malloc(vsz);
@@ -108,6 +124,39 @@ int main(int argc, char **argv) {
     t1 = now();
     printf("%s %.0f\n", only, ops / (t1 - t0));
   }
+  /* a reconnect per op (the pool's connection closed first): with TLS, a
+     resumed handshake per op */
+  if (only && !strcmp(only, "reconnect")) {
+    t0 = now();
+    for (long i = 0; i < ops; i++) {
+      int kl = snprintf(key, sizeof key, "bench:key:%ld", i % 1000);
+      mcrs_value *v;
+      mcrs_client_quit(mc);
+      st = mcrs_client_get(mc, (const uint8_t *)key, (size_t)kl, &v);
+      if (st != MCRS_STATUS_OK || mcrs_value_len(v) != vsz) die("reconnect get", st);
+      mcrs_value_free(v);
+    }
+    t1 = now();
+    printf("reconnect %.0f\n", ops / (t1 - t0));
+  }
+  /* a new client per op: with TLS, a full handshake per op */
+  if (only && !strcmp(only, "new_client")) {
+    mcrs_config *c2 = new_config(addr);
+    t0 = now();
+    for (long i = 0; i < ops; i++) {
+      int kl = snprintf(key, sizeof key, "bench:key:%ld", i % 1000);
+      mcrs_client *m2;
+      if ((st = mcrs_client_new(c2, &m2)) != MCRS_STATUS_OK) die("client_new", st);
+      mcrs_value *v;
+      st = mcrs_client_get(m2, (const uint8_t *)key, (size_t)kl, &v);
+      if (st != MCRS_STATUS_OK || mcrs_value_len(v) != vsz) die("new_client get", st);
+      mcrs_value_free(v);
+      mcrs_client_free(m2);
+    }
+    t1 = now();
+    mcrs_config_free(c2);
+    printf("new_client %.0f\n", ops / (t1 - t0));
+  }
   /* multi-get of 100 keys */
   const uint8_t *keys[100];
   size_t klens[100];
@@ -143,8 +192,7 @@ int main(int argc, char **argv) {
      a fresh client. */
   RUN("set_noreply") {
     mcrs_client_free(mc);
-    cfg = mcrs_config_new();
-    mcrs_config_add_server(cfg, addr);
+    cfg = new_config(addr);
     mcrs_config_set_buffer_noreply(cfg, true);
     st = mcrs_client_new(cfg, &mc);
     if (st != MCRS_STATUS_OK) die("client_new", st);
