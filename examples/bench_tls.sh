@@ -10,7 +10,8 @@
 #
 # Environment: CG_OPS_LO [2000] CG_OPS_HI [4000] (the two op counts whose
 # difference gives instructions/op; reconnect and new_client use a tenth),
-# RUNS [3] OPS [20000] (ops/s), VALUE_SIZE [100], CC [cc].
+# RUNS [3] OPS [20000] (ops/s), VALUE_SIZE [100], CC [cc], SKIP_PY=1 (no
+# pymemcache rows: pymemcache with and without tls_context, beside mcrs).
 # memcached 1.6.18 stalls on long pipelined streams of sets over TLS, so
 # there is no set_noreply row.
 set -euo pipefail
@@ -112,3 +113,48 @@ p = statistics.median(map(float, sys.argv[1].split()))
 t = statistics.median(map(float, sys.argv[2].split()))
 print(f"get_ops_per_s\t{p:.0f}\t{t:.0f}\t{t / p:.2f}")
 PY
+
+[ "${SKIP_PY:-0}" = 1 ] && exit 0
+python3 -c 'import pymemcache' 2>/dev/null || { echo "# pymemcache not installed: no pymemcache rows"; exit 0; }
+cat >"$work/pymc_get.py" <<'PY'
+import ssl, sys, time
+from pymemcache.client.base import Client
+port, ops, vsz, ca, mode = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+ctx = ssl.create_default_context(cafile=ca) if ca else None
+c = Client(("127.0.0.1", port), no_delay=True, default_noreply=False, tls_context=ctx)
+v = b"v" * vsz
+for i in range(1000):
+    c.set("bench:py:%d" % i, v)
+t0 = time.perf_counter()
+for i in range(ops):
+    assert c.get("bench:py:%d" % (i % 1000)) == v
+if mode == "ops":
+    print("%.0f" % (ops / (time.perf_counter() - t0)))
+PY
+py() { # py plain|tls OPS MODE
+    local ca="" port="$plain_port"
+    [ "$1" = tls ] && { ca="$work/ca.pem"; port="$tls_port"; }
+    python3 "$work/pymc_get.py" "$port" "$2" "$VALUE_SIZE" "$ca" "$3"
+}
+py_ir() { # py_ir plain|tls OPS: total instructions of the python process
+    local ca="" port="$plain_port"
+    [ "$1" = tls ] && { ca="$work/ca.pem"; port="$tls_port"; }
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        python3 "$work/pymc_get.py" "$port" "$2" "$VALUE_SIZE" "$ca" ir 2>&1 >/dev/null |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+echo "# pymemcache $(python3 -c 'import pymemcache; print(pymemcache.__version__)') (tls_context: Python's ssl, OpenSSL), get"
+pp=(); pt=()
+for _ in $(seq 1 "$RUNS"); do
+    pp+=("$(py plain "$OPS" ops)"); pt+=("$(py tls "$OPS" ops)")
+done
+python3 - "${pp[*]}" "${pt[*]}" <<'PY'
+import statistics, sys
+p = statistics.median(map(float, sys.argv[1].split()))
+t = statistics.median(map(float, sys.argv[2].split()))
+print(f"pymemcache_get_ops_per_s\t{p:.0f}\t{t:.0f}\t{t / p:.2f}")
+PY
+lo=$((CG_OPS_LO / 4)); hi=$((CG_OPS_HI / 4))
+pl="$(py_ir plain "$lo")"; ph="$(py_ir plain "$hi")"
+tl_="$(py_ir tls "$lo")"; th="$(py_ir tls "$hi")"
+python3 -c "p = ($ph - $pl) / ($hi - $lo); t = ($th - $tl_) / ($hi - $lo); print(f'pymemcache_get_ir\t{p:.0f}\t{t:.0f}\t{t / p:.2f}')"
