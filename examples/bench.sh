@@ -15,6 +15,7 @@
 #   SKIP_THREADS=1      no thread scaling      SKIP_PY=1       no pymemcache
 #   SKIP_LOOP=1         no event-loop section  LOOP_DEPTH [100] gets in flight on the loop
 #   LOOP_OPS [200000]   gets per loop / blocking run of that section (bench_loop)
+#   SKIP_TLS=1          no TLS rows (examples/bench_tls.sh, appended to results.md)
 #   SPIN [1]            1: while timing, a nice-19 busy loop keeps one vCPU from
 #                       idling (see "Why a spinner" in results.md); 0: idle machine.
 #                       With SPIN=1 an idle-machine section is measured as well.
@@ -749,6 +750,17 @@ echo "$table"
 [ -n "$thr_section" ] && { echo; echo "$thr_section"; echo; echo "Scaling: $scaling_line"; echo; explain_threads; }
 [ -n "$loop_section" ] && { echo; echo "$loop_section"; }
 echo
+
+if [ "${SKIP_TLS:-0}" != 1 ]; then
+    say "TLS against plaintext (examples/bench_tls.sh)"
+    if tls_out="$(SKIP_PY="$SKIP_PY" "$here/bench_tls.sh")"; then
+        { echo; echo "## TLS against plaintext (examples/bench_tls.sh)"; echo
+          echo '```'; echo "$tls_out"; echo '```'; } >>"$md"
+        echo "$tls_out"
+    else
+        say "bench_tls.sh failed: no TLS rows"
+    fi
+fi
 
 if [ "$have_mpl" = 1 ]; then
     say "drawing $OUT_DIR/ratios.png"

@@ -140,9 +140,10 @@ py_ir() { # py_ir plain|tls OPS: total instructions of the python process
     local ca="" port="$plain_port"
     [ "$1" = tls ] && { ca="$work/ca.pem"; port="$tls_port"; }
     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        python3 "$work/pymc_get.py" "$port" "$2" "$VALUE_SIZE" "$ca" ir 2>&1 >/dev/null |
+        "$pyexe" "$work/pymc_get.py" "$port" "$2" "$VALUE_SIZE" "$ca" ir 2>&1 >/dev/null |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
+pyexe="$(python3 -c 'import sys; print(sys.executable)')" # not a pyenv shim
 echo "# pymemcache $(python3 -c 'import pymemcache; print(pymemcache.__version__)') (tls_context: Python's ssl, OpenSSL), get"
 pp=(); pt=()
 for _ in $(seq 1 "$RUNS"); do

@@ -131,3 +131,52 @@ pub(crate) fn client_error(msg: &[u8]) -> Error {
 pub(crate) fn is_unauthenticated(msg: &[u8]) -> bool {
     msg == b"unauthenticated"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_request_and_redaction() {
+        let a = Auth::new("alice", "pa ss:word").unwrap();
+        let mut buf = Vec::new();
+        a.encode(&mut buf);
+        assert_eq!(buf, b"set mcrs_auth 0 -1 16\r\nalice pa ss:word\r\n");
+        let shown = format!("{a:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("pa ss"),
+            "{shown}"
+        );
+        for (u, p) in [
+            ("", "x"),
+            ("a b", "x"),
+            ("a:b", "x"),
+            ("a\n", "x"),
+            ("a", ""),
+            ("a", "x\ry"),
+        ] {
+            assert!(Auth::new(u, p).is_err(), "{u:?} {p:?}");
+        }
+    }
+
+    #[test]
+    fn unauthenticated_is_an_auth_failure() {
+        assert!(matches!(
+            client_error(b"unauthenticated"),
+            Error::AuthFailed(_)
+        ));
+        assert!(
+            matches!(client_error(b"bad data chunk"), Error::Client(m) if m == "bad data chunk")
+        );
+    }
+
+    #[test]
+    fn wipe_zeroes_the_buffer() {
+        let mut b = b"secret".to_vec();
+        wipe(&mut b);
+        assert!(b.is_empty());
+        // SAFETY: the capacity was written with zeros and not freed.
+        let raw = unsafe { std::slice::from_raw_parts(b.as_ptr(), 6) };
+        assert_eq!(raw, &[0u8; 6]);
+    }
+}

@@ -559,3 +559,49 @@ fn closed_during_handshake(e: io::Error) -> Error {
 pub(crate) fn resumed(tls: &ClientConnection) -> bool {
     matches!(tls.handshake_kind(), Some(rustls::HandshakeKind::Resumed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_details_name_the_cause() {
+        use rustls::Error as E;
+        let d = |e: E| describe(&e);
+        assert!(d(E::InvalidCertificate(CertificateError::UnknownIssuer)).contains("unknown CA"));
+        assert!(
+            d(E::InvalidCertificate(CertificateError::NotValidForName)).contains("name mismatch")
+        );
+        assert!(d(E::InvalidCertificate(CertificateError::Expired)).contains("expired certificate"));
+        assert!(d(E::AlertReceived(AlertDescription::CertificateRequired))
+            .contains("client certificate"));
+    }
+
+    #[test]
+    fn server_names() {
+        assert!(matches!(
+            server_name("127.0.0.1"),
+            Ok(ServerName::IpAddress(_))
+        ));
+        assert!(matches!(server_name("[::1]"), Ok(ServerName::IpAddress(_))));
+        assert!(matches!(
+            server_name("cache.example.com"),
+            Ok(ServerName::DnsName(_))
+        ));
+        assert!(server_name("not a name").is_err());
+        assert!(server_name("").is_err());
+    }
+
+    #[test]
+    fn debug_output_holds_no_key() {
+        let o = TlsOptions {
+            key_pem: Some(b"-----BEGIN PRIVATE KEY-----secret".to_vec()),
+            ..TlsOptions::default()
+        };
+        let shown = format!("{o:?}");
+        assert!(
+            !shown.contains("secret") && shown.contains("redacted"),
+            "{shown}"
+        );
+    }
+}
