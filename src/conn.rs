@@ -225,6 +225,12 @@ pub struct Conn {
     /// the TLS session when TLS is on: requests are encrypted into it and
     /// replies decrypted out of it ([`Conn::flush_tls`], [`Conn::recv_some_tls`])
     tls: Option<Box<ClientConnection>>,
+    /// set when the TLS session failed before the server sent any data (a
+    /// refused client certificate arrives so with TLS 1.3): the pool
+    /// remembers it like a refused handshake
+    tls_refusal: Option<Box<str>>,
+    /// a TLS record with data arrived
+    tls_got_data: bool,
     /// bytes received and not yet parsed live in `rbuf[rpos..]`
     rbuf: Vec<u8>,
     rpos: usize,
@@ -302,6 +308,8 @@ impl Conn {
             sock,
             fd,
             tls: None,
+            tls_refusal: None,
+            tls_got_data: false,
             rbuf: Vec::with_capacity(READ_CHUNK),
             rpos: 0,
             wbuf: Vec::with_capacity(1024),
@@ -350,6 +358,12 @@ impl Conn {
             conn.used = false;
         }
         Ok(conn)
+    }
+
+    /// The TLS failure of a connection that never received data (the
+    /// server refused the session after the handshake), if any.
+    pub fn tls_refusal(&self) -> Option<&str> {
+        self.tls_refusal.as_deref()
     }
 
     /// True when the connection is TLS and its session was resumed (an
@@ -611,6 +625,7 @@ impl Conn {
                     let n = b.len();
                     self.rbuf.extend_from_slice(b);
                     session.reader().consume(n);
+                    self.tls_got_data = true;
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -629,7 +644,11 @@ impl Conn {
                             fd: self.fd,
                             flags: 0,
                         });
-                        return Err(Error::Tls(tls::describe(&e)));
+                        let detail = tls::describe(&e);
+                        if !self.tls_got_data {
+                            self.tls_refusal = Some(detail.clone().into());
+                        }
+                        return Err(Error::Tls(detail));
                     }
                     if session.wants_write() {
                         // a post-handshake message to answer (key update)

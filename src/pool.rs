@@ -116,19 +116,23 @@ impl Pool {
             }
         }
         let r = Conn::connect(&self.addr, &self.opts);
-        let refusal = match &r {
-            Err(Error::AuthFailed(d)) => Some((true, d)),
-            Err(Error::Tls(d)) => Some((false, d)),
-            _ => None,
-        };
-        if let (Some((auth, detail)), false) = (refusal, self.refused_backoff.is_zero()) {
+        match &r {
+            Err(Error::AuthFailed(d)) => self.remember_refusal(true, d),
+            Err(Error::Tls(d)) => self.remember_refusal(false, d),
+            _ => {}
+        }
+        r
+    }
+
+    #[cold]
+    fn remember_refusal(&self, auth: bool, detail: &str) {
+        if !self.refused_backoff.is_zero() {
             *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(Refusal {
                 at: Instant::now(),
                 auth,
-                detail: detail.clone(),
+                detail: detail.to_string(),
             });
         }
-        r
     }
 
     pub fn addr(&self) -> &ServerAddr {
@@ -293,6 +297,9 @@ impl Pool {
     #[inline(never)]
     fn put_slow(&self, mut conn: Box<Conn>) {
         if !conn.is_reusable() {
+            if let Some(d) = conn.tls_refusal() {
+                self.remember_refusal(false, d);
+            }
             return self.discard(conn);
         }
         if self.idle_timeout.is_some() {

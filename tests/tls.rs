@@ -246,16 +246,24 @@ fn mutual_tls_with_and_without_a_client_certificate() {
         format!("ssl_ca_cert={}", pki.path("ca.pem")),
     ]);
     let m = start(&args);
-    let d = tls_error(
-        &tls_builder(&pki, &m.addr()).build().unwrap(),
-        Duration::from_secs(2),
-    );
+    let without = tls_builder(&pki, &m.addr()).build().unwrap();
+    let d = tls_error(&without, Duration::from_secs(2));
     assert!(d.contains("client certificate"), "{d}");
 
     let mut b = tls_builder(&pki, &m.addr());
     b.tls_cert_file(&pki.path("client.pem")).unwrap();
     b.tls_key_file(&pki.path("client.key")).unwrap();
-    roundtrip(&b.build().unwrap());
+    let with = b.build().unwrap();
+    roundtrip(&with);
+
+    // the refusal (which TLS 1.3 delivers after the handshake) is remembered:
+    // no new handshake per call
+    let before = total_connections(&with);
+    for _ in 0..20 {
+        assert!(tls_error(&without, Duration::from_secs(1)).contains("client certificate"));
+    }
+    let after = total_connections(&with);
+    assert!(after - before <= 2, "{before} -> {after}");
 
     // PEM bytes instead of files
     let mut b = ClientBuilder::new();
@@ -376,6 +384,17 @@ fn sessions_resume_on_reconnect() {
     let mut second = Conn::connect(&addr, &opts).unwrap();
     assert!(version(&mut second));
     assert_eq!(second.tls_resumed(), Some(true));
+}
+
+/// The server's count of connections accepted so far.
+fn total_connections(c: &Client) -> u64 {
+    let s = c.stats("").unwrap();
+    s.iter()
+        .find(|(_, k, _)| k == "total_connections")
+        .unwrap()
+        .2
+        .parse()
+        .unwrap()
 }
 
 fn auth_file(pki: &Pki) -> String {
