@@ -532,3 +532,23 @@ fn the_event_loop_refuses_tls_and_auth_instead_of_sending_plaintext() {
         }
     }
 }
+
+#[test]
+fn a_stopped_tls_server_times_out_at_the_timeout() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let c = tls_builder(&pki, &m.addr()).build().unwrap();
+    c.set(b"k", b"v", 0, 0, Some(false)).unwrap();
+    m.pause();
+    let t = Instant::now();
+    let r = c.get(b"k");
+    let took = t.elapsed();
+    m.resume();
+    assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+    // the connection that timed out is dropped; a new one works
+    assert_eq!(c.get(b"k").unwrap().unwrap().data, b"v");
+}
