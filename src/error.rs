@@ -88,6 +88,9 @@ impl Error {
                 | Error::UnexpectedClose
                 | Error::Protocol(_)
                 | Error::NoServers
+                // a handshake that times out or fails: the server cannot be
+                // used, and its keys must fail over like a refused connect's
+                | Error::Tls(_)
         )
     }
 }

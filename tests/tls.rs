@@ -552,3 +552,41 @@ fn a_stopped_tls_server_times_out_at_the_timeout() {
     // the connection that timed out is dropped; a new one works
     assert_eq!(c.get(b"k").unwrap().unwrap().data, b"v");
 }
+
+#[test]
+fn a_stalled_tls_server_leaves_the_ring_and_its_keys_fail_over() {
+    let pki = Pki::new();
+    let a = start(&pki.server_args("server"));
+    let b = start(&pki.server_args("server"));
+    let mut builder = ClientBuilder::new();
+    builder.add_server(&a.addr()).unwrap();
+    builder.add_server(&b.addr()).unwrap();
+    builder.connect_timeout(Duration::from_millis(300)).unwrap();
+    builder.timeout(Duration::from_millis(300)).unwrap();
+    builder
+        .retry_attempts(0)
+        .retry_timeout(Duration::from_millis(50));
+    builder.tls(true);
+    builder.tls_ca_file(&pki.path("ca.pem")).unwrap();
+    let c = builder.build().unwrap();
+    // b accepts connections but never answers a ClientHello
+    b.pause();
+    let keys: Vec<Vec<u8>> = (0..20).map(|i| format!("key{i}").into_bytes()).collect();
+    let mut stored = Vec::new();
+    for k in &keys {
+        if c.set(k, b"v", 0, 0, Some(false)).is_ok() {
+            stored.push(k);
+        }
+    }
+    b.resume();
+    // one handshake timeout evicts b (retry_attempts 0); the rest go to a
+    assert!(
+        stored.len() >= keys.len() - 2,
+        "{} of {} stored",
+        stored.len(),
+        keys.len()
+    );
+    for k in stored {
+        assert_eq!(c.get(k).unwrap().map(|v| v.data), Some(b"v".to_vec()));
+    }
+}
