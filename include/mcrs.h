@@ -1078,7 +1078,7 @@ enum mcrs_status mcrs_config_set_tls_verify(struct mcrs_config *cfg, bool on);
 // when it is on. A refused login gives MCRS_STATUS_AUTH_FAILED, and so does
 // a server that demands a login when none is set; the refusal is remembered
 // for retry_timeout, so calls fail at once without reconnecting. The
-// password never appears in `mcrs_last_error`. A user with whitespace or
+// password never appears in `mcrs_last_error`. Event loops log in too. A user with whitespace or
 // ':', or a password with CR, LF (or empty ones) give
 // MCRS_STATUS_INVALID_ARGUMENT.
 enum mcrs_status mcrs_config_set_auth(struct mcrs_config *cfg,

@@ -55,7 +55,7 @@ impl Auth {
     }
 
     /// Encodes the login request.
-    fn encode(&self, buf: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, buf: &mut Vec<u8>) {
         let len = self.user.len() + 1 + self.password.len();
         // exptime -1: a server without -Y stores the item already expired,
         // so the credentials never become readable from its cache
@@ -86,7 +86,12 @@ pub(crate) fn login(conn: &mut Conn, auth: &Auth, deadline: Deadline) -> Result<
     // the password must not linger in memory that gets reused
     wipe(&mut conn.wbuf);
     sent?;
-    conn.read_response(deadline, |r| match r {
+    conn.read_response(deadline, |r| login_reply(auth, &r))?
+}
+
+/// The outcome of the reply to the login request.
+pub(crate) fn login_reply(auth: &Auth, r: &Response<'_>) -> Result<()> {
+    match r {
         Response::Stored => Ok(()),
         Response::ClientError(m) => Err(Error::AuthFailed(format!(
             "the server refused user {:?}: CLIENT_ERROR {}",
@@ -100,10 +105,10 @@ pub(crate) fn login(conn: &mut Conn, auth: &Auth, deadline: Deadline) -> Result<
         other => Err(Error::Protocol(format!(
             "unexpected reply to the login: {other:?}"
         ))),
-    })?
+    }
 }
 
-fn wipe(buf: &mut Vec<u8>) {
+pub(crate) fn wipe(buf: &mut Vec<u8>) {
     let cap = buf.capacity();
     buf.clear();
     buf.resize(cap, 0);

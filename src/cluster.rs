@@ -228,6 +228,11 @@ impl Cluster {
         &self.conn
     }
 
+    /// Minimum time between tries of a failing server.
+    pub(crate) fn retry_timeout(&self) -> std::time::Duration {
+        self.opts.retry_timeout
+    }
+
     pub fn servers(&self) -> &[Server] {
         &self.servers
     }

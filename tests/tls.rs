@@ -495,41 +495,93 @@ fn auth_over_tls() {
     assert!(matches!(c.get(b"k"), Err(Error::AuthFailed(_))));
 }
 
-#[test]
-fn the_event_loop_refuses_tls_and_auth_instead_of_sending_plaintext() {
-    let pki = Pki::new();
-    let m = start(&pki.server_args("server"));
-    let tls = tls_builder(&pki, &m.addr()).build().unwrap();
-    let mut b = ClientBuilder::new();
-    b.add_server(&m.addr()).unwrap();
-    b.auth("alice", "secret").unwrap();
-    let auth = b.build().unwrap();
-    for (c, tls_expected) in [(tls, true), (auth, false)] {
-        let mut lp = EventLoop::new(&c).unwrap();
-        let log: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+/// Gets `keys` on an event loop over `c`; the outcome of each.
+fn loop_gets(c: &Client, keys: &[&[u8]]) -> Vec<Outcome> {
+    let mut lp = EventLoop::new(c).unwrap();
+    let log: Rc<RefCell<Vec<Outcome>>> = Rc::default();
+    for k in keys {
         let l = log.clone();
         lp.submit_with(
             &Request::Retrieve {
                 cmd: Retrieve::Get,
-                key: b"k",
+                key: k,
             },
             move |o| l.borrow_mut().push(o),
         )
         .unwrap();
-        let end = Instant::now() + Duration::from_secs(2);
-        while log.borrow().is_empty() && Instant::now() < end {
-            lp.wait(Duration::from_millis(20)).unwrap();
+    }
+    let end = Instant::now() + Duration::from_secs(3);
+    while log.borrow().len() < keys.len() && Instant::now() < end {
+        lp.wait(Duration::from_millis(20)).unwrap();
+    }
+    let out = std::mem::take(&mut *log.borrow_mut());
+    assert_eq!(out.len(), keys.len(), "{out:?}");
+    out
+}
+
+#[test]
+fn the_event_loop_refuses_tls_instead_of_sending_plaintext() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let c = tls_builder(&pki, &m.addr()).build().unwrap();
+    match &loop_gets(&c, &[b"k"])[..] {
+        [Outcome::Value(Err(Error::Tls(d)))] => {
+            assert!(d.contains("not supported on the event loop"), "{d}")
         }
-        let log = log.borrow();
-        match (&log[..], tls_expected) {
-            ([Outcome::Value(Err(Error::Tls(d)))], true) => {
-                assert!(d.contains("not supported on the event loop"), "{d}")
-            }
-            ([Outcome::Value(Err(Error::AuthFailed(d)))], false) => {
-                assert!(d.contains("not supported on the event loop"), "{d}")
-            }
-            (other, _) => panic!("{other:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_event_loop_logs_in() {
+    let pki = Pki::new();
+    let m = start(&["-Y".to_string(), auth_file(&pki)]);
+    let with = |user: Option<(&str, &str)>| {
+        let mut b = ClientBuilder::new();
+        b.add_server(&m.addr()).unwrap();
+        b.timeout(Duration::from_millis(500)).unwrap();
+        if let Some((u, p)) = user {
+            b.auth(u, p).unwrap();
         }
+        b.build().unwrap()
+    };
+    let good = with(Some(("alice", "secret")));
+    good.set(b"a", b"1", 0, 0, Some(false)).unwrap();
+    good.set(b"b", b"2", 0, 0, Some(false)).unwrap();
+    let got = loop_gets(&good, &[b"a", b"missing", b"b"]);
+    let data: Vec<Option<Vec<u8>>> = got
+        .iter()
+        .map(|o| match o {
+            Outcome::Value(Ok(v)) => v.as_ref().map(|v| v.data().to_vec()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(data, vec![Some(b"1".to_vec()), None, Some(b"2".to_vec())]);
+
+    // a wrong password: every request fails with AUTH_FAILED, one login
+    let before = total_connections(&good);
+    let wrong = with(Some(("alice", "wrong-password")));
+    let keys: Vec<&[u8]> = vec![b"a"; 10];
+    for _ in 0..3 {
+        for o in loop_gets(&wrong, &keys) {
+            match o {
+                Outcome::Value(Err(Error::AuthFailed(d))) => {
+                    assert!(d.contains("alice") && !d.contains("wrong-password"), "{d}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    let after = total_connections(&good);
+    // one loop per round here, each with its own connection and memory
+    assert!(after - before <= 4, "{before} -> {after}");
+
+    // no credentials: the server's refusal is an auth failure, not a hang
+    match &loop_gets(&with(None), &[b"a"])[..] {
+        [Outcome::Value(Err(Error::AuthFailed(d)))] => {
+            assert!(d.contains("requires authentication"), "{d}")
+        }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -18,6 +18,11 @@
 //!   `get` line, and each `VALUE` is matched by its key against the keys
 //!   still expected (memcached skips misses and answers in order).
 //!
+//! With memcached `-Y` credentials, the login is queued in front of
+//! everything on a new connection and its reply is matched first; a refused
+//! login is remembered for `retry_timeout` (no login per request). TLS is not
+//! spoken here: a TLS client's requests fail instead of going out in clear.
+//!
 //! A timeout, a close, garbage or an error reply that leaves the stream's
 //! position unknown breaks the connection: the requests whose bytes were
 //! (partly) written fail, the ones not written at all move to a fresh
@@ -104,6 +109,8 @@ enum Kind {
     /// `version`, sent after noreply requests: error lines before its
     /// answer belong to them and are dropped
     Barrier,
+    /// the memcached `-Y` login, first on a new connection (src/auth.rs)
+    Login,
     /// one `get`/`gets`/`gat`/`gats` line of one or more keys
     Retrieval {
         cmd: Retrieve,
@@ -197,6 +204,9 @@ pub struct Pipe {
     pub want_flush: bool,
     /// spare key/want buffers for retrieval lines
     spare: Vec<(Vec<Want>, Vec<u8>)>,
+    /// the server refused the login: requests fail with this detail, without
+    /// connecting, until then (retry_timeout)
+    refused: Option<(Deadline, String)>,
 }
 
 fn token(server: usize) -> Token {
@@ -279,6 +289,7 @@ impl Pipe {
             idle_after_use: false,
             want_flush: false,
             spare: Vec::new(),
+            refused: None,
         }
     }
 
@@ -466,8 +477,18 @@ impl Pipe {
 
     /// Starts connecting (resolving first when the host is a name).
     fn open(&mut self, cx: &mut Ctx<'_>) {
-        if cx.opts.tls.is_some() || cx.opts.auth.is_some() {
-            return self.refuse_secured(cx);
+        if cx.opts.tls.is_some() {
+            return self.refuse_tls(cx);
+        }
+        if let Some((until, detail)) = &self.refused {
+            if cx.now < *until {
+                let e = Error::AuthFailed(detail.clone());
+                self.state = State::Closed;
+                self.fail_all(cx, &e);
+                self.reset_buffers();
+                return;
+            }
+            self.refused = None;
         }
         let deadline = cx.now.plus(cx.opts.connect_timeout);
         match (&self.addr, &self.resolved) {
@@ -596,6 +617,9 @@ impl Pipe {
         for e in &mut self.queue {
             e.due = e.due.max(due);
         }
+        if let Some(auth) = cx.opts.auth.clone() {
+            self.queue_login(&auth, due);
+        }
         self.want_flush = !self.wbuf.is_empty();
     }
 
@@ -605,26 +629,47 @@ impl Pipe {
         }
     }
 
-    /// The loop speaks neither TLS nor the `-Y` login: rather than sending
-    /// plaintext (or unauthenticated requests) to a server configured for
-    /// them, every waiting request fails with a clear error. The server's
-    /// health is not touched: it did nothing wrong.
+    /// The loop does not speak TLS: rather than sending plaintext to a
+    /// server configured for it, every waiting request fails with a clear
+    /// error. The server's health is not touched: it did nothing wrong.
     #[cold]
-    fn refuse_secured(&mut self, cx: &mut Ctx<'_>) {
-        let e = if cx.opts.tls.is_some() {
-            Error::Tls(format!(
-                "{}: TLS not supported on the event loop (use the blocking calls)",
-                self.name
-            ))
-        } else {
-            Error::AuthFailed(format!(
-                "{}: authentication (memcached -Y) not supported on the event loop (use the blocking calls)",
-                self.name
-            ))
-        };
+    fn refuse_tls(&mut self, cx: &mut Ctx<'_>) {
+        let e = Error::Tls(format!(
+            "{}: TLS not supported on the event loop (use the blocking calls)",
+            self.name
+        ));
         self.state = State::Closed;
         self.fail_all(cx, &e);
         self.reset_buffers();
+    }
+
+    /// Puts the `-Y` login in front of everything queued on a new
+    /// connection (nothing of which is written yet): its bytes go first, its
+    /// reply is the first one matched.
+    #[cold]
+    fn queue_login(&mut self, auth: &crate::auth::Auth, due: Deadline) {
+        debug_assert!(self.woff == 0 && self.wbase == 0);
+        let mut login = Vec::with_capacity(64 + self.wbuf.len());
+        auth.encode(&mut login);
+        let n = login.len() as u64;
+        login.extend_from_slice(&self.wbuf);
+        crate::auth::wipe(&mut self.wbuf);
+        self.wbuf = login;
+        for e in &mut self.queue {
+            e.start += n;
+            e.end += n;
+        }
+        for s in &mut self.sent {
+            s.start += n;
+            s.end += n;
+        }
+        self.queue.push_front(Entry {
+            start: 0,
+            end: n,
+            due,
+            retried: false,
+            kind: Kind::Login,
+        });
     }
 
     /// A connect that did not succeed: every waiting request fails.
@@ -663,7 +708,7 @@ impl Pipe {
 
     fn fail_entry(&mut self, cx: &mut Ctx<'_>, entry: Entry, e: &Error) {
         match entry.kind {
-            Kind::Barrier => {}
+            Kind::Barrier | Kind::Login => {}
             Kind::Retrieval {
                 wants, keys, next, ..
             } => {
@@ -864,6 +909,14 @@ impl Pipe {
                 Kind::Stats { job, slot, got, .. } => {
                     stats_step(cx, &self.name, *job, *slot, got, buf)?
                 }
+                Kind::Login => match protocol::parse(buf).map_err(|e| protocol_error(e.0))? {
+                    None => Step::NeedMore,
+                    Some((r, used)) => {
+                        let auth = cx.opts.auth.as_deref().expect("a login only with auth");
+                        crate::auth::login_reply(auth, &r)?;
+                        Step::Done(used)
+                    }
+                },
                 Kind::Barrier => match protocol::parse(buf).map_err(|e| protocol_error(e.0))? {
                     None => Step::NeedMore,
                     Some((Response::Version(_), used)) => Step::Done(used),
@@ -909,6 +962,16 @@ impl Pipe {
         if !matches!(self.state, State::Ready) {
             return;
         }
+        let e = match e {
+            // a refused login: remembered, so that requests fail at once
+            // instead of logging in again per request
+            Error::AuthFailed(d) => {
+                let d = format!("{}: {d}", self.name);
+                self.refused = Some((cx.now.plus(cx.cluster.retry_timeout()), d.clone()));
+                Error::AuthFailed(d)
+            }
+            e => e,
+        };
         let written = self.written();
         // the server restarted while the connection sat idle: nothing it was
         // sent since was read, so reads are safe to send again
@@ -927,7 +990,7 @@ impl Pipe {
         for entry in std::mem::take(&mut self.queue) {
             let retry_read =
                 stale && !entry.retried && matches!(entry.kind, Kind::Retrieval { .. });
-            if entry.start >= written && !matches!(entry.kind, Kind::Barrier) {
+            if entry.start >= written && !matches!(entry.kind, Kind::Barrier | Kind::Login) {
                 untouched.push_back(entry);
             } else if retry_read {
                 again.push_back(entry);

@@ -3,8 +3,9 @@
  * CA as a file and as PEM bytes, mutual-TLS settings, a name mismatch, a
  * private CA with only the system roots, verification off, a TLS client
  * against a plaintext server, auth right / wrong / none (AUTH_FAILED, fast,
- * the password never in the error detail), bad arguments, and an event loop
- * over a TLS client (refused with MCRS_STATUS_TLS, nothing sent in clear). */
+ * the password never in the error detail), bad arguments, an event loop
+ * over a TLS client (refused with MCRS_STATUS_TLS, nothing sent in clear) and
+ * an event loop that logs in (right and wrong password). */
 #include "test_util.h"
 
 #include <poll.h>
@@ -210,10 +211,12 @@ static void test_bad_arguments(void) {
 
 static int loop_done;
 static mcrs_status loop_status;
+static bool loop_hit;
 
 static void on_get(void *ud, mcrs_status st, mcrs_value *v) {
     (void)ud;
     loop_status = st;
+    loop_hit = v != NULL;
     loop_done++;
     mcrs_value_free(v);
 }
@@ -239,11 +242,46 @@ static void test_loop_refuses_tls(void) {
     mcrs_client_free(c);
 }
 
+/* The loop's status of one get of key on a client for the auth server. */
+static mcrs_status loop_get_with(const char *password, const char *key, bool *hit) {
+    mcrs_config *cfg = tu_config_for(tu_env("MCRS_TEST_AUTH_SERVER"));
+    CHECK_OK(mcrs_config_set_auth(cfg, tu_env("MCRS_TEST_AUTH_USER"), password));
+    mcrs_client *c = tu_client_from(cfg);
+    mcrs_config_free(cfg);
+    mcrs_loop *l = NULL;
+    CHECK_OK(mcrs_loop_new(c, &l));
+    REQUIRE(l != NULL, "mcrs_loop_new");
+    loop_done = 0;
+    loop_hit = false;
+    CHECK_OK(mcrs_loop_get(l, B(key), strlen(key), on_get, NULL));
+    struct pollfd p = {.fd = mcrs_loop_fd(l), .events = POLLIN};
+    long end = now_ms() + 5000;
+    while (loop_done == 0 && now_ms() < end) {
+        poll(&p, 1, 20);
+        CHECK_OK(mcrs_loop_run(l));
+    }
+    CHECK(loop_done == 1, "callback ran once");
+    mcrs_loop_free(l);
+    mcrs_client_free(c);
+    *hit = loop_hit;
+    return loop_status;
+}
+
+static void test_loop_logs_in(void) {
+    bool hit = false;
+    /* test_auth stored auth:k */
+    CHECK_STATUS(loop_get_with(tu_env("MCRS_TEST_AUTH_PASSWORD"), "auth:k", &hit), MCRS_STATUS_OK);
+    CHECK(hit, "the loop's get after its login is a hit");
+    CHECK_STATUS(loop_get_with("not-the-password", "auth:k", &hit), MCRS_STATUS_AUTH_FAILED);
+    CHECK(!hit, "no value on a refused login");
+}
+
 int main(void) {
     RUN(test_verified_tls);
     RUN(test_refused_tls);
     RUN(test_auth);
     RUN(test_bad_arguments);
     RUN(test_loop_refuses_tls);
+    RUN(test_loop_logs_in);
     TEST_MAIN_END();
 }
