@@ -143,6 +143,12 @@ pub fn read_dump(r: impl Read, mut f: impl FnMut(Item) -> io::Result<()>) -> Res
 }
 
 pub fn run(conn: &ConnArgs, args: &DumpArgs) -> Outcome {
+    if conn.tls || conn.username.is_some() {
+        // the dump reads its own plain connection, outside the client
+        return Err(Fail::Error(
+            "dump does not speak TLS or -Y authentication yet".into(),
+        ));
+    }
     let mut out = io::stdout().lock();
     let mut failed = Vec::new();
     for server in conn.servers()? {

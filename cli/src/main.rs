@@ -49,6 +49,36 @@ pub struct ConnArgs {
     /// Key distribution over a cluster (must match the applications' to find their keys)
     #[arg(long, value_enum, default_value_t = Dist::Rendezvous, global = true)]
     pub distribution: Dist,
+    /// TLS on every connection (memcached -Z); verified against the system roots unless --tls-ca
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// PEM file of the CA that signs the servers' certificates
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tls_ca: Option<String>,
+    /// PEM file of a client certificate chain (mutual TLS), with --tls-key
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tls_cert: Option<String>,
+    /// PEM file of the client certificate's private key
+    #[arg(long, value_name = "FILE", global = true)]
+    pub tls_key: Option<String>,
+    /// Name to verify the servers' certificates against (default: each server's host)
+    #[arg(long, value_name = "NAME", global = true)]
+    pub tls_server_name: Option<String>,
+    /// Do not verify the servers' certificates (testing only)
+    #[arg(long, global = true)]
+    pub tls_no_verify: bool,
+    /// User name for memcached's -Y authentication (with --password)
+    #[arg(long, env = "MEMCACHED_USERNAME", value_name = "USER", global = true)]
+    pub username: Option<String>,
+    /// Password for -Y authentication
+    #[arg(
+        long,
+        env = "MEMCACHED_PASSWORD",
+        value_name = "PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -200,6 +230,33 @@ impl ConnArgs {
             Dist::Ketama => Distribution::Ketama,
             Dist::Xxh3 => Distribution::Xxh3,
         });
+        if self.tls {
+            b.tls(true);
+            if let Some(f) = &self.tls_ca {
+                b.tls_ca_file(f)?;
+            }
+            if let Some(f) = &self.tls_cert {
+                b.tls_cert_file(f)?;
+            }
+            if let Some(f) = &self.tls_key {
+                b.tls_key_file(f)?;
+            }
+            if let Some(n) = &self.tls_server_name {
+                b.tls_server_name(n)?;
+            }
+            b.tls_verify(!self.tls_no_verify);
+        } else if self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_key.is_some() {
+            return Err(Fail::Error(
+                "--tls-ca, --tls-cert and --tls-key need --tls".into(),
+            ));
+        }
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) => {
+                b.auth(u, p)?;
+            }
+            (None, None) => {}
+            _ => return Err(Fail::Error("--username and --password go together".into())),
+        }
         Ok(b)
     }
 

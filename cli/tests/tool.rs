@@ -500,3 +500,109 @@ fn bench_reports_sane_numbers() {
     );
     assert!(r.stderr.contains("ops/s"), "progress: {}", r.stderr);
 }
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl in `dir`.
+fn make_certs(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl (apt-get install openssl)")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mcrs test ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+}
+
+#[test]
+fn tls_options_reach_a_tls_server() {
+    let dir = std::env::temp_dir().join(format!("mcrs-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    make_certs(&dir);
+    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let ssl = format!("ssl_chain_cert={},ssl_key={}", d("srv.pem"), d("srv.key"));
+    let mc = Memcached::start_with(&["-Z", "-o", &ssl]);
+    let ca = d("ca.pem");
+    let tls = ["--tls", "--tls-ca", ca.as_str()];
+    let with =
+        |more: &[&str]| -> Vec<String> { tls.iter().chain(more).map(|s| s.to_string()).collect() };
+    let args = with(&["set", "k", "-"]);
+    let r = mcrs_in(
+        &mc.addr(),
+        &args.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        b"over tls",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let args = with(&["get", "k"]);
+    let r = mcrs(
+        &mc.addr(),
+        &args.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_slice()),
+        (0, &b"over tls"[..]),
+        "{}",
+        r.stderr
+    );
+    // without the CA the server is not trusted; without --tls it is not understood
+    let r = mcrs(&mc.addr(), &["--tls", "get", "k"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("TLS"), "{}", r.stderr);
+    let r = mcrs(&mc.addr(), &["get", "k"]);
+    assert_eq!(r.code, 2);
+    // options that need --tls say so
+    let r = mcrs(&mc.addr(), &["--tls-ca", &ca, "get", "k"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("need --tls"), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -35,12 +35,19 @@ pub struct Memcached {
 impl Memcached {
     /// A memcached on a free loopback port.
     pub fn start() -> Memcached {
+        Self::start_with(&[])
+    }
+
+    /// The same with extra memcached arguments (e.g. TLS options).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn start_with(extra: &[&str]) -> Memcached {
         for _ in 0..20 {
             let port = free_port();
             let mut cmd = Command::new("memcached");
             cmd.args(["-t", "1", "-U", "0", "-m", "64", "-l", "127.0.0.1"])
                 .arg("-p")
-                .arg(port.to_string());
+                .arg(port.to_string())
+                .args(extra);
             // SAFETY: geteuid has no preconditions.
             if unsafe { libc::geteuid() } == 0 {
                 cmd.args(["-u", "root"]);
