@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::protocol::encode::WireKey;
 use crate::protocol::meta::{
     self, base64_len, MetaCmd, MetaCode, MetaFlags, MetaKey, MetaReply, MetaResponse, MAX_META_KEY,
+    NO_FLAGS,
 };
 
 /// Meta options of a client (see `ClientBuilder::base64_keys` and
@@ -96,28 +97,8 @@ pub const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// The flags of a lease get's read: value, cas, client flags, TTL left
 /// (as one raw piece: the per-flag encoding costs more than the command).
 const READ_ALL: MetaFlags<'static> = MetaFlags {
-    value: false,
-    cas: false,
-    flags: false,
-    hit_before: false,
-    key: false,
-    last_access: false,
-    size: false,
-    ttl: false,
-    quiet: false,
-    no_bump: false,
-    invalidate: false,
-    opaque: None,
-    vivify: None,
-    recache: None,
-    set_ttl: None,
-    set_flags: None,
-    compare_cas: None,
-    new_cas: None,
-    delta: None,
-    initial: None,
-    mode: None,
     raw: b"v c f t",
+    ..NO_FLAGS
 };
 
 fn failed(r: &MetaResponse<'_>) -> Error {

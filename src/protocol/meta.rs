@@ -119,8 +119,8 @@ pub struct MetaFlags<'a> {
     pub raw: &'a [u8],
 }
 
-/// No flag set.
-const NO_FLAGS: MetaFlags<'static> = MetaFlags {
+/// No flag set (a start for `MetaFlags { .., ..NO_FLAGS }`).
+pub const NO_FLAGS: MetaFlags<'static> = MetaFlags {
     value: false,
     cas: false,
     flags: false,
