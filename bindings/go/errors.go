@@ -248,11 +248,19 @@ func (e *PartialError) Unwrap() []error {
 // whose status is not an answer (OK, NOT_FOUND, NOT_STORED) failed.
 func partialError(op string, keys []string, status func(i int) int, detail string) *PartialError {
 	pe := &PartialError{Op: op}
+	first := -1 // the status the detail (the first failure's) belongs to
 	for i, k := range keys {
 		switch st := status(i); st {
 		case StatusOK, StatusNotFound, StatusNotStored:
 		default:
-			pe.Failed = append(pe.Failed, KeyError{Key: k, Err: &Error{Status: st, Op: op, Key: k, Detail: detail}})
+			if first < 0 {
+				first = st
+			}
+			d := ""
+			if st == first {
+				d = detail
+			}
+			pe.Failed = append(pe.Failed, KeyError{Key: k, Err: &Error{Status: st, Op: op, Key: k, Detail: d}})
 		}
 	}
 	return pe

@@ -24,8 +24,10 @@ import "C"
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -884,6 +886,40 @@ func (c *Client) Stats(ctx context.Context, args ...string) (map[string]map[stri
 		res.stats = map[string]map[string]string{}
 	}
 	return res.stats, nil
+}
+
+// Counters are this client's own numbers for every server, read without
+// I/O, keyed by server address then by name: commands, hits, misses,
+// timeouts, connect_failures, closed, protocol_errors, skipped (requests
+// refused at once while the server was failing), connects, reconnects,
+// ejections, rejoins, state (0 healthy, 1 failing, 2 dead) and keys_tracked
+// (keys routed away while the server is out). Failures count events: one
+// timeout that fails a pipeline counts once.
+func (c *Client) Counters() (map[string]map[string]uint64, error) {
+	st := c.st
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if st.closed || st.h == nil {
+		return nil, ErrClosed
+	}
+	var s *C.mcrs_stats
+	if status := C.mcrs_client_counters(st.h, &s); status != C.MCRS_STATUS_OK {
+		return nil, statusError(int(status), "counters", "", "")
+	}
+	defer C.mcrs_stats_free(s)
+	out := make(map[string]map[string]uint64)
+	for srv, m := range readStats(s) {
+		nums := make(map[string]uint64, len(m))
+		for name, v := range m {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("mcrs: counters: %s %s = %q: %w", srv, name, v, err)
+			}
+			nums[name] = n
+		}
+		out[srv] = nums
+	}
+	return out, nil
 }
 
 // Version is the version string of the first server that answers.

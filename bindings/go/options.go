@@ -167,6 +167,48 @@ func FlushOnRejoin(on bool) Option {
 	})
 }
 
+// FailoverTTL caps the exptime of writes routed to a stand-in while their
+// server is out of the ring (default 60s; 0: no cap), so stale copies on
+// stand-ins age out for every client. Whole seconds.
+func FailoverTTL(d time.Duration) Option {
+	return func(b *builder) error {
+		if d < 0 || d > time.Duration(math.MaxUint32)*time.Second {
+			return &Error{Status: StatusInvalidArgument, Op: "failover_ttl", Detail: "out of range"}
+		}
+		return configStatus("failover_ttl", "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(C.mcrs_config_set_failover_ttl(b.cfg, C.uint32_t(d/time.Second)), eb.ptr(), eb.size())
+		})
+	}
+}
+
+// MaxTrackedKeys is how many keys are remembered per server while it is out
+// of the ring (default 100000); past that the server is flushed when it
+// rejoins.
+func MaxTrackedKeys(n int) Option {
+	return func(b *builder) error {
+		v, err := countArg("max_tracked_keys", n)
+		if err != nil {
+			return err
+		}
+		return configStatus("max_tracked_keys", "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(C.mcrs_config_set_max_tracked_keys(b.cfg, v), eb.ptr(), eb.size())
+		})
+	}
+}
+
+// MaxValueSize is the largest value accepted from a server (default and
+// most 1 GiB): a larger one fails with ErrValueTooLarge before it is read.
+func MaxValueSize(bytes int) Option {
+	return func(b *builder) error {
+		if bytes <= 0 {
+			return &Error{Status: StatusInvalidArgument, Op: "max_value_size", Detail: "must be > 0"}
+		}
+		return configStatus("max_value_size", "", func(eb *errBuf) C.enum_mcrs_status {
+			return C.mcrsgo_submitted(C.mcrs_config_set_max_value_size(b.cfg, C.uint64_t(bytes)), eb.ptr(), eb.size())
+		})
+	}
+}
+
 // BufferNoreply buffers noreply commands (libmemcached's BUFFER_REQUESTS;
 // default off): they are written when 64 KiB accumulate on a connection,
 // when a command that waits for a reply goes out on it, on FlushBuffers, and

@@ -79,3 +79,54 @@ func TestGetManyPartialWithADeadAndAStalledServer(t *testing.T) {
 	}
 	t.Logf("%v", err)
 }
+
+// The client's counters after gets, a kill and the failover options.
+func TestCountersAndFailoverOptions(t *testing.T) {
+	s := []*memcachedServer{newServer(t), newServer(t)}
+	c := newClient(t, []string{s[0].Addr, s[1].Addr}, mcrs.DefaultNoreply(false),
+		mcrs.FailoverTTL(30*time.Second), mcrs.MaxTrackedKeys(1000), mcrs.MaxValueSize(1<<20),
+		mcrs.Timeout(300*time.Millisecond), mcrs.ConnectTimeout(300*time.Millisecond))
+	for i := 0; i < 20; i++ {
+		k := fmt.Sprintf("ctr:%d", i)
+		if err := c.Set(ctx, k, "v"); err != nil {
+			t.Fatal(err)
+		}
+		if _, found, err := c.Get(ctx, k); err != nil || !found {
+			t.Fatal(found, err)
+		}
+		if _, found, err := c.Get(ctx, k+":missing"); err != nil || found {
+			t.Fatal(found, err)
+		}
+	}
+	m, err := c.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits, misses, commands uint64
+	for _, srv := range []string{s[0].Addr, s[1].Addr} {
+		if m[srv] == nil {
+			t.Fatalf("no counters for %s: %v", srv, m)
+		}
+		hits += m[srv]["hits"]
+		misses += m[srv]["misses"]
+		commands += m[srv]["commands"]
+	}
+	if hits != 20 || misses != 20 || commands < 60 {
+		t.Fatalf("hits %d misses %d commands %d", hits, misses, commands)
+	}
+	s[0].Kill()
+	for i := 0; i < 20; i++ {
+		c.Get(ctx, fmt.Sprintf("ctr:%d", i))
+	}
+	m, _ = c.Counters()
+	if f := m[s[0].Addr]["connect_failures"] + m[s[0].Addr]["closed"]; f == 0 {
+		t.Fatalf("the kill was not counted: %v", m[s[0].Addr])
+	}
+	if _, err := mcrs.New([]string{s[1].Addr}, mcrs.MaxValueSize(0)); err == nil {
+		t.Fatal("MaxValueSize(0) accepted")
+	}
+	c.Close()
+	if _, err := c.Counters(); !errors.Is(err, mcrs.ErrClosed) {
+		t.Fatalf("Counters after Close: %v", err)
+	}
+}

@@ -102,6 +102,8 @@ export declare class McrsError extends Error {
 }
 
 export declare class Client {
+  /** This client's own per-server counters (no I/O): server -> name -> value. */
+  counters(): Record<string, Record<string, number>>;
   /** Throws (synchronously) a TypeError/RangeError for bad options, an McrsError for what libmcrs rejects; does no I/O. */
   constructor(servers: ServerSpec | ServerSpec[], options?: ClientOptions);
 

@@ -306,6 +306,21 @@ class Client {
     return this.#h === null;
   }
 
+  /**
+   * This client's own counters for every server, without I/O:
+   * { server: { commands, hits, misses, timeouts, connect_failures, closed,
+   * protocol_errors, skipped, connects, reconnects, ejections, rejoins, state,
+   * keys_tracked } }. Failures count events (one timeout failing a pipeline is one).
+   */
+  counters() {
+    const flat = this.#n.counters(this.#handle('stats'));
+    const out = {};
+    for (let i = 0; i < flat.length; i += 3) {
+      (out[flat[i]] ??= {})[flat[i + 1]] = flat[i + 2];
+    }
+    return out;
+  }
+
   /** Requests whose promises have not settled yet. */
   get pending() {
     return this.#h === null ? 0 : this.#n.pending(this.#h);

@@ -1776,6 +1776,34 @@ static napi_value js_pending(napi_env env, napi_callback_info info) {
     return n;
 }
 
+/* counters(h) -> flat [server, name, value, ...] of this client's own counters (no I/O) */
+static napi_value js_counters(napi_env env, napi_callback_info info) {
+    ARGS(1);
+    (void)ls;
+    mcrs_stats *s = NULL;
+    mcrs_status st = mcrs_client_counters(c->client, &s);
+    if (st != MCRS_STATUS_OK) {
+        napi_throw(env, error_now(env, c->es, OP_STATS, st));
+        return NULL;
+    }
+    napi_value out, x;
+    size_t n = mcrs_stats_len(s);
+    napi_create_array_with_length(env, n * 3, &out);
+    for (size_t i = 0; i < n; i++) {
+        const char *sv = NULL, *nm = NULL, *vl = NULL;
+        if (mcrs_stats_get(s, i, &sv, &nm, &vl) != MCRS_STATUS_OK)
+            continue;
+        napi_create_string_utf8(env, sv, NAPI_AUTO_LENGTH, &x);
+        napi_set_element(env, out, (uint32_t)(3 * i), x);
+        napi_create_string_utf8(env, nm, NAPI_AUTO_LENGTH, &x);
+        napi_set_element(env, out, (uint32_t)(3 * i + 1), x);
+        napi_create_double(env, (double)strtoull(vl, NULL, 10), &x);
+        napi_set_element(env, out, (uint32_t)(3 * i + 2), x);
+    }
+    mcrs_stats_free(s);
+    return out;
+}
+
 /* ---- environment teardown ------------------------------------------------------------------- */
 
 static void on_env_handle_closed(uv_handle_t *h) {
@@ -1846,7 +1874,7 @@ static napi_value init(napi_env env, napi_value exports) {
         FN("readMany", js_read_many), FN("keysMany", js_keys_many), FN("setMany", js_set_many),
         FN("flushAll", js_flush_all), FN("version", js_version),    FN("stats", js_stats),
         FN("send", js_send),         FN("quit", js_quit),           FN("close", js_close),
-        FN("admin", js_admin),       FN("pending", js_pending),
+        FN("admin", js_admin),       FN("pending", js_pending), FN("counters", js_counters),
         FN("libraryVersion", js_library_version),
 #undef FN
     };

@@ -230,3 +230,25 @@ test('an idle client does not keep the process alive; one with requests in fligh
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'rejected MCRS_STATUS_CONNECT_FAILED');
 });
+
+test('counters: this client\'s own numbers per server, without I/O', async () => {
+  const mc = await startMemcached();
+  const c = new Client(mc.address, { defaultNoreply: false, failoverTtl: 30, maxTrackedKeys: 1000 });
+  try {
+    const k = uk('ctr');
+    await c.set(k, 'v');
+    assert.equal(await c.get(k), 'v');
+    assert.equal(await c.get(uk('missing')), undefined);
+    const m = c.counters()[mc.address];
+    assert.ok(m, JSON.stringify(c.counters()));
+    assert.equal(m.hits, 1);
+    assert.equal(m.misses, 1);
+    assert.ok(m.commands >= 3, `commands ${m.commands}`);
+    assert.equal(m.state, 0);
+    assert.equal(m.timeouts, 0);
+  } finally {
+    c.close();
+    await mc.stop();
+  }
+  assert.throws(() => c.counters(), (e) => e.code === 'MCRS_STATUS_CLIENT_CLOSED' || /closed/i.test(e.message));
+});
