@@ -516,27 +516,43 @@ impl Cluster {
 
     /// Records the outcome of an operation on server `idx`: a server failure
     /// counts toward its eviction, a success makes it healthy again.
+    #[inline]
     pub fn report<T>(&self, idx: usize, r: &Result<T>) {
-        let s = &self.servers[idx];
-        if let Err(e) = r {
-            s.counters.failure(e);
+        match r {
+            // the hot path: one load
+            Ok(_)
+                if !self.is_cluster()
+                    || self.servers[idx].state.load(Ordering::Relaxed) == HEALTHY => {}
+            Ok(_) => self.answered(idx),
+            Err(e) => self.report_error(idx, e),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn report_error(&self, idx: usize, e: &Error) {
+        self.servers[idx].counters.failure(e);
         if !self.is_cluster() {
             return;
         }
-        match r {
-            Err(e) if e.is_server_failure() => self.failed(idx),
-            _ if s.state.load(Ordering::Relaxed) == HEALTHY => {}
-            _ => {
-                // any answer (even an error reply) proves the server is up
-                let mut h = lock(&s.health);
-                if s.state.load(Ordering::Relaxed) == FAILING {
-                    dbg(format_args!("server {idx} healthy again"));
-                    h.failures = 0;
-                    h.last_failure = None;
-                    s.state.store(HEALTHY, Ordering::Release);
-                }
-            }
+        if e.is_server_failure() {
+            self.failed(idx)
+        } else if self.servers[idx].state.load(Ordering::Relaxed) != HEALTHY {
+            // an error reply still proves the server is up
+            self.answered(idx)
+        }
+    }
+
+    /// Any answer (even an error reply) proves a failing server is up.
+    #[cold]
+    fn answered(&self, idx: usize) {
+        let s = &self.servers[idx];
+        let mut h = lock(&s.health);
+        if s.state.load(Ordering::Relaxed) == FAILING {
+            dbg(format_args!("server {idx} healthy again"));
+            h.failures = 0;
+            h.last_failure = None;
+            s.state.store(HEALTHY, Ordering::Release);
         }
     }
 
