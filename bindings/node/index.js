@@ -349,14 +349,20 @@ class Client {
     return [data, flags];
   }
 
+  /** The checked { expire, noreply } of a write of `key` (a bare number is the expire). */
+  #writeOptions(op, key, opts) {
+    this.#handle(op);
+    if (typeof opts === 'number') opts = { expire: opts };
+    const o = checkOptions(op, opts, ['expire', 'noreply']);
+    const exp = expireArg(op, o.expire);
+    const nr = noreplyArg(op, o.noreply);
+    checkKey(op, key);
+    return [exp, nr];
+  }
+
   #store(op, key, value, opts) {
     try {
-      this.#handle(op);
-      if (typeof opts === 'number') opts = { expire: opts };
-      const o = checkOptions(op, opts, ['expire', 'noreply']);
-      const exp = expireArg(op, o.expire);
-      const nr = noreplyArg(op, o.noreply);
-      checkKey(op, key);
+      const [exp, nr] = this.#writeOptions(op, key, opts);
       const [data, flags] = this.#encode(op, key, value);
       return this.#n.store(this.#handle(op), STORE_OPS[op], key, data, flags, exp, nr);
     } catch (e) {
@@ -379,12 +385,7 @@ class Client {
   cas(key, value, casUnique, opts) {
     const op = 'cas';
     try {
-      this.#handle(op);
-      if (typeof opts === 'number') opts = { expire: opts };
-      const o = checkOptions(op, opts, ['expire', 'noreply']);
-      const exp = expireArg(op, o.expire);
-      const nr = noreplyArg(op, o.noreply);
-      checkKey(op, key);
+      const [exp, nr] = this.#writeOptions(op, key, opts);
       if (casUnique === undefined) throw new TypeError('mcrs cas: the cas unique is missing');
       const c = u64Arg(op, 'cas', casUnique);
       const [data, flags] = this.#encode(op, key, value);

@@ -7,7 +7,7 @@ use super::config::mcrs_config;
 use super::shape::{self, Arg, SetManyArgs, StoreArgs};
 use super::status::{mcrs_status, mcrs_status::*, outcome, set_last_error};
 use super::value::{mcrs_stats, mcrs_value, mcrs_values};
-use super::{check_null, ffi_boundary, ffi_boundary_value, try_ffi};
+use super::{arg, check_null, ffi_boundary, ffi_boundary_value, try_ffi};
 use crate::client::Client;
 use crate::error::Error;
 use crate::protocol::{Retrieve, StoreCmd};
@@ -33,18 +33,8 @@ pub const MCRS_NOREPLY_ON: mcrs_noreply = 1;
 /// Wait for the reply and report it.
 pub const MCRS_NOREPLY_OFF: mcrs_noreply = 2;
 
-/// Unwraps an argument or returns its status (its detail already recorded).
-macro_rules! arg {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(s) => return s,
-        }
-    };
-}
-
 /// Borrows the client handle (checked non-NULL by the caller).
-fn client<'a>(c: *const mcrs_client) -> &'a Client {
+pub(crate) fn client<'a>(c: *const mcrs_client) -> &'a Client {
     // SAFETY: c is non-NULL (checked) and alive for the call.
     unsafe { &(*c).0 }
 }

@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use super::client::mcrs_client;
+use super::client::{client, mcrs_client};
 use super::config::mcrs_config;
 use super::shape::{arg_bytes, arg_key, Arg};
 use super::status::{fail, mcrs_status, mcrs_status::*, outcome};
 use super::value::mcrs_value;
-use super::{check_null, ffi_boundary, ffi_boundary_value, try_ffi};
+use super::{arg, check_null, ffi_boundary, ffi_boundary_value, try_ffi};
 use crate::client::Client;
 use crate::error::Error;
 use crate::lease::{Lease, LeaseState};
@@ -43,21 +43,6 @@ impl From<LeaseState> for mcrs_lease {
             LeaseState::Wait => mcrs_lease::MCRS_LEASE_WAIT,
         }
     }
-}
-
-/// Unwraps an argument or returns its status (its detail already recorded).
-macro_rules! arg {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(s) => return s,
-        }
-    };
-}
-
-fn client<'a>(c: *const mcrs_client) -> &'a Client {
-    // SAFETY: c is non-NULL (checked by the caller) and alive for the call.
-    unsafe { &(*c).0 }
 }
 
 /// A value read with meta get, in one block (copied once from the read buffer).

@@ -90,6 +90,17 @@ macro_rules! try_ffi {
 }
 pub(crate) use try_ffi;
 
+/// Unwraps an argument check or returns its status (its detail already recorded).
+macro_rules! arg {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(s) => return s,
+        }
+    };
+}
+pub(crate) use arg;
+
 /// Borrows `(ptr, len)` as a byte slice. A zero length needs no pointer; a
 /// non-zero length with a NULL pointer gives None.
 ///

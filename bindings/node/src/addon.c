@@ -727,6 +727,29 @@ static void on_version(void *ud, mcrs_status st, const char *version) {
     CB_LEAVE(r);
 }
 
+/* A stats list as the flat [server, name, value, ...] JS builds its object from;
+   with `numeric`, the values as numbers. */
+static napi_value stats_flat(napi_env env, const mcrs_stats *s, bool numeric) {
+    napi_value out, x;
+    size_t n = mcrs_stats_len(s);
+    napi_create_array_with_length(env, n * 3, &out);
+    for (size_t i = 0; i < n; i++) {
+        const char *sv = NULL, *nm = NULL, *vl = NULL;
+        if (mcrs_stats_get(s, i, &sv, &nm, &vl) != MCRS_STATUS_OK)
+            continue;
+        napi_create_string_utf8(env, sv, NAPI_AUTO_LENGTH, &x);
+        napi_set_element(env, out, (uint32_t)(3 * i), x);
+        napi_create_string_utf8(env, nm, NAPI_AUTO_LENGTH, &x);
+        napi_set_element(env, out, (uint32_t)(3 * i + 1), x);
+        if (numeric)
+            napi_create_double(env, (double)strtoull(vl, NULL, 10), &x);
+        else
+            napi_create_string_utf8(env, vl, NAPI_AUTO_LENGTH, &x);
+        napi_set_element(env, out, (uint32_t)(3 * i + 2), x);
+    }
+    return out;
+}
+
 static void on_stats(void *ud, mcrs_status st, mcrs_stats *s) {
     req *r = ud;
 #undef CB_DROP
@@ -735,21 +758,7 @@ static void on_stats(void *ud, mcrs_status st, mcrs_stats *s) {
 #undef CB_DROP
 #define CB_DROP (void)0
     if (st == MCRS_STATUS_OK && s) {
-        /* flat [server, name, value, ...]; JS builds the object */
-        napi_value out, x;
-        size_t n = mcrs_stats_len(s);
-        napi_create_array_with_length(env, n * 3, &out);
-        for (size_t i = 0; i < n; i++) {
-            const char *sv = NULL, *nm = NULL, *vl = NULL;
-            if (mcrs_stats_get(s, i, &sv, &nm, &vl) != MCRS_STATUS_OK)
-                continue;
-            napi_create_string_utf8(env, sv, NAPI_AUTO_LENGTH, &x);
-            napi_set_element(env, out, (uint32_t)(3 * i), x);
-            napi_create_string_utf8(env, nm, NAPI_AUTO_LENGTH, &x);
-            napi_set_element(env, out, (uint32_t)(3 * i + 1), x);
-            napi_create_string_utf8(env, vl, NAPI_AUTO_LENGTH, &x);
-            napi_set_element(env, out, (uint32_t)(3 * i + 2), x);
-        }
+        napi_value out = stats_flat(env, s, false);
         mcrs_stats_free(s);
         settle(env, r, out);
     } else {
@@ -1786,20 +1795,7 @@ static napi_value js_counters(napi_env env, napi_callback_info info) {
         napi_throw(env, error_now(env, c->es, OP_STATS, st));
         return NULL;
     }
-    napi_value out, x;
-    size_t n = mcrs_stats_len(s);
-    napi_create_array_with_length(env, n * 3, &out);
-    for (size_t i = 0; i < n; i++) {
-        const char *sv = NULL, *nm = NULL, *vl = NULL;
-        if (mcrs_stats_get(s, i, &sv, &nm, &vl) != MCRS_STATUS_OK)
-            continue;
-        napi_create_string_utf8(env, sv, NAPI_AUTO_LENGTH, &x);
-        napi_set_element(env, out, (uint32_t)(3 * i), x);
-        napi_create_string_utf8(env, nm, NAPI_AUTO_LENGTH, &x);
-        napi_set_element(env, out, (uint32_t)(3 * i + 1), x);
-        napi_create_double(env, (double)strtoull(vl, NULL, 10), &x);
-        napi_set_element(env, out, (uint32_t)(3 * i + 2), x);
-    }
+    napi_value out = stats_flat(env, s, true);
     mcrs_stats_free(s);
     return out;
 }

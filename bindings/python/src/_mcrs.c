@@ -451,18 +451,11 @@ static PyObject *serialize(Core *self, const uint8_t *kp, size_t kn, PyObject *v
 
 typedef mcrs_status (*get_fn)(const mcrs_client *, const uint8_t *, size_t, mcrs_value **);
 
-static PyObject *do_get(Core *self, PyObject *key, PyObject *dflt, get_fn fn) {
-    const uint8_t *kp;
-    size_t kn;
-    if (ensure_client(self) < 0)
-        return NULL;
-    if (key_of(self, key, &kp, &kn) < 0)
-        return swallow(self, 1) ? newref(dflt) : NULL;
-    mcrs_value *v = NULL;
-    mcrs_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = fn(self->client, kp, kn, &v);
-    Py_END_ALLOW_THREADS
+
+/* The result of a one-key read: the decoded value (v is freed), `dflt` for a
+   miss, or the failure (swallowed into `dflt` as ignore_exc says). */
+static PyObject *read_result(Core *self, PyObject *key, mcrs_status st, mcrs_value *v,
+                             PyObject *dflt) {
     if (st == MCRS_STATUS_OK) {
         PyObject *r = make_value(self, key, v);
         mcrs_value_free(v);
@@ -475,6 +468,21 @@ static PyObject *do_get(Core *self, PyObject *key, PyObject *dflt, get_fn fn) {
         return dflt;
     }
     return fail(self, st, 1, dflt);
+}
+
+static PyObject *do_get(Core *self, PyObject *key, PyObject *dflt, get_fn fn) {
+    const uint8_t *kp;
+    size_t kn;
+    if (ensure_client(self) < 0)
+        return NULL;
+    if (key_of(self, key, &kp, &kn) < 0)
+        return swallow(self, 1) ? newref(dflt) : NULL;
+    mcrs_value *v = NULL;
+    mcrs_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = fn(self->client, kp, kn, &v);
+    Py_END_ALLOW_THREADS
+    return read_result(self, key, st, v, dflt);
 }
 
 static PyObject *Core_get(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
@@ -545,18 +553,7 @@ static PyObject *Core_gat(Core *self, PyObject *const *args, Py_ssize_t nargs, P
     Py_BEGIN_ALLOW_THREADS
     st = mcrs_client_gat(self->client, kp, kn, exp, &v);
     Py_END_ALLOW_THREADS
-    if (st == MCRS_STATUS_OK) {
-        PyObject *r = make_value(self, a[0], v);
-        mcrs_value_free(v);
-        if (!r && swallow(self, 0))
-            return newref(dflt);
-        return r;
-    }
-    if (st == MCRS_STATUS_NOT_FOUND) {
-        Py_INCREF(dflt);
-        return dflt;
-    }
-    return fail(self, st, 1, dflt);
+    return read_result(self, a[0], st, v, dflt);
 }
 
 static PyObject *Core_gats(Core *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kw) {
