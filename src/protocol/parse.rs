@@ -431,6 +431,8 @@ pub fn parse_get_reply<'a>(buf: &'a [u8], prefix: &[u8], key: &[u8]) -> FastGet<
             Ok(n) => n,
             Err(f) => return f,
         },
+        // the flags ran to the end: more may come, unless the line is already too long
+        None if i > MAX_LINE => return FastGet::Other,
         None => return FastGet::NeedMore,
         Some(_) => return FastGet::Other,
     };
