@@ -15,7 +15,9 @@
 # With --tls the TCP servers speak TLS only (memcached -Z) with a certificate
 # for 127.0.0.1 and localhost, made by openssl in the temporary directory for
 # this run from a private CA: MCRS_TEST_TLS_CA is the CA's PEM file,
-# MCRS_TEST_TLS_DIR the directory (also client.pem/client.key, signed by the CA).
+# MCRS_TEST_TLS_DIR the directory (also client.pem/client.key, signed by the CA;
+# expired.pem/.key, signed by the CA but valid only in 2020; rogue.pem/.key,
+# signed by another CA, rogue-ca.pem).
 # With --auth-server one more, plaintext server demands a login (memcached -Y):
 # MCRS_TEST_AUTH_SERVER is its address, MCRS_TEST_AUTH_USER and
 # MCRS_TEST_AUTH_PASSWORD the credentials its auth file holds.
@@ -224,6 +226,29 @@ make_certs() {
             -CAcreateserial -days 2 -extfile "$d/$who.ext" -out "$d/$who.pem" \
             >/dev/null 2>&1 || return 1
     done
+    # expired.pem: signed by the CA, valid only in 2020 (openssl ca sets the dates)
+    mkdir -p "$d/ca-db" && : >"$d/ca-db/index.txt" && echo 01 >"$d/ca-db/serial"
+    printf '%s\n' '[ca]' 'default_ca = t' '[t]' "database = $d/ca-db/index.txt" \
+        "new_certs_dir = $d/ca-db" "serial = $d/ca-db/serial" 'default_md = sha256' \
+        'policy = p' 'copy_extensions = none' '[p]' 'commonName = supplied' '[ext]' \
+        'subjectAltName = IP:127.0.0.1,DNS:localhost' 'basicConstraints = CA:FALSE' \
+        >"$d/ca-db/ca.cnf"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/CN=mcrs test expired" -keyout "$d/expired.key" -out "$d/expired.csr" \
+        >/dev/null 2>&1 || return 1
+    openssl ca -batch -notext -config "$d/ca-db/ca.cnf" -cert "$d/ca.pem" -keyfile "$d/ca.key" \
+        -in "$d/expired.csr" -out "$d/expired.pem" -extensions ext \
+        -startdate 20200101000000Z -enddate 20200102000000Z >/dev/null 2>&1 || return 1
+    # rogue.pem: a server certificate from another CA, which no client trusts
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=mcrs rogue CA" -keyout "$d/rogue-ca.key" -out "$d/rogue-ca.pem" \
+        >/dev/null 2>&1 || return 1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/CN=mcrs rogue" -keyout "$d/rogue.key" -out "$d/rogue.csr" >/dev/null 2>&1 ||
+        return 1
+    openssl x509 -req -in "$d/rogue.csr" -CA "$d/rogue-ca.pem" -CAkey "$d/rogue-ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/server.ext" -out "$d/rogue.pem" \
+        >/dev/null 2>&1 || return 1
 }
 
 ports=()
