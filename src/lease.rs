@@ -22,6 +22,7 @@ use crate::protocol::meta::{
     self, base64_len, MetaCmd, MetaCode, MetaFlags, MetaKey, MetaReply, MetaResponse, MAX_META_KEY,
     NO_FLAGS,
 };
+use crate::value::OwnedValue;
 
 /// Meta options of a client (see `ClientBuilder::base64_keys` and
 /// `ClientBuilder::recache_threshold`).
@@ -88,6 +89,117 @@ pub struct Lease<V = MetaValue> {
     pub value: Option<V>,
 }
 
+/// A meta command as data: the part of a `Request::Meta` that is not its key
+/// and value, so that leases run on the event loop as well as blocking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaOp {
+    /// [`Client::lease_get`] with this lease TTL (seconds, > 0).
+    LeaseGet { lease_ttl: u32 },
+    /// [`Client::lease_set`] of the request's value.
+    LeaseSet {
+        flags: u32,
+        exptime: u32,
+        token: u64,
+    },
+    /// [`Client::invalidate`] with this stale TTL (0: keep the TTL).
+    Invalidate { stale_ttl: u32 },
+    /// [`Client::meta_get`].
+    Get,
+}
+
+/// A value read with a meta command as an [`OwnedValue`] (one block, copied
+/// once from the read buffer) that also tells its TTL left, last access
+/// and hit-before.
+pub fn owned_meta_value(data: &[u8], r: &MetaReply<'_>) -> OwnedValue {
+    let mut v = OwnedValue::new(data, r.flags.unwrap_or(0), r.cas);
+    v.set_meta(r.ttl, r.last_access, r.hit_before);
+    v
+}
+
+/// The flags of a lease get: what it reads, the lease TTL (`N`) and the
+/// early-recache threshold (`R`, when > 0).
+pub(crate) fn lease_flags(lease_ttl: u32, threshold: u32) -> MetaFlags<'static> {
+    MetaFlags {
+        vivify: Some(lease_ttl),
+        recache: (threshold > 0).then_some(threshold),
+        ..READ_ALL
+    }
+}
+
+/// The flags of a meta get: value, cas, client flags, TTL left, hit-before
+/// and last access.
+pub(crate) const META_GET: MetaFlags<'static> = MetaFlags {
+    raw: b"v c f t h l",
+    ..NO_FLAGS
+};
+
+/// The flags of a lease set (`T F C`; no `C` for token 0).
+pub(crate) fn lease_set_flags(flags: u32, exptime: u32, token: u64) -> MetaFlags<'static> {
+    MetaFlags {
+        set_ttl: Some(exptime),
+        set_flags: Some(flags),
+        compare_cas: (token != 0).then_some(token),
+        ..NO_FLAGS
+    }
+}
+
+/// The flags of an invalidate (`I`, and `T` when `stale_ttl` > 0).
+pub(crate) fn invalidate_flags(stale_ttl: u32) -> MetaFlags<'static> {
+    MetaFlags {
+        invalidate: true,
+        set_ttl: (stale_ttl > 0).then_some(stale_ttl),
+        ..NO_FLAGS
+    }
+}
+
+/// The lease a lease get's `VA` reply stands for, its value made by `make`.
+pub(crate) fn lease_of<V>(
+    m: &MetaReply<'_>,
+    make: impl FnOnce(&[u8], &MetaReply<'_>) -> V,
+) -> Result<Lease<V>> {
+    let Some(cas) = m.cas else {
+        return Err(Error::Protocol("lease reply without cas".into()));
+    };
+    let (state, has_value) = lease_state(m);
+    let data = m.data.unwrap_or_default();
+    Ok(Lease {
+        state,
+        token: if state == LeaseState::Won { cas } else { 0 },
+        value: has_value.then(|| make(data, m)),
+    })
+}
+
+/// What a lease get that could not ask the server becomes under ignore_exc
+/// (and what an `EN` reply means: nobody holds a lease): this caller
+/// computes without one.
+pub(crate) fn lease_free_win<V>() -> Lease<V> {
+    Lease {
+        state: LeaseState::Won,
+        token: 0,
+        value: None,
+    }
+}
+
+impl Client {
+    /// Checks the arguments of a meta command before any I/O, as the
+    /// blocking calls do: the key (base64 when allowed), TTLs, the value.
+    pub(crate) fn check_meta(&self, op: MetaOp, key: &[u8], value: &[u8]) -> Result<()> {
+        match op {
+            MetaOp::LeaseGet { lease_ttl: 0 } => {
+                return Err(Error::InvalidArgument("lease_ttl must be > 0".into()))
+            }
+            MetaOp::LeaseGet { lease_ttl } => check_exptime(lease_ttl)?,
+            MetaOp::LeaseSet { exptime, .. } => {
+                check_value(value)?;
+                check_exptime(exptime)?;
+            }
+            MetaOp::Invalidate { stale_ttl } => check_exptime(stale_ttl)?,
+            MetaOp::Get => {}
+        }
+        self.meta_key(key).map(|_| ())
+    }
+}
+
 /// How long [`Client::lease_get_or_wait`] sleeps after its first WAIT; it
 /// doubles after each further WAIT up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(1);
@@ -135,7 +247,7 @@ fn lease_state(r: &MetaReply<'_>) -> (LeaseState, bool) {
 impl Client {
     /// The key as meta commands send it: as is when it is a valid text key,
     /// base64-encoded when it is not and `base64_keys` is on.
-    fn meta_key<'a>(&'a self, key: &'a [u8]) -> Result<MetaKey<'a>> {
+    pub(crate) fn meta_key<'a>(&'a self, key: &'a [u8]) -> Result<MetaKey<'a>> {
         let wire = WireKey {
             prefix: &self.key_prefix,
             key,

@@ -6,6 +6,7 @@
 
 use crate::client::{check_exptime, check_stats_args, check_value, CasOutcome, Client};
 use crate::error::{Error, Result};
+use crate::lease::{owned_meta_value, Lease, MetaOp};
 use crate::protocol::{Retrieve, StoreCmd};
 use crate::value::{KeyResults, OwnedValue, Values, ValuesBuilder};
 
@@ -72,6 +73,13 @@ pub enum Request<'a> {
     Version,
     /// `stats [args]` of every server.
     Stats { args: &'a str },
+    /// A meta command (lease get, lease set, invalidate, meta get) of one
+    /// key; `value` is the lease set's (empty for the others).
+    Meta {
+        op: MetaOp,
+        key: &'a [u8],
+        value: &'a [u8],
+    },
 }
 
 /// The answer to a store, cas, delete, touch or flush.
@@ -114,6 +122,9 @@ pub enum Outcome {
     Version(Result<String>),
     /// (server, name, value) triples.
     Stats(Result<Vec<(String, String, String)>>),
+    /// A lease get's lease (meta get is `Value`, lease set and invalidate
+    /// `Ack`: Done, Exists for a lost lease, NotFound).
+    Lease(Result<Lease<OwnedValue>>),
 }
 
 impl Outcome {
@@ -126,7 +137,8 @@ impl Outcome {
             | Outcome::Counter(Err(e))
             | Outcome::Keys(Err(e))
             | Outcome::Version(Err(e))
-            | Outcome::Stats(Err(e)) => Some(e),
+            | Outcome::Stats(Err(e))
+            | Outcome::Lease(Err(e)) => Some(e),
             _ => None,
         }
     }
@@ -148,6 +160,11 @@ impl Outcome {
             }
             Request::Version => Outcome::Version(Err(e)),
             Request::Stats { .. } => Outcome::Stats(Err(e)),
+            Request::Meta { op, .. } => match op {
+                MetaOp::LeaseGet { .. } => Outcome::Lease(Err(e)),
+                MetaOp::Get => Outcome::Value(Err(e)),
+                MetaOp::LeaseSet { .. } | MetaOp::Invalidate { .. } => Outcome::Ack(Err(e)),
+            },
         }
     }
 }
@@ -161,7 +178,8 @@ impl Request<'_> {
             | Request::Cas { key, .. }
             | Request::Delete { key, .. }
             | Request::Touch { key, .. }
-            | Request::Arith { key, .. } => vec![key],
+            | Request::Arith { key, .. }
+            | Request::Meta { key, .. } => vec![key],
             Request::RetrieveMany { keys, .. }
             | Request::DeleteMany { keys, .. }
             | Request::TouchMany { keys, .. } => keys.clone(),
@@ -226,7 +244,9 @@ fn visit_bytes(r: &Request<'_>, f: &mut dyn FnMut(&[u8])) {
         | Request::Delete { key, .. }
         | Request::Touch { key, .. }
         | Request::Arith { key, .. } => f(key),
-        Request::Store { key, value, .. } | Request::Cas { key, value, .. } => {
+        Request::Store { key, value, .. }
+        | Request::Cas { key, value, .. }
+        | Request::Meta { key, value, .. } => {
             f(key);
             f(value);
         }
@@ -328,6 +348,11 @@ fn rebuild<'b>(r: &Request<'_>, f: &mut dyn FnMut(&[u8]) -> &'b [u8]) -> Request
         },
         Request::FlushAll { delay, noreply } => Request::FlushAll { delay, noreply },
         Request::Version => Request::Version,
+        Request::Meta { op, key, value } => Request::Meta {
+            op,
+            key: f(key),
+            value: f(value),
+        },
         Request::Stats { args } => Request::Stats {
             // the bytes came from a str, so they are UTF-8
             args: std::str::from_utf8(f(args.as_bytes())).unwrap_or_default(),
@@ -339,6 +364,9 @@ impl Client {
     /// The checks every command makes before any I/O: keys, values,
     /// exptimes, stats arguments. The event loop runs them at submission.
     pub(crate) fn check_request(&self, r: &Request<'_>) -> Result<()> {
+        if let Request::Meta { op, key, value } = *r {
+            return self.check_meta(op, key, value);
+        }
         let exptime = match *r {
             Request::Retrieve {
                 cmd: Retrieve::Gat(e) | Retrieve::Gats(e),
@@ -382,7 +410,8 @@ impl Client {
             Request::SetMany { .. }
             | Request::FlushAll { .. }
             | Request::Version
-            | Request::Stats { .. } => Ok(()),
+            | Request::Stats { .. }
+            | Request::Meta { .. } => Ok(()),
         }
     }
 
@@ -474,6 +503,23 @@ impl Client {
             }
             Request::Version => Outcome::Version(self.version()),
             Request::Stats { args } => Outcome::Stats(self.stats(args)),
+            Request::Meta { op, key, value } => match op {
+                MetaOp::LeaseGet { lease_ttl } => {
+                    Outcome::Lease(self.lease_get_with(key, lease_ttl, owned_meta_value))
+                }
+                MetaOp::LeaseSet {
+                    flags,
+                    exptime,
+                    token,
+                } => ack(
+                    self.lease_set(key, value, flags, exptime, token),
+                    Ack::Exists,
+                ),
+                MetaOp::Invalidate { stale_ttl } => {
+                    ack(self.invalidate(key, stale_ttl), Ack::NotFound)
+                }
+                MetaOp::Get => Outcome::Value(self.meta_get_with(key, owned_meta_value)),
+            },
         }
     }
 }

@@ -343,6 +343,17 @@ impl mcrs_value {
     pub fn cas(&self) -> u64 {
         self.cas
     }
+
+    /// Meta reads: seconds of TTL left, -1 when the item does not expire;
+    /// -2 when unknown (read with a classic command).
+    pub fn ttl(&self) -> i64 {
+        i64::from(self.ttl)
+    }
+
+    /// Meta reads: whether the item had been read before; None when unknown.
+    pub fn hit_before(&self) -> Option<bool> {
+        (self.hit_before >= 0).then_some(self.hit_before == 1)
+    }
 }
 
 impl std::ops::Deref for OwnedValue {

@@ -361,3 +361,341 @@ fn a_server_without_meta_commands_is_a_clear_error() {
     assert!(matches!(c.lease_get(b"k", 30), Err(Error::UnknownCommand)));
     assert!(matches!(c.meta_get(b"k"), Err(Error::UnknownCommand)));
 }
+
+// ---- the same on the event loop -----------------------------------------------
+
+mod on_the_loop {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Instant;
+
+    use mcrs::engine::EventLoop;
+    use mcrs::lease::{Lease, MetaOp};
+    use mcrs::request::{Ack, Outcome, Request};
+    use mcrs::value::OwnedValue;
+
+    type Log = Rc<RefCell<Vec<(usize, Outcome)>>>;
+
+    fn submit(lp: &mut EventLoop, log: &Log, tag: usize, req: &Request<'_>) {
+        let log = log.clone();
+        lp.submit_with(req, move |o| log.borrow_mut().push((tag, o)))
+            .expect("submit");
+    }
+
+    fn drive(lp: &mut EventLoop, log: &Log, n: usize) {
+        let end = Instant::now() + Duration::from_secs(5);
+        while log.borrow().len() < n && Instant::now() < end {
+            lp.wait(Duration::from_millis(50)).expect("run");
+        }
+        assert_eq!(log.borrow().len(), n, "outcomes in time");
+    }
+
+    fn lease_get(key: &[u8], lease_ttl: u32) -> Request<'_> {
+        Request::Meta {
+            op: MetaOp::LeaseGet { lease_ttl },
+            key,
+            value: b"",
+        }
+    }
+
+    fn lease_set<'a>(key: &'a [u8], value: &'a [u8], token: u64) -> Request<'a> {
+        Request::Meta {
+            op: MetaOp::LeaseSet {
+                flags: 9,
+                exptime: 300,
+                token,
+            },
+            key,
+            value,
+        }
+    }
+
+    fn invalidate(key: &[u8], stale_ttl: u32) -> Request<'_> {
+        Request::Meta {
+            op: MetaOp::Invalidate { stale_ttl },
+            key,
+            value: b"",
+        }
+    }
+
+    /// Runs one request to completion.
+    fn one(lp: &mut EventLoop, req: &Request<'_>) -> Outcome {
+        let log: Log = Rc::default();
+        submit(lp, &log, 0, req);
+        drive(lp, &log, 1);
+        let o = log.borrow_mut().pop().unwrap().1;
+        o
+    }
+
+    fn lease_of(o: Outcome) -> Lease<OwnedValue> {
+        match o {
+            Outcome::Lease(Ok(l)) => l,
+            other => panic!("not a lease: {other:?}"),
+        }
+    }
+
+    fn ack_of(o: Outcome) -> Ack {
+        match o {
+            Outcome::Ack(Ok(a)) => a,
+            other => panic!("not an ack: {other:?}"),
+        }
+    }
+
+    /// `n` lease gets of `key` submitted in one turn (one write), half of
+    /// them from another thread.
+    fn many_lease_gets(lp: &mut EventLoop, n: usize, key: &'static [u8]) -> Vec<Lease<OwnedValue>> {
+        let log: Log = Rc::default();
+        for i in 0..n / 2 {
+            submit(lp, &log, i, &lease_get(key, 30));
+        }
+        let sub = lp.submitter();
+        let remote: Arc<std::sync::Mutex<Vec<Outcome>>> = Arc::default();
+        let r2 = remote.clone();
+        thread::spawn(move || {
+            for _ in n / 2..n {
+                let r = r2.clone();
+                sub.submit(&lease_get(key, 30), move |o| r.lock().unwrap().push(o))
+                    .unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+        let end = Instant::now() + Duration::from_secs(5);
+        while log.borrow().len() + remote.lock().unwrap().len() < n && Instant::now() < end {
+            lp.wait(Duration::from_millis(50)).unwrap();
+        }
+        let mut all: Vec<Outcome> = log.borrow_mut().drain(..).map(|(_, o)| o).collect();
+        all.extend(remote.lock().unwrap().drain(..));
+        assert_eq!(all.len(), n);
+        all.into_iter().map(lease_of).collect()
+    }
+
+    #[test]
+    fn sixteen_loop_callers_on_a_cold_key_one_wins_the_rest_wait() {
+        let m = Memcached::start();
+        let c = client(&m);
+        let mut lp = EventLoop::new(&c).unwrap();
+        let leases = many_lease_gets(&mut lp, 16, b"loop:cold");
+        let won: Vec<_> = leases
+            .iter()
+            .filter(|l| l.state == LeaseState::Won)
+            .collect();
+        assert_eq!(won.len(), 1, "{leases:?}");
+        assert!(won[0].token != 0 && won[0].value.is_none());
+        let wait = leases.iter().filter(|l| l.state == LeaseState::Wait);
+        assert_eq!(wait.clone().count(), 15);
+        assert!(wait.clone().all(|l| l.token == 0 && l.value.is_none()));
+        let token = won[0].token;
+        assert_eq!(
+            ack_of(one(&mut lp, &lease_set(b"loop:cold", b"computed", token))),
+            Ack::Done
+        );
+        let hit = lease_of(one(&mut lp, &lease_get(b"loop:cold", 30)));
+        assert_eq!(hit.state, LeaseState::Hit);
+        let v = hit.value.unwrap();
+        assert_eq!((v.data(), v.flags()), (&b"computed"[..], 9));
+        assert!((298..=300).contains(&v.ttl()), "ttl {}", v.ttl());
+        // the blocking client sees the same item
+        assert_eq!(c.get(b"loop:cold").unwrap().unwrap().data, b"computed");
+    }
+
+    #[test]
+    fn loop_invalidate_one_wins_with_the_stale_value_the_rest_get_it_stale() {
+        let m = Memcached::start();
+        let c = client(&m);
+        let mut lp = EventLoop::new(&c).unwrap();
+        c.set(b"loop:item", b"old", 3, 300, Some(false)).unwrap();
+        assert_eq!(
+            ack_of(one(&mut lp, &invalidate(b"loop:item", 30))),
+            Ack::Done
+        );
+        assert_eq!(
+            ack_of(one(&mut lp, &invalidate(b"loop:absent", 30))),
+            Ack::NotFound
+        );
+        let leases = many_lease_gets(&mut lp, 16, b"loop:item");
+        let won: Vec<_> = leases
+            .iter()
+            .filter(|l| l.state == LeaseState::Won)
+            .collect();
+        assert_eq!(won.len(), 1, "{leases:?}");
+        assert_eq!(
+            leases
+                .iter()
+                .filter(|l| l.state == LeaseState::Stale)
+                .count(),
+            15
+        );
+        for l in &leases {
+            let v = l.value.as_ref().expect("the stale value");
+            assert_eq!((v.data(), v.flags()), (&b"old"[..], 3));
+            assert!(v.ttl() <= 30);
+        }
+        let token = won[0].token;
+        assert_eq!(
+            ack_of(one(&mut lp, &lease_set(b"loop:item", b"new", token))),
+            Ack::Done
+        );
+        let fresh = lease_of(one(&mut lp, &lease_get(b"loop:item", 30)));
+        assert_eq!(
+            (fresh.state, fresh.value.unwrap().data()),
+            (LeaseState::Hit, &b"new"[..])
+        );
+    }
+
+    #[test]
+    fn a_loop_lease_nobody_fulfils_expires_after_lease_ttl() {
+        let m = Memcached::start();
+        let c = client(&m);
+        let mut lp = EventLoop::new(&c).unwrap();
+        let first = lease_of(one(&mut lp, &lease_get(b"loop:abandoned", 2)));
+        assert_eq!(first.state, LeaseState::Won);
+        let second = lease_of(one(&mut lp, &lease_get(b"loop:abandoned", 2)));
+        assert_eq!(second.state, LeaseState::Wait);
+        thread::sleep(Duration::from_millis(3200));
+        let next = lease_of(one(&mut lp, &lease_get(b"loop:abandoned", 2)));
+        assert_eq!(next.state, LeaseState::Won);
+        assert_ne!(next.token, first.token);
+        let late = lease_set(b"loop:abandoned", b"late", first.token);
+        assert_eq!(ack_of(one(&mut lp, &late)), Ack::Exists);
+        let on_time = lease_set(b"loop:abandoned", b"v", next.token);
+        assert_eq!(ack_of(one(&mut lp, &on_time)), Ack::Done);
+    }
+
+    #[test]
+    fn a_loop_recompute_that_lost_a_race_is_refused() {
+        let m = Memcached::start();
+        let c = client(&m);
+        let mut lp = EventLoop::new(&c).unwrap();
+        c.set(b"loop:race", b"v1", 0, 300, Some(false)).unwrap();
+        one(&mut lp, &invalidate(b"loop:race", 60));
+        let a = lease_of(one(&mut lp, &lease_get(b"loop:race", 30)));
+        assert_eq!(a.state, LeaseState::Won);
+        one(&mut lp, &invalidate(b"loop:race", 60));
+        let b = lease_of(one(&mut lp, &lease_get(b"loop:race", 30)));
+        assert_eq!(b.state, LeaseState::Won);
+        assert_eq!(
+            ack_of(one(&mut lp, &lease_set(b"loop:race", b"from-a", a.token))),
+            Ack::Exists
+        );
+        let now = lease_of(one(&mut lp, &lease_get(b"loop:race", 30)));
+        assert_eq!(
+            (now.state, now.value.unwrap().data()),
+            (LeaseState::Stale, &b"v1"[..])
+        );
+        assert_eq!(
+            ack_of(one(&mut lp, &lease_set(b"loop:race", b"from-b", b.token))),
+            Ack::Done
+        );
+        let got = Request::Meta {
+            op: MetaOp::Get,
+            key: b"loop:race",
+            value: b"",
+        };
+        match one(&mut lp, &got) {
+            Outcome::Value(Ok(Some(v))) => {
+                assert_eq!(v.data(), b"from-b");
+                assert_eq!(v.hit_before(), Some(false));
+                assert!((298..=300).contains(&v.ttl()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            one(
+                &mut lp,
+                &Request::Meta {
+                    op: MetaOp::Get,
+                    key: b"loop:none",
+                    value: b""
+                }
+            ),
+            Outcome::Value(Ok(None))
+        ));
+    }
+
+    #[test]
+    fn loop_meta_arguments_are_checked_at_submission() {
+        let m = Memcached::start();
+        let c = client(&m);
+        let mut lp = EventLoop::new(&c).unwrap();
+        let bad =
+            |lp: &mut EventLoop, r: &Request<'_>| lp.submit_with(r, |_| panic!("ran")).unwrap_err();
+        assert!(matches!(
+            bad(&mut lp, &lease_get(b"k", 0)),
+            Error::InvalidArgument(_)
+        ));
+        assert!(matches!(
+            bad(&mut lp, &lease_get(b"a b", 5)),
+            Error::InvalidKey(_)
+        ));
+        assert_eq!(lp.pending(), 0);
+    }
+
+    /// `n` callers of a cached function on one loop: lease get; HIT/STALE
+    /// take the value, WON computes (50 ms) then lease-sets, WAIT retries
+    /// after a backoff. Returns the backend calls made.
+    fn loop_herd(c: &Client, n: usize, key: &'static [u8]) -> usize {
+        let mut lp = EventLoop::new(c).unwrap();
+        let log: Log = Rc::default();
+        let mut retry_at: Vec<(Instant, usize)> = Vec::new();
+        let mut compute_done: Vec<(Instant, u64)> = Vec::new();
+        let mut calls = 0;
+        let mut done = 0;
+        for i in 0..n {
+            submit(&mut lp, &log, i, &lease_get(key, 10));
+        }
+        let end = Instant::now() + Duration::from_secs(10);
+        while done < n && Instant::now() < end {
+            lp.wait(Duration::from_millis(2)).unwrap();
+            let now = Instant::now();
+            for (i, o) in std::mem::take(&mut *log.borrow_mut()) {
+                match o {
+                    Outcome::Lease(Ok(l)) => match l.state {
+                        LeaseState::Hit | LeaseState::Stale => {
+                            assert_eq!(l.value.unwrap().data(), b"expensive");
+                            done += 1;
+                        }
+                        LeaseState::Won => {
+                            calls += 1;
+                            compute_done.push((now + Duration::from_millis(50), l.token));
+                        }
+                        LeaseState::Wait => retry_at.push((now + Duration::from_millis(5), i)),
+                    },
+                    Outcome::Ack(Ok(a)) => {
+                        assert_eq!(a, Ack::Done);
+                        done += 1;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            let (due, later): (Vec<_>, Vec<_>) = retry_at.drain(..).partition(|(t, _)| *t <= now);
+            retry_at = later;
+            for (_, i) in due {
+                submit(&mut lp, &log, i, &lease_get(key, 10));
+            }
+            let (due, later): (Vec<_>, Vec<_>) =
+                compute_done.drain(..).partition(|(t, _)| *t <= now);
+            compute_done = later;
+            for (_, token) in due {
+                submit(
+                    &mut lp,
+                    &log,
+                    usize::MAX,
+                    &lease_set(key, b"expensive", token),
+                );
+            }
+        }
+        assert_eq!(done, n, "every caller got the value");
+        calls
+    }
+
+    #[test]
+    fn loop_herd_of_64_makes_one_backend_call() {
+        let m = Memcached::start();
+        let c = client(&m);
+        let calls = loop_herd(&c, 64, b"loop:herd");
+        eprintln!("64 loop callers on one cold key under a lease: {calls} backend call(s)");
+        assert_eq!(calls, 1);
+    }
+}

@@ -2,7 +2,9 @@
 //! they accumulate while the replies of their parts (one per key, or one
 //! per server) come in from the connections.
 
+use super::meta::MetaKind;
 use crate::error::Error;
+use crate::lease::{lease_free_win, Lease};
 use crate::request::{Ack, Counter, Outcome};
 use crate::value::{KeyResults, KeyStatus, OwnedValue, ValuesBuilder};
 
@@ -82,6 +84,8 @@ pub enum LineKind {
     Ok,
     /// `VERSION <text>`
     Version,
+    /// a meta command, answered by one meta reply (never quiet)
+    Meta(MetaKind),
 }
 
 /// A reply to a part, decoded.
@@ -90,6 +94,10 @@ pub enum Answer {
     Ack(Ack),
     Number(u64),
     Version(String),
+    /// a lease get's lease
+    Lease(Lease<OwnedValue>),
+    /// a meta get's value, or a miss
+    Value(Option<OwnedValue>),
 }
 
 /// One `stats` line: (server, name, value).
@@ -110,6 +118,10 @@ enum Acc {
     Stats(Vec<Option<Result<Vec<Stat>, Error>>>),
     /// flush_all on every server: the first failure wins
     All(Option<Error>),
+    /// a lease get
+    Lease(Option<Result<Lease<OwnedValue>, Error>>),
+    /// a meta get (its value carries TTL left, last access, hit-before)
+    MetaValue(Option<Result<Option<OwnedValue>, Error>>),
 }
 
 struct Job {
@@ -136,6 +148,10 @@ pub enum Shape {
     Stats(usize),
     /// flush_all over every server
     All,
+    /// a lease get
+    Lease,
+    /// a meta get
+    MetaValue,
 }
 
 /// The table of requests in flight. Slots are reused; a completed slot's
@@ -210,6 +226,8 @@ impl Jobs {
             Shape::Version(n) => Acc::Version((0..n).map(|_| None).collect()),
             Shape::Stats(n) => Acc::Stats((0..n).map(|_| None).collect()),
             Shape::All => Acc::All(None),
+            Shape::Lease => Acc::Lease(None),
+            Shape::MetaValue => Acc::MetaValue(None),
         };
         self.live += 1;
         let job = |gen| Job {
@@ -314,6 +332,10 @@ impl Jobs {
                 first.get_or_insert(e);
             }
             (Acc::All(_), Ok(_)) => {}
+            (Acc::Lease(v), Ok(Answer::Lease(l))) => *v = Some(Ok(l)),
+            (Acc::Lease(v), Err(e)) => *v = Some(Err(e)),
+            (Acc::MetaValue(v), Ok(Answer::Value(x))) => *v = Some(Ok(x)),
+            (Acc::MetaValue(v), Err(e)) => *v = Some(Err(e)),
             (acc, a) => {
                 let e = Error::Protocol(format!("reply {a:?} does not match the request"));
                 fail_acc(acc, slot, e);
@@ -414,6 +436,8 @@ fn fail_acc(acc: &mut Acc, slot: u32, e: Error) {
         Acc::All(first) => {
             first.get_or_insert(e);
         }
+        Acc::Lease(v) => *v = Some(Err(e)),
+        Acc::MetaValue(v) => *v = Some(Err(e)),
     }
 }
 
@@ -426,6 +450,8 @@ fn failed_outcome(acc: &Acc, e: Error) -> Outcome {
         Acc::Keys(..) => Outcome::Keys(Err(e)),
         Acc::Version(_) => Outcome::Version(Err(e)),
         Acc::Stats(_) => Outcome::Stats(Err(e)),
+        Acc::Lease(_) => Outcome::Lease(Err(e)),
+        Acc::MetaValue(_) => Outcome::Value(Err(e)),
     }
 }
 
@@ -478,5 +504,14 @@ fn outcome_of(acc: Acc, ignore_exc: bool) -> Outcome {
             Outcome::Stats(Ok(all))
         }
         Acc::All(first) => Outcome::Ack(first.map_or(Ok(Ack::Done), Err)),
+        Acc::Lease(v) => Outcome::Lease(match v.unwrap_or_else(|| Err(missing())) {
+            // ignore_exc: a failed lease get computes without a lease
+            Err(_) if ignore_exc => Ok(lease_free_win()),
+            r => r,
+        }),
+        Acc::MetaValue(v) => Outcome::Value(match v.unwrap_or_else(|| Err(missing())) {
+            Err(_) if ignore_exc => Ok(None),
+            r => r,
+        }),
     }
 }

@@ -31,6 +31,7 @@
 //! written fail with TIMEOUT, the others go out on a fresh connection.
 
 mod job;
+mod meta;
 mod pipe;
 mod remote;
 
@@ -235,6 +236,12 @@ impl EventLoop {
         let nr = |o: Option<bool>| o.unwrap_or(default_noreply);
         let cluster = Arc::clone(&self.client.cluster);
         let servers = self.pipes.len();
+        // meta: checked at submission, so the key is valid as one or the other
+        let base64 = match *req {
+            Request::Meta { key, .. } => self.client.meta_key(key).is_ok_and(|k| k.base64),
+            _ => false,
+        };
+        let recache = self.client.meta.recache_threshold;
         let (pipes, mut cx) = self.split(now);
         match *req {
             Request::Retrieve { cmd, key } => {
@@ -460,6 +467,18 @@ impl EventLoop {
                 for (s, p) in pipes.iter_mut().enumerate() {
                     p.stats(&mut cx, args, j, s as u32, due);
                 }
+            }
+            Request::Meta { op, key, value } => {
+                let m = meta::MetaStart {
+                    op,
+                    key,
+                    value,
+                    base64,
+                    recache,
+                    ignore_exc,
+                    due,
+                };
+                meta::start(pipes, &mut cx, &cluster, m, cb);
             }
         }
         if cx.resolve {

@@ -884,6 +884,21 @@ impl Pipe {
                     let counters = &cluster.servers()[server].counters;
                     retrieval_step(cx, counters, *cmd, wants, keys, next, buf)?
                 }
+                // meta commands (engine/meta.rs): one meta reply each
+                Kind::Line {
+                    kind: LineKind::Meta(m),
+                    job,
+                    slot,
+                } => match super::meta::step(cx, *m, *job, *slot, buf) {
+                    Ok(step) => step,
+                    Err((e, answered)) => {
+                        if let Some(used) = answered {
+                            self.rpos += used;
+                            self.queue.pop_front();
+                        }
+                        return Err(e);
+                    }
+                },
                 Kind::Line { kind, job, slot } => {
                     match protocol::parse(buf).map_err(|e| protocol_error(e.0))? {
                         None => Step::NeedMore,
@@ -1107,7 +1122,7 @@ impl Pipe {
     }
 }
 
-enum Step {
+pub(super) enum Step {
     NeedMore,
     /// n bytes used; the head is still waiting
     Consumed(usize),
