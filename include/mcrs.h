@@ -216,6 +216,19 @@ typedef void (*mcrs_version_cb)(void *userdata, enum mcrs_status status, const c
 // with `mcrs_stats_free`) or NULL on failure.
 typedef void (*mcrs_stats_cb)(void *userdata, enum mcrs_status status, struct mcrs_stats *stats);
 
+// Called with the outcome of `mcrs_loop_lease_get`. For MCRS_STATUS_OK,
+// `state` tells what was found, `token` is the lease token for WON (pass
+// it to `mcrs_loop_lease_set`; 0 otherwise) and `value` is the value for
+// HIT and STALE and for WON on a stale or expiring item (the callee's:
+// free it with `mcrs_value_free`), NULL for WAIT and for WON on a miss.
+// For any other status: `state` is MCRS_LEASE_WAIT, `token` 0 and `value`
+// NULL (`mcrs_last_error` has the detail during the call).
+typedef void (*mcrs_lease_cb)(void *userdata,
+                              enum mcrs_status status,
+                              enum mcrs_lease state,
+                              uint64_t token,
+                              struct mcrs_value *value);
+
 // Use the command's default: set, add, replace, append, prepend, delete,
 // touch, flush_all and verbosity follow the config's default_noreply (on
 // unless changed); cas, incr, decr and cache_memlimit wait for the reply.
@@ -909,6 +922,58 @@ enum mcrs_status mcrs_loop_stats(struct mcrs_loop *l,
                                  const char *args,
                                  mcrs_stats_cb cb,
                                  void *userdata);
+
+// The loop's lease get (meta `mg` with vivify-on-miss; see
+// `mcrs_client_lease_get`): `cb` gets the state, the token and the value.
+// Of many callers that miss the same cold key, exactly one gets WON; the
+// others get WAIT until the winner's `mcrs_loop_lease_set` lands (retry
+// them after a short delay) or the lease expires after `lease_ttl`
+// seconds (> 0; 0 is refused with MCRS_STATUS_INVALID_ARGUMENT). With
+// ignore_exc a failed read is WON with token 0.
+enum mcrs_status mcrs_loop_lease_get(struct mcrs_loop *l,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     uint32_t lease_ttl,
+                                     mcrs_lease_cb cb,
+                                     void *userdata);
+
+// The loop's lease set (meta `ms` with `C<token>`; see
+// `mcrs_client_lease_set`): `cb` gets MCRS_STATUS_OK when stored and
+// MCRS_STATUS_EXISTS when the lease was lost (the item was invalidated,
+// replaced or expired since the lease was granted: the value is not
+// stored, so a recompute that lost a race never reads as fresh). Token 0
+// stores unconditionally. The value is copied at submission.
+enum mcrs_status mcrs_loop_lease_set(struct mcrs_loop *l,
+                                     const uint8_t *key,
+                                     size_t key_len,
+                                     const uint8_t *value,
+                                     size_t value_len,
+                                     uint32_t flags,
+                                     uint32_t exptime,
+                                     uint64_t token,
+                                     mcrs_status_cb cb,
+                                     void *userdata);
+
+// The loop's invalidate (meta `md` with `I`; see `mcrs_client_invalidate`):
+// marks `key` stale instead of deleting it, so the next lease get wins with
+// the stale value and the others get it as STALE. `stale_ttl` > 0 also sets
+// how many seconds the stale item lives. `cb` gets MCRS_STATUS_OK, or
+// MCRS_STATUS_NOT_FOUND when the key was not there.
+enum mcrs_status mcrs_loop_invalidate(struct mcrs_loop *l,
+                                      const uint8_t *key,
+                                      size_t key_len,
+                                      uint32_t stale_ttl,
+                                      mcrs_status_cb cb,
+                                      void *userdata);
+
+// The loop's meta get (see `mcrs_client_meta_get`): `cb` gets the value,
+// which also tells its TTL left, last access and hit-before
+// (`mcrs_value_ttl`, ...), or MCRS_STATUS_NOT_FOUND on a miss.
+enum mcrs_status mcrs_loop_meta_get(struct mcrs_loop *l,
+                                    const uint8_t *key,
+                                    size_t key_len,
+                                    mcrs_get_cb cb,
+                                    void *userdata);
 
 // Makes the calling thread the loop's thread (as if it had made it):
 // `mcrs_loop_run` and the other loop-thread calls are then accepted here,

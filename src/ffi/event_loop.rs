@@ -296,7 +296,7 @@ pub extern "C" fn mcrs_loop_pending(l: *const mcrs_loop) -> usize {
 
 /// Submits a checked request with its callback: on the loop's thread
 /// directly, from another thread through the lock-free hand-over.
-fn submit(l: *mut mcrs_loop, req: Arg<Request<'_>>, cb: Callback) -> mcrs_status {
+pub(super) fn submit(l: *mut mcrs_loop, req: Arg<Request<'_>>, cb: Callback) -> mcrs_status {
     if l.is_null() {
         set_last_error("argument `l` is NULL");
         return MCRS_STATUS_NULL_POINTER;
@@ -413,16 +413,20 @@ callback!(deliver_stats, mcrs_stats_cb, |f, ud, o| {
 
 /// A callback of C function `f` (any of the `mcrs_*_cb` types, passed as
 /// its bits) delivered by `tramp`.
-fn cb_of(tramp: unsafe fn(usize, usize, Outcome), f: usize, ud: *mut c_void) -> Callback {
+pub(super) fn cb_of(
+    tramp: unsafe fn(usize, usize, Outcome),
+    f: usize,
+    ud: *mut c_void,
+) -> Callback {
     // SAFETY: `tramp` matches the type `f` was given as, and C callbacks
     // are documented to run on the loop's thread.
     unsafe { Callback::from_raw(tramp, f, ud as usize) }
 }
 
-fn get_cb(f: mcrs_get_cb, ud: *mut c_void) -> Callback {
+pub(super) fn get_cb(f: mcrs_get_cb, ud: *mut c_void) -> Callback {
     cb_of(deliver_get, f.map_or(0, |f| f as usize), ud)
 }
-fn status_cb(f: mcrs_status_cb, ud: *mut c_void) -> Callback {
+pub(super) fn status_cb(f: mcrs_status_cb, ud: *mut c_void) -> Callback {
     cb_of(deliver_status, f.map_or(0, |f| f as usize), ud)
 }
 fn number_cb(f: mcrs_number_cb, ud: *mut c_void) -> Callback {

@@ -17,6 +17,7 @@
 pub mod client;
 pub mod config;
 pub mod event_loop;
+pub mod loop_meta;
 pub mod loop_owner;
 pub mod meta;
 pub mod shape;
