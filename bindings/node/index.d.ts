@@ -61,6 +61,27 @@ export interface ClientOptions {
   serde?: { serialize: Serializer; deserialize: Deserializer };
 }
 
+/** What leaseGet found. */
+export interface Lease<T = any> {
+  /** hit: fresh; won: compute and leaseSet; stale: a stale value, another caller recomputes; wait: retry shortly. */
+  state: 'hit' | 'won' | 'stale' | 'wait';
+  /** The lease token for 'won' (pass it to leaseSet); 0n otherwise. */
+  token: bigint;
+  /** The value for 'hit' and 'stale' (and 'won' on a stale item). */
+  value: T | undefined;
+  /** Seconds of TTL the value had left (-1: none; -2: no value). */
+  ttl: number;
+}
+
+export interface GetOrComputeOptions {
+  /** Seconds a lease lasts when its holder never sets (default 30). */
+  leaseTtl?: number;
+  /** Expiry of the stored value in seconds (default 0: none). */
+  expire?: number;
+  /** Milliseconds a WAIT is retried before fn runs without the lease (default 5000). */
+  wait?: number;
+}
+
 export interface StoreOptions {
   /** Seconds (up to 30 days), else a unix time; 0 (default) never expires. */
   expire?: number;
@@ -131,6 +152,15 @@ export declare class Client {
   gat<T = any, D = T>(key: Key, expire: number, defaultValue: D): Promise<T | D>;
   gats<T = any>(key: Key, expire?: number): Promise<[T, bigint] | [undefined, undefined]>;
   gats<T = any, D = T>(key: Key, expire: number, defaultValue: D): Promise<[T, bigint] | [D, undefined]>;
+
+  /** Lease get (meta mg with vivify-on-miss): see README "Leases". */
+  leaseGet<T = any>(key: Key, opts?: { leaseTtl?: number }): Promise<Lease<T>>;
+  /** Stores a value computed under a lease: true stored, false the lease was lost. */
+  leaseSet(key: Key, value: any, token: bigint | number | string, opts?: number | { expire?: number }): Promise<boolean>;
+  /** Marks key stale (meta md I): true, or false when absent. */
+  invalidate(key: Key, staleTtl?: number): Promise<boolean>;
+  /** A cached function under a lease: fn runs once for a herd of callers on a cold key. */
+  getOrCompute<T = any>(key: Key, fn: (key: Key) => T | Promise<T>, opts?: GetOrComputeOptions): Promise<T>;
   /** Hits only, keyed by the key's string (Buffer keys as their UTF-8 text). Rejects with MCRS_STATUS_PARTIAL when some servers failed (unless ignoreExc); the error's `hits` holds what the others had and `failed` each failed key with its code. */
   getMany<T = any>(keys: Key[]): Promise<Record<string, T>>;
   getsMany<T = any>(keys: Key[]): Promise<Record<string, [T, bigint]>>;

@@ -219,6 +219,7 @@ function closedError(op) {
 }
 
 const STORE_OPS = { set: 0, add: 1, replace: 2, append: 3, prepend: 4 };
+const LEASE_STATES = ['hit', 'won', 'stale', 'wait'];
 const READ_OPS = { get: 0, gets: 1, gat: 2, gats: 3 };
 
 // ---- the client -------------------------------------------------------------------
@@ -428,6 +429,112 @@ class Client {
   gat(key, expire = 0, defaultValue) { return this.#readOne('gat', key, expire, defaultValue); }
   /** Get-and-touch with the cas unique: [value, cas] or [defaultValue, undefined]. */
   gats(key, expire = 0, defaultValue) { return this.#readOne('gats', key, expire, defaultValue); }
+
+  // ---- leases: stampede protection (memcached meta commands) ----------------------
+
+  /**
+   * Lease get (meta `mg` with vivify-on-miss): { state, token, value, ttl }.
+   * state: 'hit' (a fresh value), 'won' (a miss or a stale value, and this
+   * caller holds the lease: compute, then leaseSet with the token), 'stale'
+   * (a stale value; another caller is recomputing), 'wait' (a miss; another
+   * caller holds the lease: retry shortly). token is a BigInt (0n unless
+   * 'won'); value is the decoded value for 'hit' and 'stale' (and 'won' on a
+   * stale item), else undefined; ttl its seconds left (-1: none). A lease
+   * nobody fulfils expires after leaseTtl seconds (default 30).
+   */
+  leaseGet(key, opts) {
+    const op = 'leaseGet';
+    try {
+      const h = this.#handle(op);
+      const o = checkOptions(op, opts, ['leaseTtl']);
+      const ttl = intArg(op, 'leaseTtl', o.leaseTtl, 1, I32_MAX, 30);
+      checkKey(op, key);
+      const de = this.#raw ? this.#deserialize : null;
+      return this.#n.leaseGet(h, key, ttl).then((r) => ({
+        state: LEASE_STATES[r[0]],
+        token: r[1],
+        value: r[2] !== undefined && de ? de(key, r[2][0], r[2][1]) : r[2],
+        ttl: r[3],
+      }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Stores the value computed under a lease (meta `ms` with the token): true
+   * when stored, false when the lease was lost (the item was invalidated,
+   * replaced or expired meanwhile: the value is not stored, so a recompute
+   * that lost a race never reads as fresh). Token 0n stores unconditionally.
+   * opts: { expire } (or a bare number).
+   */
+  leaseSet(key, value, token, opts) {
+    const op = 'leaseSet';
+    try {
+      this.#handle(op);
+      if (typeof opts === 'number') opts = { expire: opts };
+      const o = checkOptions(op, opts, ['expire']);
+      const exp = expireArg(op, o.expire);
+      checkKey(op, key);
+      if (token === undefined) throw new TypeError('mcrs leaseSet: the lease token is missing');
+      const t = u64Arg(op, 'token', token);
+      const [data, flags] = this.#encode(op, key, value);
+      return this.#n.leaseSet(this.#handle(op), key, data, flags, exp, t);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Marks `key` stale instead of deleting it (meta `md` with `I`): the next
+   * leaseGet wins with the stale value, the others get it as 'stale' until
+   * the new value lands. staleTtl > 0 also sets how many seconds the stale
+   * item lives (0: keeps its TTL). true, or false when the key was not there.
+   */
+  invalidate(key, staleTtl = 0) {
+    const op = 'invalidate';
+    try {
+      const h = this.#handle(op);
+      const t = intArg(op, 'staleTtl', staleTtl, 0, I32_MAX, 0);
+      checkKey(op, key);
+      return this.#n.invalidate(h, key, t);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * A cached function under a lease: the value of `key`, computed by
+   * `await fn(key)` only when this caller wins the lease (so a herd of
+   * callers on a cold key makes one call of fn), then stored with leaseSet.
+   * 'hit' and 'stale' return the cached value; 'wait' retries with backoff
+   * (1 ms, doubling up to 50 ms) for up to opts.wait ms (default 5000), after
+   * which fn runs without the lease and its value is returned, not stored.
+   * opts: { leaseTtl (s, default 30), expire (s, default 0), wait (ms) }.
+   */
+  async getOrCompute(key, fn, opts) {
+    const op = 'getOrCompute';
+    if (typeof fn !== 'function') throw new TypeError(`mcrs ${op}: fn must be a function, got ${describe(fn)}`);
+    const o = checkOptions(op, opts, ['leaseTtl', 'expire', 'wait']);
+    const leaseTtl = intArg(op, 'leaseTtl', o.leaseTtl, 1, I32_MAX, 30);
+    const expire = expireArg(op, o.expire);
+    const wait = intArg(op, 'wait', o.wait, 0, U32_MAX, 5000);
+    const deadline = Date.now() + wait;
+    let backoff = 1;
+    for (;;) {
+      const l = await this.leaseGet(key, { leaseTtl });
+      if (l.state === 'hit' || l.state === 'stale') return l.value;
+      if (l.state === 'won') {
+        const v = await fn(key);
+        await this.leaseSet(key, v, l.token, { expire });
+        return v;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) return fn(key);
+      await new Promise((r) => setTimeout(r, Math.min(backoff, left)));
+      backoff = Math.min(backoff * 2, 50);
+    }
+  }
 
   /**
    * The raw bytes of `key` copied into `buf` (a Buffer or Uint8Array), with

@@ -143,13 +143,13 @@ enum op {
     OP_CAS, OP_DELETE, OP_TOUCH, OP_INCR, OP_DECR,
     OP_GET_MANY, OP_GETS_MANY, OP_SET_MANY, OP_DELETE_MANY, OP_TOUCH_MANY,
     OP_FLUSH_ALL, OP_VERSION, OP_STATS, OP_GET_INTO, OP_CACHE_MEMLIMIT, OP_VERBOSITY,
-    OP_FLUSH_BUFFERS, OP_QUIT, OP_CLIENT,
+    OP_FLUSH_BUFFERS, OP_QUIT, OP_CLIENT, OP_LEASE_GET, OP_LEASE_SET, OP_INVALIDATE,
 };
 static const char *const OP_NAMES[] = {
     "get", "gets", "gat", "gats", "set", "add", "replace", "append", "prepend", "cas", "delete",
     "touch", "incr", "decr", "getMany", "getsMany", "setMany", "deleteMany", "touchMany",
     "flushAll", "version", "stats", "getInto", "cacheMemlimit", "verbosity", "flushBuffers",
-    "quit", "Client",
+    "quit", "Client", "leaseGet", "leaseSet", "invalidate",
 };
 
 /* An McrsError for `status`: the message is "mcrs <op>: <detail> (<name>)". */
@@ -207,7 +207,7 @@ static napi_value error_now(napi_env env, env_state *es, int op, mcrs_status st)
 /* ---- requests ------------------------------------------------------------------------------- */
 
 enum kind { K_READ, K_STORE, K_CAS, K_BOOL, K_NUMBER, K_MANY, K_KEYS, K_TRUE, K_VERSION,
-            K_STATS, K_INTO };
+            K_STATS, K_INTO, K_LEASE_SET };
 
 typedef struct req {
     loop_s *ls;
@@ -524,7 +524,15 @@ static void on_status(void *ud, mcrs_status st) {
             reject_status(env, r, st);
         }
         break;
-    case K_BOOL: /* delete/touch: true found, false not found */
+    case K_LEASE_SET: /* true stored, false the lease was lost (EXISTS) */
+        if (st == MCRS_STATUS_OK || st == MCRS_STATUS_EXISTS) {
+            napi_get_boolean(env, st == MCRS_STATUS_OK, &out);
+            settle(env, r, out);
+        } else {
+            reject_status(env, r, st);
+        }
+        break;
+    case K_BOOL: /* delete/touch/invalidate: true found, false not found */
         if (st == MCRS_STATUS_OK || st == MCRS_STATUS_NOT_FOUND) {
             napi_get_boolean(env, st == MCRS_STATUS_OK, &out);
             settle(env, r, out);
@@ -540,6 +548,58 @@ static void on_status(void *ud, mcrs_status st) {
             reject_status(env, r, st);
         }
         break;
+    }
+    CB_LEAVE(r);
+}
+
+/* A lease get: [state 0..3, token BigInt, value or undefined, ttl]; the value decoded, or
+   [bytes, flags] for a custom deserializer. */
+static void on_lease(void *ud, mcrs_status st, mcrs_lease state, uint64_t token,
+                     mcrs_value *v) {
+    req *r = ud;
+#undef CB_DROP
+#define CB_DROP mcrs_value_free(v)
+    CB_ENTER(r);
+#undef CB_DROP
+#define CB_DROP (void)0
+    if (st != MCRS_STATUS_OK) {
+        reject_status(env, r, st);
+        mcrs_value_free(v);
+        CB_LEAVE(r);
+        return;
+    }
+    napi_value out, undef, sv, tv, ttl, val = NULL, err = NULL;
+    napi_get_undefined(env, &undef);
+    napi_create_array_with_length(env, 4, &out);
+    napi_create_uint32(env, (uint32_t)state, &sv);
+    napi_create_bigint_uint64(env, token, &tv);
+    napi_set_element(env, out, 0, sv);
+    napi_set_element(env, out, 1, tv);
+    napi_create_double(env, v ? (double)mcrs_value_ttl(v) : -2, &ttl);
+    napi_set_element(env, out, 3, ttl);
+    if (v == NULL) {
+        napi_set_element(env, out, 2, undef);
+        settle(env, r, out);
+    } else {
+        const uint8_t *data = mcrs_value_data(v);
+        size_t len = mcrs_value_len(v);
+        uint32_t flags = mcrs_value_flags(v);
+        if (ls->client->raw) {
+            napi_value f;
+            napi_create_array_with_length(env, 2, &val);
+            napi_set_element(env, val, 0, copy_buffer(env, data, len));
+            napi_create_uint32(env, flags, &f);
+            napi_set_element(env, val, 1, f);
+        } else {
+            val = decode(env, es, r->key, r->keylen, data, len, flags, &err);
+        }
+        if (val == NULL) {
+            napi_reject_deferred(env, r->d, err ? err : undef);
+        } else {
+            napi_set_element(env, out, 2, val);
+            settle(env, r, out);
+        }
+        mcrs_value_free(v);
     }
     CB_LEAVE(r);
 }
@@ -1266,6 +1326,66 @@ static napi_value js_arith(napi_env env, napi_callback_info info) {
     return sent_req(env, r, st, p, &k, NULL);
 }
 
+/* leaseGet(h, key, leaseTtl) */
+static napi_value js_lease_get(napi_env env, napi_callback_info info) {
+    ARGS(3);
+    KEY_ARG(k, 1);
+    size_t keep = k.n <= 250 ? k.n : 0; /* the key is kept to name it in decode errors */
+    req *r = req_new(ls, OP_LEASE_GET, K_READ, keep);
+    if (!r) {
+        free(k.heap);
+        return throw_type(env, "mcrs: out of memory");
+    }
+    memcpy(r->key, k.p, keep);
+    r->keylen = keep;
+    napi_value p = begin(env, r);
+    if (!p) {
+        free(k.heap);
+        return NULL;
+    }
+    mcrs_status st = mcrs_loop_lease_get(ls->loop, k.p, k.n, get_u32(env, argv[2]), on_lease, r);
+    free(k.heap);
+    after_submit(env, r, st);
+    return p;
+}
+
+/* leaseSet(h, key, data, flags, exptime, token) */
+static napi_value js_lease_set(napi_env env, napi_callback_info info) {
+    ARGS(6);
+    KEY_ARG(k, 1);
+    char vb[4096];
+    bytes v;
+    uint64_t token;
+    if (!get_bytes(env, argv[2], vb, sizeof vb, &v)) {
+        free(k.heap);
+        return throw_type(env, "mcrs: value must be a string or a Buffer");
+    }
+    if (!get_u64(env, argv[5], &token)) {
+        free(k.heap);
+        free(v.heap);
+        return throw_type(env, "mcrs: token must be a BigInt");
+    }
+    req *r;
+    napi_value p = begin_req(env, ls, OP_LEASE_SET, K_LEASE_SET, &r, &k, &v);
+    if (!p)
+        return NULL;
+    mcrs_status st = mcrs_loop_lease_set(ls->loop, k.p, k.n, v.p, v.n, get_u32(env, argv[3]),
+                                         get_u32(env, argv[4]), token, on_status, r);
+    return sent_req(env, r, st, p, &k, &v);
+}
+
+/* invalidate(h, key, staleTtl) */
+static napi_value js_invalidate(napi_env env, napi_callback_info info) {
+    ARGS(3);
+    KEY_ARG(k, 1);
+    req *r;
+    napi_value p = begin_req(env, ls, OP_INVALIDATE, K_BOOL, &r, &k, NULL);
+    if (!p)
+        return NULL;
+    mcrs_status st = mcrs_loop_invalidate(ls->loop, k.p, k.n, get_u32(env, argv[2]), on_status, r);
+    return sent_req(env, r, st, p, &k, NULL);
+}
+
 /* Collects the keys of a JS array into one blob: ptrs/lens point into r->key. */
 static req *many_req(napi_env env, loop_s *ls, int op, int kind, napi_value arr,
                      const uint8_t ***ptrs, size_t **lens) {
@@ -1872,6 +1992,7 @@ static napi_value init(napi_env env, napi_value exports) {
         FN("send", js_send),         FN("quit", js_quit),           FN("close", js_close),
         FN("admin", js_admin),       FN("pending", js_pending), FN("counters", js_counters),
         FN("libraryVersion", js_library_version),
+        FN("leaseGet", js_lease_get), FN("leaseSet", js_lease_set), FN("invalidate", js_invalidate),
 #undef FN
     };
     CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
