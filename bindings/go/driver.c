@@ -130,12 +130,28 @@ void mcrsgo_on_stats(void *ud, enum mcrs_status st, mcrs_stats *stats) {
   }
 }
 
+void mcrsgo_on_lease(void *ud, enum mcrs_status st, mcrs_lease state, uint64_t token, mcrs_value *v) {
+  mcrsgo_done *r = push(ud, st);
+  r->kind = MCRSGO_LEASE;
+  r->lease = (int32_t)state;
+  r->token = token;
+  r->ttl = v != NULL ? mcrs_value_ttl(v) : -2;
+  if (v != NULL) {
+    r->obj = v;
+    r->data = mcrs_value_data(v);
+    r->len = mcrs_value_len(v);
+    r->cas = mcrs_value_cas(v);
+    r->flags = mcrs_value_flags(v);
+  }
+}
+
 /* frees what the completions of the last turn held */
 static void release_batch(mcrsgo_driver *d) {
   for (size_t i = 0; i < d->len; i++) {
     mcrsgo_done *r = &d->buf[i];
     switch (r->kind) {
-    case MCRSGO_VALUE: mcrs_value_free(r->obj); break;
+    case MCRSGO_VALUE:
+    case MCRSGO_LEASE: mcrs_value_free(r->obj); break;
     case MCRSGO_VALUES: mcrs_values_free(r->obj); break;
     case MCRSGO_STATS: mcrs_stats_free(r->obj); break;
     default: break;

@@ -69,6 +69,9 @@ type result struct {
 	keys     []int32
 	text     string
 	stats    map[string]map[string]string
+	lease    int   // LeaseGet: the state
+	token    uint64
+	ttl      int64
 	into     []byte // GetBytesInto's buffer, set by the caller
 	wantInto bool
 	intoN    int
@@ -359,6 +362,12 @@ func fill(res *result, r *C.mcrsgo_done) {
 			res.it.data = []byte{}
 		default:
 			res.it.data = copyBytes(r.data, r.len)
+		}
+	case C.MCRSGO_LEASE:
+		res.lease, res.token, res.ttl = int(r.lease), uint64(r.token), int64(r.ttl)
+		if r.obj != nil {
+			res.found = true
+			res.it = item{data: copyBytes(r.data, r.len), flags: uint32(r.flags), cas: uint64(r.cas)}
 		}
 	case C.MCRSGO_NUMBER:
 		res.num = uint64(r.cas)

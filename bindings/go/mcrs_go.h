@@ -52,6 +52,7 @@ enum {
   MCRSGO_KEYS = 4,   /* keys: n per-key statuses (malloc) */
   MCRSGO_NUMBER = 5, /* number */
   MCRSGO_TEXT = 6,   /* text: a version string (malloc) */
+  MCRSGO_LEASE = 7,  /* lease, token, ttl; obj: mcrs_value or NULL (data/len/flags/cas) */
 };
 
 /* an entry of a multi-key read: the value (data NULL for none) and its outcome */
@@ -78,6 +79,9 @@ typedef struct mcrsgo_done {
   char *detail;        /* mcrs_last_error of a failure (malloc) or NULL */
   size_t detail_len;
   void *obj;           /* freed by the driver on its next turn */
+  int32_t lease;       /* MCRSGO_LEASE: the mcrs_lease state */
+  uint64_t token;      /* MCRSGO_LEASE: the lease token */
+  int64_t ttl;         /* MCRSGO_LEASE: the value's TTL left (mcrs_value_ttl) */
 } mcrsgo_done;
 
 typedef struct mcrsgo_driver {
@@ -108,6 +112,7 @@ void mcrsgo_on_values(void *ud, enum mcrs_status st, mcrs_values *vs);
 void mcrsgo_on_keys(void *ud, enum mcrs_status st, const enum mcrs_status *per_key, size_t n);
 void mcrsgo_on_version(void *ud, enum mcrs_status st, const char *version);
 void mcrsgo_on_stats(void *ud, enum mcrs_status st, mcrs_stats *stats);
+void mcrsgo_on_lease(void *ud, enum mcrs_status st, mcrs_lease state, uint64_t token, mcrs_value *v);
 
 /* The detail of a failed submission: the calling thread's mcrs_last_error
    is copied into err (NUL-terminated) in the same cgo call, so no thread
@@ -231,6 +236,22 @@ static inline enum mcrs_status mcrsgo_bget(const mcrs_client *c, int cmd, const 
   if (st == MCRS_STATUS_OK)
     mcrsgo_value_unpack(*v, it);
   return st == MCRS_STATUS_NOT_FOUND ? st : mcrsgo_submitted(st, err, errcap);
+}
+
+/* lease get (cmd 0; arg: lease_ttl), lease set (1; arg: exptime), invalidate (2; arg:
+   stale_ttl), meta get (3) */
+static inline enum mcrs_status mcrsgo_meta(mcrs_loop *l, int cmd, const uint8_t *k, size_t kl, const uint8_t *v,
+                                           size_t vl, uint32_t flags, uint32_t arg, uint64_t token, uint64_t id,
+                                           char *err, size_t errcap) {
+  enum mcrs_status st;
+  void *ud = MCRSGO_UD(id);
+  switch (cmd) {
+  case 1: st = mcrs_loop_lease_set(l, k, kl, v, vl, flags, arg, token, mcrsgo_on_status, ud); break;
+  case 2: st = mcrs_loop_invalidate(l, k, kl, arg, mcrsgo_on_status, ud); break;
+  case 3: st = mcrs_loop_meta_get(l, k, kl, mcrsgo_on_get, ud); break;
+  default: st = mcrs_loop_lease_get(l, k, kl, arg, mcrsgo_on_lease, ud); break;
+  }
+  return mcrsgo_submitted(st, err, errcap);
 }
 
 #endif /* MCRS_GO_H */
