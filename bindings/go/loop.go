@@ -69,7 +69,7 @@ type result struct {
 	keys     []int32
 	text     string
 	stats    map[string]map[string]string
-	lease    int   // LeaseGet: the state
+	lease    int // LeaseGet: the state
 	token    uint64
 	ttl      int64
 	into     []byte // GetBytesInto's buffer, set by the caller
