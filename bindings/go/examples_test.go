@@ -30,6 +30,9 @@ func TestExamplePrograms(t *testing.T) {
 		{"cluster", s1.Addr + "," + s2.Addr, []string{"some_key = some value",
 			"stored 100 keys (0 failed), read back 100", s1.Addr + " holds ", s2.Addr + " holds "}},
 		{"serde", s1.Addr, []string{"key = map[a:b c:d]"}},
+		{"lease", s1.Addr, []string{"20 callers on a cold key: computed 1 time(s); values map[report v1:20]",
+			"20 callers after invalidate: computed 1 time(s); 19 served the stale value meanwhile",
+			"example:lease = report v2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bin := filepath.Join(dir, tc.name)

@@ -39,6 +39,13 @@ test('examples/cluster.js', () => {
   assert.doesNotMatch(out, /missing/);
 });
 
+test('examples/lease.js: a cached function under a lease', () => {
+  assert.equal(run('lease.js', servers.slice(0, 1)),
+    '20 callers on a cold key: computed 1 time(s); values {"report v1":20}\n' +
+    '20 callers after invalidate: computed 1 time(s); 19 served the stale value meanwhile\n' +
+    'example:lease = "report v2"\n');
+});
+
 test('examples/serde.js', () => {
   assert.equal(run('serde.js', servers.slice(0, 1)), "key = { a: 'b', c: 'd' }\n");
 });
