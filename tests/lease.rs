@@ -632,6 +632,123 @@ mod on_the_loop {
         assert_eq!(lp.pending(), 0);
     }
 
+    fn meta_get(key: &[u8]) -> Request<'_> {
+        Request::Meta {
+            op: MetaOp::Get,
+            key,
+            value: b"",
+        }
+    }
+
+    #[test]
+    fn loop_base64_keys_prefix_and_noreply_writes_before_meta() {
+        let m = Memcached::start();
+        let c = builder(&m)
+            .base64_keys(true)
+            .key_prefix(b"app:")
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut lp = EventLoop::new(&c).unwrap();
+        let k: &[u8] = b"\x00\x01 binary\xff";
+        assert_eq!(ack_of(one(&mut lp, &lease_set(k, b"bin", 0))), Ack::Done);
+        match one(&mut lp, &meta_get(k)) {
+            Outcome::Value(Ok(Some(v))) => assert_eq!((v.data(), v.flags()), (&b"bin"[..], 9)),
+            other => panic!("{other:?}"),
+        }
+        // the blocking client reads the same item
+        assert_eq!(c.meta_get(k).unwrap().unwrap().data, b"bin");
+        // a noreply classic write submitted before a meta read is fenced off
+        let log: Log = Rc::default();
+        let set = Request::Store {
+            cmd: mcrs::protocol::StoreCmd::Set,
+            key: b"nr",
+            value: b"1",
+            flags: 0,
+            exptime: 0,
+            noreply: Some(true),
+        };
+        submit(&mut lp, &log, 0, &set);
+        submit(&mut lp, &log, 1, &meta_get(b"nr"));
+        submit(&mut lp, &log, 2, &lease_get(b"nr", 30));
+        drive(&mut lp, &log, 3);
+        let mut got = std::mem::take(&mut *log.borrow_mut());
+        got.sort_by_key(|(t, _)| *t);
+        assert!(matches!(got[0].1, Outcome::Ack(Ok(Ack::Done))));
+        assert!(matches!(&got[1].1, Outcome::Value(Ok(Some(v))) if v.data() == b"1"));
+        assert!(matches!(&got[2].1, Outcome::Lease(Ok(l)) if l.state == LeaseState::Hit));
+        assert_eq!(client(&m).get(b"app:nr").unwrap().unwrap().data, b"1");
+    }
+
+    #[test]
+    fn loop_ignore_exc_lease_get_is_a_lease_free_win() {
+        let c = ClientBuilder::new()
+            .add_server("127.0.0.1:1")
+            .unwrap()
+            .ignore_exc(true)
+            .build()
+            .unwrap();
+        let mut lp = EventLoop::new(&c).unwrap();
+        let l = lease_of(one(&mut lp, &lease_get(b"k", 30)));
+        assert_eq!(
+            (l.state, l.token, l.value.is_none()),
+            (LeaseState::Won, 0, true)
+        );
+        assert!(matches!(
+            one(&mut lp, &meta_get(b"k")),
+            Outcome::Value(Ok(None))
+        ));
+        // without ignore_exc the failure is the caller's
+        let strict = ClientBuilder::new()
+            .add_server("127.0.0.1:1")
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut lp = EventLoop::new(&strict).unwrap();
+        assert!(matches!(
+            one(&mut lp, &lease_get(b"k", 30)),
+            Outcome::Lease(Err(Error::ConnectFailed { .. }))
+        ));
+    }
+
+    #[test]
+    fn loop_server_without_meta_or_with_garbage_is_a_clear_error() {
+        let peer = FakePeer::start(|_, mut s| {
+            while let Some(line) = read_line(&mut s) {
+                if line.starts_with("mg bad") {
+                    send(&mut s, b"VA x\r\n");
+                } else if line.starts_with("mg ") || line.starts_with("md ") {
+                    send(&mut s, b"ERROR\r\n");
+                } else {
+                    send(&mut s, b"garbage\r\n");
+                }
+            }
+        });
+        let c = ClientBuilder::new()
+            .add_server(&peer.addr())
+            .unwrap()
+            .build()
+            .unwrap();
+        let mut lp = EventLoop::new(&c).unwrap();
+        // one line refused: the connection stays in step for the next
+        assert!(matches!(
+            one(&mut lp, &lease_get(b"k", 30)),
+            Outcome::Lease(Err(Error::UnknownCommand))
+        ));
+        assert!(matches!(
+            one(&mut lp, &meta_get(b"k")),
+            Outcome::Value(Err(Error::UnknownCommand))
+        ));
+        assert!(matches!(
+            one(&mut lp, &invalidate(b"k", 0)),
+            Outcome::Ack(Err(Error::UnknownCommand))
+        ));
+        assert!(matches!(
+            one(&mut lp, &lease_get(b"bad", 30)),
+            Outcome::Lease(Err(Error::Protocol(_)))
+        ));
+    }
+
     /// `n` callers of a cached function on one loop: lease get; HIT/STALE
     /// take the value, WON computes (50 ms) then lease-sets, WAIT retries
     /// after a backoff. Returns the backend calls made.
