@@ -72,6 +72,7 @@ step "examples: the blocking and the event-loop C examples on a private memcache
 MCRS_SKIP_BUILD=1 bash examples/run_example.sh basic
 MCRS_SKIP_BUILD=1 bash examples/run_example.sh loop
 MCRS_SKIP_BUILD=1 bash examples/run_example.sh lease
+MCRS_SKIP_BUILD=1 bash examples/run_example.sh lease_loop
 
 step "Python interoperability (pymemcache)"
 python3 -m pytest -q tests/interop
