@@ -185,3 +185,22 @@ func TestGetOrComputeWaitEndsWithCtx(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestLeaseNobodyFulfilsExpires(t *testing.T) {
+	c, _ := setup(t)
+	first, err := c.LeaseGet(ctx, "lease:abandoned", 2)
+	if err != nil || first.State != mcrs.LeaseWon {
+		t.Fatalf("%+v %v", first, err)
+	}
+	if l, _ := c.LeaseGet(ctx, "lease:abandoned", 2); l.State != mcrs.LeaseWait {
+		t.Fatalf("second caller: %v", l.State)
+	}
+	time.Sleep(3200 * time.Millisecond) // memcached's clock ticks in whole seconds
+	next, err := c.LeaseGet(ctx, "lease:abandoned", 2)
+	if err != nil || next.State != mcrs.LeaseWon || next.Token == first.Token {
+		t.Fatalf("after lease_ttl: %+v %v", next, err)
+	}
+	if err := c.LeaseSet(ctx, "lease:abandoned", "late", first.Token); !errors.Is(err, mcrs.ErrExists) {
+		t.Fatalf("expired lease: %v", err)
+	}
+}
