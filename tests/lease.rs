@@ -749,6 +749,44 @@ mod on_the_loop {
         ));
     }
 
+    #[test]
+    fn loop_lease_after_a_server_restart_fails_once_cleanly_then_works() {
+        let mut m = Memcached::start();
+        let c = builder(&m)
+            .retry_timeout(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        let mut lp = EventLoop::new(&c).unwrap();
+        assert_eq!(
+            lease_of(one(&mut lp, &lease_get(b"r", 30))).state,
+            LeaseState::Won
+        );
+        m.restart();
+        // the loop usually sees the idle connection close and reconnects; when
+        // the request goes out first on the stale connection, it fails with
+        // the connection (meta requests are not sent again): never a hang
+        match one(&mut lp, &lease_get(b"r", 30)) {
+            Outcome::Lease(Ok(l)) => assert_eq!(l.state, LeaseState::Won),
+            Outcome::Lease(Err(e)) => {
+                eprintln!("after the restart: {e}");
+                assert!(e.is_server_failure(), "{e:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        thread::sleep(Duration::from_millis(20));
+        let end = Instant::now() + Duration::from_secs(3);
+        loop {
+            match one(&mut lp, &lease_get(b"r2", 30)) {
+                Outcome::Lease(Ok(l)) => {
+                    assert_eq!(l.state, LeaseState::Won);
+                    break;
+                }
+                other if Instant::now() > end => panic!("{other:?}"),
+                _ => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
     /// `n` callers of a cached function on one loop: lease get; HIT/STALE
     /// take the value, WON computes (50 ms) then lease-sets, WAIT retries
     /// after a backoff. Returns the backend calls made.
