@@ -109,7 +109,7 @@ static void hundred_in_flight(void) {
     mcrs_loop *l = loop_of(c);
     enum { N = 100 };
     static struct slot sets[N], gets[N];
-    char key[N][32], val[N][32];
+    char key[N][64], val[N][32];
     done_count = 0;
     for (int i = 0; i < N; i++) {
         snprintf(key[i], sizeof key[i], "%s:loop:%d", tu_run_id(), i);
@@ -237,7 +237,7 @@ static void partial_results(void) {
     const char *servers[] = {server_at(0), server_at(1), tu_closed_port_addr()};
     mcrs_client *c = client_of(servers, 3, 500);
     enum { N = 30 };
-    char key[N][32];
+    char key[N][64];
     const uint8_t *keys[N];
     size_t lens[N];
     for (int i = 0; i < N; i++) {
