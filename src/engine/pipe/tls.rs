@@ -33,6 +33,26 @@ pub(super) struct Session {
     got_data: bool,
 }
 
+/// The socket as rustls reads it on the read path: remembers whether the
+/// last read was short (the socket is empty then, and the poller reports
+/// new data: no read that would only say EAGAIN).
+struct ReadIo {
+    fd: RawFd,
+    short: bool,
+}
+
+impl io::Read for ReadIo {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: buf is valid writable memory of buf.len() bytes.
+        let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.short = (n as usize) < buf.len();
+        Ok(n as usize)
+    }
+}
+
 fn io_for(fd: RawFd) -> FdIo {
     FdIo {
         fd,
@@ -206,8 +226,11 @@ impl Pipe {
     #[inline(never)]
     pub(super) fn read_tls(&mut self, cx: &mut Ctx<'_>) -> Result<(), Error> {
         let fd = self.sock.as_ref().map_or(-1, Sock::fd);
-        let mut io = io_for(fd);
+        let mut io = ReadIo { fd, short: false };
         let mut got_any = false;
+        // set once a short read emptied the socket: the records it brought
+        // are decrypted and handed on, then the read is over
+        let mut drained = false;
         loop {
             let s = self.tls.as_deref_mut().expect("a TLS session");
             match s.conn.reader().fill_buf() {
@@ -240,10 +263,13 @@ impl Pipe {
                 // the peer closed without close_notify
                 Err(_) => return self.tls_closed(cx),
             }
+            if drained {
+                break;
+            }
             match s.conn.read_tls(&mut io) {
                 // EOF: the session says next whether it was clean
                 Ok(0) => {}
-                Ok(_) => {}
+                Ok(_) => drained = io.short,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
@@ -252,7 +278,7 @@ impl Pipe {
                 Err(e) => return Err(Error::Io(e)),
             }
             if let Err(e) = s.conn.process_new_packets() {
-                let _ = s.conn.write_tls(&mut io);
+                let _ = s.conn.write_tls(&mut io_for(fd));
                 return Err(Error::Tls(tls::describe(&e)));
             }
             if s.conn.wants_write() {
