@@ -3,7 +3,9 @@
    server and keys (examples/bench.sh runs it; every value is checked).
    usage: bench_loop HOST PORT OPS VALUE_SIZE WORKLOAD [DEPTH|THREADS]
    workloads: loop_get (default depth 100), blocking_get (default 1 thread)
-   prints: name ops_per_second */
+   prints: name ops_per_second
+   environment: MCRS_BENCH_TLS_CA=ca.pem turns TLS on, verified with that CA
+   (examples/bench_tls.sh) */
 #define _POSIX_C_SOURCE 200809L
 #include "mcrs.h"
 
@@ -127,6 +129,13 @@ int main(int argc, char **argv) {
     mcrs_status st = mcrs_config_add_server(cfg, addr);
     if (st != MCRS_STATUS_OK)
         die("add_server", st);
+    const char *ca = getenv("MCRS_BENCH_TLS_CA");
+    if (ca && *ca) {
+        if ((st = mcrs_config_set_tls(cfg, true)) != MCRS_STATUS_OK)
+            die("set_tls", st);
+        if ((st = mcrs_config_set_tls_ca_file(cfg, ca)) != MCRS_STATUS_OK)
+            die("tls_ca_file", st);
+    }
     st = mcrs_client_new(cfg, &client);
     if (st != MCRS_STATUS_OK)
         die("client_new", st);

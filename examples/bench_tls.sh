@@ -2,9 +2,10 @@
 # TLS against plaintext, one mcrs client each, on two private memcached
 # servers (one plain, one -Z with a certificate from a CA made here by
 # openssl): instructions per op (valgrind callgrind, whole program) of get,
-# set and mget100 (per key), the cost of a reconnect with a resumed TLS
-# session (reconnect) and of a full handshake (new_client: a client per op),
-# and ops/s of get (median of RUNS alternating runs).
+# set and mget100 (per key), the event loop's get (examples/bench_loop.c,
+# one and 100 in flight), the cost of a reconnect with a resumed TLS session
+# (reconnect) and of a full handshake (new_client: a client per op), and
+# ops/s of get (median of RUNS alternating runs).
 #
 #   cargo build --release && examples/bench_tls.sh
 #
@@ -32,6 +33,8 @@ trap cleanup EXIT
 
 "$cc" -std=gnu11 -Wall -Wextra -O2 -I"$root/include" -o "$work/bench" "$here/bench.c" \
     -L"$libdir" -lmcrs -Wl,-rpath,"$libdir"
+"$cc" -std=gnu11 -Wall -Wextra -O2 -pthread -I"$root/include" -o "$work/bench_loop" \
+    "$here/bench_loop.c" -L"$libdir" -lmcrs -Wl,-rpath,"$libdir"
 
 # certificates: a CA, and a server certificate for 127.0.0.1 signed by it
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
@@ -75,6 +78,21 @@ ir() { # ir plain|tls OPS WORKLOAD: total instructions of the program
         "$work/bench" 127.0.0.1 "$port" "$2" "$VALUE_SIZE" "$3" 2>&1 >/dev/null |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
+loop_ir() { # loop_ir plain|tls OPS DEPTH: total instructions of bench_loop's loop_get
+    local ca="" port="$plain_port"
+    [ "$1" = tls ] && { ca="$work/ca.pem"; port="$tls_port"; }
+    MCRS_BENCH_TLS_CA="$ca" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        "$work/bench_loop" 127.0.0.1 "$port" "$2" "$VALUE_SIZE" loop_get "$3" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+loop_row() { # loop_row NAME DEPTH LO HI: the event loop's get, per op
+    local p t pl ph tl th
+    pl="$(loop_ir plain "$3" "$2")"; ph="$(loop_ir plain "$4" "$2")"
+    tl="$(loop_ir tls "$3" "$2")"; th="$(loop_ir tls "$4" "$2")"
+    p="$(python3 -c "print(round(($ph - $pl) / ($4 - $3)))")"
+    t="$(python3 -c "print(round(($th - $tl) / ($4 - $3)))")"
+    printf '%s\t%s\t%s\t%s\n' "$1" "$p" "$t" "$(python3 -c "print(f'{$t / $p:.2f}')")"
+}
 per_op() { # per_op plain|tls WORKLOAD LO HI [DIVISOR]
     local lo hi
     lo="$(ir "$1" "$3" "$2")"; hi="$(ir "$1" "$4" "$2")"
@@ -98,6 +116,9 @@ row get get "$CG_OPS_LO" "$CG_OPS_HI"
 row set set "$CG_OPS_LO" "$CG_OPS_HI"
 # mget100: OPS counts keys (OPS/100 requests); per key
 row mget100_per_key mget100 "$((CG_OPS_LO * 10))" "$((CG_OPS_HI * 10))"
+# the event loop (examples/bench_loop.c): one in flight, and 100
+loop_row loop_get_depth1 1 "$CG_OPS_LO" "$CG_OPS_HI"
+loop_row loop_get_depth100 100 "$((CG_OPS_LO * 5))" "$((CG_OPS_HI * 5))"
 row reconnect reconnect "$((CG_OPS_LO / 10))" "$((CG_OPS_HI / 10))"
 row new_client new_client "$((CG_OPS_LO / 10))" "$((CG_OPS_HI / 10))"
 

@@ -1,9 +1,11 @@
-//! TLS for the blocking connections (rustls, ring provider): the options a
+//! TLS for the connections (rustls, ring provider): the options a
 //! client is built with, the rustls configuration every connection of the
 //! client shares (with its session cache, so reconnects resume), the
 //! handshake under the connect deadline, and error details that name what
 //! went wrong (unknown CA, name mismatch, expired certificate, handshake
-//! timeout, a peer that does not speak TLS).
+//! timeout, a peer that does not speak TLS). The blocking handshake is
+//! here; the event loop drives the same session non-blocking
+//! (src/engine/pipe/tls.rs) with the same error helpers.
 
 use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
@@ -444,8 +446,61 @@ fn wait(fd: RawFd, events: libc::c_short, deadline: Deadline) -> io::Result<bool
 
 /// TLS record content types (change_cipher_spec .. heartbeat): the first
 /// byte of anything a TLS server sends.
-fn is_tls_record_start(b: u8) -> bool {
+pub(crate) fn is_tls_record_start(b: u8) -> bool {
     (0x14..=0x18).contains(&b)
+}
+
+/// Before the first TLS byte of a handshake is read: peeks at what the
+/// server sent, and when it is not a TLS record (a plaintext server answers
+/// the ClientHello with a text line: ERROR, CLIENT_ERROR ...), the error
+/// that says so. None when nothing is there yet or it looks like TLS.
+pub(crate) fn not_tls(fd: RawFd) -> Option<Error> {
+    let mut first = [0u8; 1];
+    // SAFETY: first is one writable byte.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            first.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n != 1 || is_tls_record_start(first[0]) {
+        return None;
+    }
+    let mut peek = [0u8; 64];
+    // SAFETY: peek is writable memory of its length.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            peek.as_mut_ptr().cast(),
+            peek.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    let got = &peek[..n.max(0) as usize];
+    Some(Error::Tls(format!(
+        "the server does not speak TLS (it answered {:?}); is TLS enabled on it (memcached -Z)?",
+        String::from_utf8_lossy(got).lines().next().unwrap_or("")
+    )))
+}
+
+/// The error of a handshake that did not finish within the connect
+/// timeout (`budget_ms`), after `received` bytes from the server.
+pub(crate) fn handshake_timeout(received: usize, budget_ms: u64) -> Error {
+    Error::Tls(if received == 0 {
+        format!(
+            "handshake timeout: no TLS answer within {budget_ms} ms \
+             (is the server a plaintext memcached, or stalled?)"
+        )
+    } else {
+        format!("handshake timeout: not complete within {budget_ms} ms")
+    })
+}
+
+/// The server closed the connection in the middle of the handshake.
+pub(crate) fn closed_in_handshake() -> Error {
+    Error::Tls("the server closed the connection during the handshake".into())
 }
 
 /// Runs the handshake on a connected socket, never past `deadline`
@@ -461,16 +516,7 @@ pub(crate) fn handshake(
         flags: libc::MSG_DONTWAIT,
     };
     let mut received = 0usize;
-    let timed_out = |received: usize| {
-        Error::Tls(if received == 0 {
-            format!(
-                "handshake timeout: no TLS answer within {budget_ms} ms \
-                 (is the server a plaintext memcached, or stalled?)"
-            )
-        } else {
-            format!("handshake timeout: not complete within {budget_ms} ms")
-        })
-    };
+    let timed_out = |received: usize| handshake_timeout(received, budget_ms);
     while tls.is_handshaking() || tls.wants_write() {
         if tls.wants_write() {
             match tls.write_tls(&mut io) {
@@ -491,40 +537,12 @@ pub(crate) fn handshake(
         // peek at the first byte: a plaintext server answers the
         // ClientHello with a text line (ERROR, CLIENT_ERROR ...)
         if received == 0 {
-            let mut first = [0u8; 1];
-            // SAFETY: first is one writable byte.
-            let n = unsafe {
-                libc::recv(
-                    fd,
-                    first.as_mut_ptr().cast(),
-                    1,
-                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
-                )
-            };
-            if n == 1 && !is_tls_record_start(first[0]) {
-                let mut peek = [0u8; 64];
-                // SAFETY: peek is writable memory of its length.
-                let n = unsafe {
-                    libc::recv(
-                        fd,
-                        peek.as_mut_ptr().cast(),
-                        peek.len(),
-                        libc::MSG_PEEK | libc::MSG_DONTWAIT,
-                    )
-                };
-                let got = &peek[..n.max(0) as usize];
-                return Err(Error::Tls(format!(
-                    "the server does not speak TLS (it answered {:?}); is TLS enabled on it (memcached -Z)?",
-                    String::from_utf8_lossy(got).lines().next().unwrap_or("")
-                )));
+            if let Some(e) = not_tls(fd) {
+                return Err(e);
             }
         }
         match tls.read_tls(&mut io) {
-            Ok(0) => {
-                return Err(Error::Tls(
-                    "the server closed the connection during the handshake".into(),
-                ))
-            }
+            Ok(0) => return Err(closed_in_handshake()),
             Ok(n) => received += n,
             Err(e)
                 if matches!(
@@ -545,7 +563,7 @@ pub(crate) fn handshake(
     Ok(())
 }
 
-fn closed_during_handshake(e: io::Error) -> Error {
+pub(crate) fn closed_during_handshake(e: io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => Error::Tls(format!(
             "the server closed the connection during the handshake ({e})"

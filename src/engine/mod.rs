@@ -163,6 +163,14 @@ impl EventLoop {
             .map(|d| d.left_at(now))
     }
 
+    /// For tests: whether the TLS session of the connection to server
+    /// `server` was resumed (Some(true)) or fully negotiated (Some(false));
+    /// None without a TLS connection up.
+    #[doc(hidden)]
+    pub fn tls_resumed(&self, server: usize) -> Option<bool> {
+        self.pipes.get(server).and_then(Pipe::tls_resumed)
+    }
+
     /// Requests submitted and not completed yet (their callbacks pending).
     pub fn pending(&self) -> usize {
         self.jobs.live() + self.jobs.done_len()

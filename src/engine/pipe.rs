@@ -20,8 +20,14 @@
 //!
 //! With memcached `-Y` credentials, the login is queued in front of
 //! everything on a new connection and its reply is matched first; a refused
-//! login is remembered for `retry_timeout` (no login per request). TLS is not
-//! spoken here: a TLS client's requests fail instead of going out in clear.
+//! login is remembered for `retry_timeout` (no login per request).
+//!
+//! With TLS, a connected socket first runs a non-blocking handshake
+//! (`State::Handshaking`, within the connect deadline), driven by readiness;
+//! then the same write buffer is encrypted into the session and replies are
+//! decrypted into the same read buffer, so everything above is unchanged
+//! (the glue is in [`tls`]). A refused handshake is remembered for
+//! `retry_timeout` like a refused login.
 //!
 //! A timeout, a close, garbage or an error reply that leaves the stream's
 //! position unknown breaks the connection: the requests whose bytes were
@@ -46,6 +52,8 @@ use crate::counters::Counters;
 use crate::error::Error;
 use crate::protocol::{self, encode, Response, Retrieve, WireKey};
 use crate::request::Ack;
+
+mod tls;
 
 /// Keys per coalesced retrieval line (as in the blocking client).
 const KEYS_PER_LINE: usize = 256;
@@ -159,6 +167,8 @@ enum State {
     Resolving(Deadline),
     /// non-blocking connect in progress; addresses still to try
     Connecting(Deadline, Vec<SocketAddr>),
+    /// connected; the TLS handshake runs until the (connect) deadline
+    Handshaking(Deadline),
     Ready,
 }
 
@@ -181,6 +191,8 @@ pub struct Pipe {
     name: String,
     state: State,
     sock: Option<Sock>,
+    /// the TLS session of the connection (TLS on), see [`tls`]
+    tls: Option<Box<tls::Session>>,
     /// the last answer of the resolver for a host name
     resolved: Option<Vec<SocketAddr>>,
     wbuf: Vec<u8>,
@@ -204,9 +216,9 @@ pub struct Pipe {
     pub want_flush: bool,
     /// spare key/want buffers for retrieval lines
     spare: Vec<(Vec<Want>, Vec<u8>)>,
-    /// the server refused the login: requests fail with this detail, without
-    /// connecting, until then (retry_timeout)
-    refused: Option<(Deadline, String)>,
+    /// the server refused the login or the TLS handshake: requests fail
+    /// with this error, without connecting, until then (retry_timeout)
+    refused: Option<(Deadline, Error)>,
 }
 
 fn token(server: usize) -> Token {
@@ -276,6 +288,7 @@ impl Pipe {
             addr,
             state: State::Closed,
             sock: None,
+            tls: None,
             resolved,
             wbuf: Vec::new(),
             woff: 0,
@@ -311,7 +324,7 @@ impl Pipe {
     /// The earliest time this pipe must be looked at again.
     pub fn next_deadline(&self) -> Option<Deadline> {
         match &self.state {
-            State::Resolving(d) | State::Connecting(d, _) => Some(*d),
+            State::Resolving(d) | State::Connecting(d, _) | State::Handshaking(d) => Some(*d),
             State::Ready => self.queue.front().map(|e| e.due),
             State::Closed => None,
         }
@@ -477,12 +490,9 @@ impl Pipe {
 
     /// Starts connecting (resolving first when the host is a name).
     fn open(&mut self, cx: &mut Ctx<'_>) {
-        if cx.opts.tls.is_some() {
-            return self.refuse_tls(cx);
-        }
-        if let Some((until, detail)) = &self.refused {
+        if let Some((until, refusal)) = &self.refused {
             if cx.now < *until {
-                let e = Error::AuthFailed(detail.clone());
+                let e = copy_error(refusal);
                 self.state = State::Closed;
                 self.fail_all(cx, &e);
                 self.reset_buffers();
@@ -586,6 +596,7 @@ impl Pipe {
             return;
         };
         match r {
+            Ok(()) if cx.opts.tls.is_some() => self.start_tls(cx, deadline),
             Ok(()) => self.became_ready(cx),
             Err(e) => {
                 let State::Connecting(_, rest) = std::mem::replace(&mut self.state, State::Closed)
@@ -627,20 +638,7 @@ impl Pipe {
         if let Some(mut s) = self.sock.take() {
             s.deregister(cx.registry);
         }
-    }
-
-    /// The loop does not speak TLS: rather than sending plaintext to a
-    /// server configured for it, every waiting request fails with a clear
-    /// error. The server's health is not touched: it did nothing wrong.
-    #[cold]
-    fn refuse_tls(&mut self, cx: &mut Ctx<'_>) {
-        let e = Error::Tls(format!(
-            "{}: TLS not supported on the event loop (use the blocking calls)",
-            self.name
-        ));
-        self.state = State::Closed;
-        self.fail_all(cx, &e);
-        self.reset_buffers();
+        self.tls = None;
     }
 
     /// Puts the `-Y` login in front of everything queued on a new
@@ -733,13 +731,15 @@ impl Pipe {
 
     /// Readiness reported by the poller.
     pub fn on_event(&mut self, cx: &mut Ctx<'_>, readable: bool, writable: bool) {
-        if matches!(self.state, State::Connecting(..)) {
-            self.check_connected(cx);
+        match self.state {
+            State::Connecting(..) => self.check_connected(cx),
+            State::Handshaking(_) => self.handshake(cx),
+            _ => {}
         }
         if !matches!(self.state, State::Ready) {
             return;
         }
-        if writable && self.woff < self.wbuf.len() {
+        if writable && (self.woff < self.wbuf.len() || self.tls_wants_write()) {
             self.want_flush = true;
         }
         if readable {
@@ -758,23 +758,31 @@ impl Pipe {
         let Some(fd) = self.sock.as_ref().map(Sock::fd) else {
             return;
         };
-        while self.woff < self.wbuf.len() {
-            let rest = &self.wbuf[self.woff..];
-            // SAFETY: rest is a valid slice for the call.
-            let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
-            if n > 0 {
-                self.woff += n as usize;
-                continue;
+        if self.tls.is_some() {
+            // TLS: the same bytes, encrypted (see tls.rs)
+            if !self.write_tls(cx, fd) {
+                return;
             }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                // the poller says when there is room again
-                io::ErrorKind::WouldBlock => break,
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
-                    return self.broken(cx, Error::UnexpectedClose)
+        } else {
+            while self.woff < self.wbuf.len() {
+                let rest = &self.wbuf[self.woff..];
+                // SAFETY: rest is a valid slice for the call.
+                let n =
+                    unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
+                if n > 0 {
+                    self.woff += n as usize;
+                    continue;
                 }
-                _ => return self.broken(cx, Error::Io(e)),
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    // the poller says when there is room again
+                    io::ErrorKind::WouldBlock => break,
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                        return self.broken(cx, Error::UnexpectedClose)
+                    }
+                    _ => return self.broken(cx, Error::Io(e)),
+                }
             }
         }
         let written = self.written();
@@ -795,6 +803,9 @@ impl Pipe {
 
     /// Reads what the socket has and hands each complete reply to its request.
     fn read(&mut self, cx: &mut Ctx<'_>) -> Result<(), Error> {
+        if self.tls.is_some() {
+            return self.read_tls(cx);
+        }
         let fd = self.sock.as_ref().map_or(-1, Sock::fd);
         let mut got_any = false;
         loop {
@@ -981,10 +992,13 @@ impl Pipe {
             // a refused login: remembered, so that requests fail at once
             // instead of logging in again per request
             Error::AuthFailed(d) => {
-                let d = format!("{}: {d}", self.name);
-                self.refused = Some((cx.now.plus(cx.cluster.retry_timeout()), d.clone()));
-                Error::AuthFailed(d)
+                let e = Error::AuthFailed(format!("{}: {d}", self.name));
+                self.refused = Some((cx.now.plus(cx.cluster.retry_timeout()), copy_error(&e)));
+                e
             }
+            // a TLS session that failed (a client certificate refused after
+            // the handshake, as TLS 1.3 does it)
+            Error::Tls(d) => self.tls_session_failed(cx, d),
             e => e,
         };
         let written = self.written();
@@ -1094,6 +1108,7 @@ impl Pipe {
     /// connection; a connect that did not finish fails its requests.
     pub fn check_timeouts(&mut self, cx: &mut Ctx<'_>) {
         match &self.state {
+            State::Handshaking(d) if *d <= cx.now => self.handshake_timed_out(cx),
             State::Resolving(d) | State::Connecting(d, _) if *d <= cx.now => {
                 let why = format!(
                     "connect timed out after {} ms",
@@ -1114,6 +1129,7 @@ impl Pipe {
     /// Closes the connection without failing anything (the loop is going
     /// away; its requests were cancelled).
     pub fn shutdown(&mut self, cx: &mut Ctx<'_>) {
+        self.close_notify();
         self.drop_socket(cx);
         self.queue.clear();
         self.sent.clear();

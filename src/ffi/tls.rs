@@ -51,8 +51,9 @@ fn set_pem(
 /// TLS on every connection (default off). Servers are verified against the
 /// system roots unless a CA is set. TLS settings given while TLS is off make
 /// `mcrs_client_new` fail with MCRS_STATUS_INVALID_ARGUMENT (nothing is sent
-/// in the clear by mistake). Event loops (`mcrs_loop_*`) do not speak TLS:
-/// their requests fail with MCRS_STATUS_TLS. A handshake that fails gives
+/// in the clear by mistake). Event loops (`mcrs_loop_*`) speak TLS too: the
+/// handshake runs non-blocking within the connect timeout, before the
+/// `-Y` login and the requests. A handshake that fails gives
 /// MCRS_STATUS_TLS; `mcrs_last_error` says why (unknown CA, name mismatch,
 /// expired certificate, handshake timeout, a server that does not speak TLS).
 #[no_mangle]

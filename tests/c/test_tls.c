@@ -4,12 +4,19 @@
  * private CA with only the system roots, verification off, a TLS client
  * against a plaintext server, auth right / wrong / none (AUTH_FAILED, fast,
  * the password never in the error detail), bad arguments, an event loop
- * over a TLS client (refused with MCRS_STATUS_TLS, nothing sent in clear) and
- * an event loop that logs in (right and wrong password). */
+ * that logs in (right and wrong password), and event loops over TLS:
+ * set/get/get_many by IP and by name, an untrusted CA, a name mismatch, a
+ * plaintext server (refused at once), auth over TLS (a private memcached
+ * -Z -Y), a TLS server killed and restarted under the loop, and a stopped
+ * one (SIGSTOP: a handshake timeout at connect_timeout). */
 #include "test_util.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static long now_ms(void) {
     struct timespec ts;
@@ -221,27 +228,6 @@ static void on_get(void *ud, mcrs_status st, mcrs_value *v) {
     mcrs_value_free(v);
 }
 
-static void test_loop_refuses_tls(void) {
-    mcrs_config *cfg = tls_config(tu_server());
-    mcrs_client *c = tu_client_from(cfg);
-    mcrs_config_free(cfg);
-    mcrs_loop *l = NULL;
-    CHECK_OK(mcrs_loop_new(c, &l));
-    REQUIRE(l != NULL, "mcrs_loop_new");
-    loop_done = 0;
-    CHECK_OK(mcrs_loop_get(l, K("k"), on_get, NULL));
-    struct pollfd p = {.fd = mcrs_loop_fd(l), .events = POLLIN};
-    long end = now_ms() + 2000;
-    while (loop_done == 0 && now_ms() < end) {
-        poll(&p, 1, 20);
-        CHECK_OK(mcrs_loop_run(l));
-    }
-    CHECK(loop_done == 1, "callback ran once");
-    CHECK_STATUS(loop_status, MCRS_STATUS_TLS);
-    mcrs_loop_free(l);
-    mcrs_client_free(c);
-}
-
 /* The loop's status of one get of key on a client for the auth server. */
 static mcrs_status loop_get_with(const char *password, const char *key, bool *hit) {
     mcrs_config *cfg = tu_config_for(tu_env("MCRS_TEST_AUTH_SERVER"));
@@ -276,12 +262,332 @@ static void test_loop_logs_in(void) {
     CHECK(!hit, "no value on a refused login");
 }
 
+/* ---- event loops over TLS ---------------------------------------------------------- */
+
+/* What the loop callbacks saw. */
+struct loop_res {
+    int done;
+    mcrs_status st;
+    bool hit;
+    size_t len;
+    char err[512];
+    mcrs_values *vs;
+};
+
+static void on_res_get(void *ud, mcrs_status st, mcrs_value *v) {
+    struct loop_res *r = ud;
+    r->st = st;
+    r->hit = v != NULL;
+    r->len = v != NULL ? mcrs_value_len(v) : 0;
+    tu_last_error(r->err, sizeof r->err);
+    r->done++;
+    mcrs_value_free(v);
+}
+
+static void on_res_status(void *ud, mcrs_status st) {
+    struct loop_res *r = ud;
+    r->st = st;
+    tu_last_error(r->err, sizeof r->err);
+    r->done++;
+}
+
+static void on_res_values(void *ud, mcrs_status st, mcrs_values *vs) {
+    struct loop_res *r = ud;
+    r->st = st;
+    r->vs = vs;
+    r->done++;
+}
+
+/* Runs l until *done reaches want or max_ms pass; the time it took. */
+static long drive(mcrs_loop *l, int *done, int want, long max_ms) {
+    struct pollfd p = {.fd = mcrs_loop_fd(l), .events = POLLIN};
+    long t0 = now_ms(), end = t0 + max_ms;
+    while (*done < want && now_ms() < end) {
+        poll(&p, 1, 20);
+        CHECK_OK(mcrs_loop_run(l));
+    }
+    CHECK(*done == want, "%d of %d callbacks within %ld ms", *done, want, max_ms);
+    return now_ms() - t0;
+}
+
+static mcrs_loop *loop_for(mcrs_client *c) {
+    mcrs_loop *l = NULL;
+    CHECK_OK(mcrs_loop_new(c, &l));
+    REQUIRE(l != NULL, "mcrs_loop_new");
+    return l;
+}
+
+/* The status of one get on a new loop of a client from cfg (freed); its
+   detail in r->err; the time it took in *took. */
+static mcrs_status loop_get_status(mcrs_config *cfg, struct loop_res *r, long *took) {
+    mcrs_client *c = tu_client_from(cfg);
+    mcrs_config_free(cfg);
+    mcrs_loop *l = loop_for(c);
+    memset(r, 0, sizeof *r);
+    CHECK_OK(mcrs_loop_get(l, K("k"), on_res_get, r));
+    *took = drive(l, &r->done, 1, 15000);
+    mcrs_loop_free(l);
+    mcrs_client_free(c);
+    return r->st;
+}
+
+/* set / get / a value of many records / get_many on one loop over addr. */
+static void loop_roundtrip(mcrs_config *cfg) {
+    mcrs_client *c = tu_client_from(cfg);
+    mcrs_config_free(cfg);
+    mcrs_loop *l = loop_for(c);
+    struct loop_res set = {0}, quiet = {0}, hit = {0}, miss = {0};
+    CHECK_OK(mcrs_loop_set(l, K("loop:tls"), K("over tls"), 4, 0, MCRS_NOREPLY_OFF, on_res_status,
+                           &set));
+    CHECK_OK(mcrs_loop_set(l, K("loop:quiet"), K("nr"), 0, 0, MCRS_NOREPLY_ON, on_res_status,
+                           &quiet));
+    CHECK_OK(mcrs_loop_get(l, K("loop:tls"), on_res_get, &hit));
+    CHECK_OK(mcrs_loop_get(l, K("loop:missing"), on_res_get, &miss));
+    long end = now_ms() + 15000;
+    struct pollfd p = {.fd = mcrs_loop_fd(l), .events = POLLIN};
+    while (set.done + quiet.done + hit.done + miss.done < 4 && now_ms() < end) {
+        poll(&p, 1, 20);
+        CHECK_OK(mcrs_loop_run(l));
+    }
+    CHECK_STATUS(set.st, MCRS_STATUS_OK);
+    CHECK_STATUS(quiet.st, MCRS_STATUS_OK);
+    CHECK_STATUS(hit.st, MCRS_STATUS_OK);
+    CHECK(hit.hit && hit.len == 8, "hit of 8 bytes (got %d, %zu)", hit.hit, hit.len);
+    CHECK_STATUS(miss.st, MCRS_STATUS_NOT_FOUND);
+
+    /* a value of many TLS records; alone: memcached 1.6.18 stalls on
+       commands pipelined behind a big value over TLS */
+    size_t big_len = 200000;
+    uint8_t *big = malloc(big_len);
+    REQUIRE(big != NULL, "malloc");
+    memset(big, 'q', big_len);
+    struct loop_res bigset = {0}, bigget = {0}, many = {0};
+    CHECK_OK(mcrs_loop_set(l, K("loop:big"), big, big_len, 0, 0, MCRS_NOREPLY_OFF, on_res_status,
+                           &bigset));
+    drive(l, &bigset.done, 1, 15000);
+    CHECK_STATUS(bigset.st, MCRS_STATUS_OK);
+    CHECK_OK(mcrs_loop_get(l, K("loop:big"), on_res_get, &bigget));
+    drive(l, &bigget.done, 1, 15000);
+    CHECK(bigget.hit && bigget.len == big_len, "big value back (%zu bytes)", bigget.len);
+    free(big);
+
+    const uint8_t *keys[] = {B("loop:tls"), B("loop:missing"), B("loop:big"), B("loop:quiet")};
+    size_t lens[] = {8, 12, 8, 10};
+    CHECK_OK(mcrs_loop_get_many(l, keys, lens, 4, on_res_values, &many));
+    drive(l, &many.done, 1, 15000);
+    CHECK_STATUS(many.st, MCRS_STATUS_OK);
+    REQUIRE(many.vs != NULL, "values");
+    CHECK(tu_value_is(mcrs_values_get(many.vs, 0), "over tls", 8, 4), "get_many[0]");
+    CHECK(mcrs_values_get(many.vs, 1) == NULL, "get_many[1] a miss");
+    CHECK(mcrs_values_get(many.vs, 2) != NULL && mcrs_value_len(mcrs_values_get(many.vs, 2)) ==
+                                                      big_len,
+          "get_many[2]");
+    CHECK(tu_value_is(mcrs_values_get(many.vs, 3), "nr", 2, 0), "get_many[3] (noreply set)");
+    mcrs_values_free(many.vs);
+    mcrs_loop_free(l);
+    /* the blocking calls see what the loop stored */
+    CHECK_GET(c, K("loop:tls"), "over tls", 8, 4);
+    mcrs_client_free(c);
+}
+
+static void test_loop_tls(void) {
+    loop_roundtrip(tls_config(tu_server()));
+    char byname[64];
+    snprintf(byname, sizeof byname, "localhost:%s", tu_env("MCRS_TEST_PORT"));
+    loop_roundtrip(tls_config(byname));
+}
+
+static void test_loop_refused_tls(void) {
+    struct loop_res r;
+    long took = 0;
+    /* a private CA with only the system roots: an untrusted CA */
+    mcrs_config *cfg = tu_config_for(tu_server());
+    CHECK_OK(mcrs_config_set_tls(cfg, true));
+    CHECK_STATUS(loop_get_status(cfg, &r, &took), MCRS_STATUS_TLS);
+    CHECK(strstr(r.err, "unknown CA") != NULL, "detail: %s", r.err);
+
+    cfg = tls_config(tu_server());
+    CHECK_OK(mcrs_config_set_tls_server_name(cfg, "cache.example.com"));
+    CHECK_STATUS(loop_get_status(cfg, &r, &took), MCRS_STATUS_TLS);
+    CHECK(strstr(r.err, "name mismatch") != NULL, "detail: %s", r.err);
+
+    /* a plaintext server: refused at once, not at the connect timeout */
+    cfg = tls_config(tu_env("MCRS_TEST_AUTH_SERVER"));
+    CHECK_OK(mcrs_config_set_connect_timeout_ms(cfg, 20000));
+    CHECK_STATUS(loop_get_status(cfg, &r, &took), MCRS_STATUS_TLS);
+    CHECK(strstr(r.err, "does not speak TLS") != NULL, "detail: %s", r.err);
+    CHECK(took < 5000, "a plaintext server refused in %ld ms", took);
+}
+
+/* ---- private servers: -Z -Y, killed and restarted, stopped ------------------------- */
+
+static int free_port(void) {
+    const char *a = tu_closed_port_addr();
+    return atoi(strrchr(a, ':') + 1);
+}
+
+static bool port_open(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A memcached -Z on port (with -Y authfile when auth is not NULL), ready. */
+static pid_t spawn_tls_server(int port, const char *auth) {
+    char p[16], cert[600], key[600];
+    snprintf(p, sizeof p, "%d", port);
+    snprintf(cert, sizeof cert, "ssl_chain_cert=%s", dir_file("server.pem"));
+    snprintf(key, sizeof key, "ssl_key=%s", dir_file("server.key"));
+    const char *bin = getenv("MEMCACHED") ? getenv("MEMCACHED") : "memcached";
+    const char *argv[20];
+    int n = 0;
+    argv[n++] = bin;
+    argv[n++] = "-l";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "-p";
+    argv[n++] = p;
+    argv[n++] = "-U";
+    argv[n++] = "0";
+    argv[n++] = "-t";
+    argv[n++] = "1";
+    argv[n++] = "-Z";
+    argv[n++] = "-o";
+    argv[n++] = cert;
+    argv[n++] = "-o";
+    argv[n++] = key;
+    if (getuid() == 0) {
+        argv[n++] = "-u";
+        argv[n++] = "root";
+    }
+    if (auth != NULL) {
+        argv[n++] = "-Y";
+        argv[n++] = auth;
+    }
+    argv[n] = NULL;
+    pid_t pid = fork();
+    REQUIRE(pid >= 0, "fork");
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execvp(bin, (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && !port_open(port); i++)
+        usleep(25000);
+    REQUIRE(port_open(port), "memcached -Z on port %d started", port);
+    return pid;
+}
+
+static void stop_server(pid_t pid) {
+    kill(pid, SIGCONT);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void test_loop_auth_over_tls(void) {
+    const char *auth = dir_file("loop-auth");
+    FILE *f = fopen(auth, "w");
+    REQUIRE(f != NULL, "auth file");
+    fprintf(f, "alice:s3cret\n");
+    fclose(f);
+    int port = free_port();
+    pid_t pid = spawn_tls_server(port, auth);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+
+    mcrs_config *cfg = tls_config(addr);
+    CHECK_OK(mcrs_config_set_auth(cfg, "alice", "s3cret"));
+    loop_roundtrip(cfg);
+
+    struct loop_res r;
+    long took = 0;
+    cfg = tls_config(addr);
+    CHECK_OK(mcrs_config_set_auth(cfg, "alice", "not-the-password"));
+    CHECK_STATUS(loop_get_status(cfg, &r, &took), MCRS_STATUS_AUTH_FAILED);
+    CHECK(strstr(r.err, "alice") != NULL && strstr(r.err, "not-the-password") == NULL,
+          "detail: %s", r.err);
+    cfg = tls_config(addr);
+    CHECK_STATUS(loop_get_status(cfg, &r, &took), MCRS_STATUS_AUTH_FAILED);
+    stop_server(pid);
+}
+
+static void test_loop_tls_server_restarted(void) {
+    int port = free_port();
+    pid_t pid = spawn_tls_server(port, NULL);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    mcrs_config *cfg = tls_config(addr);
+    mcrs_client *c = tu_client_from(cfg);
+    mcrs_config_free(cfg);
+    mcrs_loop *l = loop_for(c);
+    struct loop_res set = {0}, a = {0}, b = {0}, again = {0}, got = {0};
+    CHECK_OK(mcrs_loop_set(l, K("r:k"), K("1"), 0, 0, MCRS_NOREPLY_OFF, on_res_status, &set));
+    CHECK_OK(mcrs_loop_get(l, K("r:k"), on_res_get, &a));
+    drive(l, &a.done, 1, 15000);
+    CHECK(a.st == MCRS_STATUS_OK && a.hit, "hit before the kill");
+    stop_server(pid);
+    CHECK_OK(mcrs_loop_get(l, K("r:k"), on_res_get, &b));
+    drive(l, &b.done, 1, 15000);
+    CHECK(b.st != MCRS_STATUS_OK && b.st != MCRS_STATUS_NOT_FOUND, "a killed server: %s",
+          mcrs_status_str(b.st));
+    pid = spawn_tls_server(port, NULL);
+    /* the failure may be remembered for retry_timeout (1 s): try for a while */
+    long end = now_ms() + 10000;
+    do {
+        memset(&again, 0, sizeof again);
+        CHECK_OK(mcrs_loop_get(l, K("r:k"), on_res_get, &again));
+        drive(l, &again.done, 1, 15000);
+        if (again.st == MCRS_STATUS_NOT_FOUND)
+            break;
+        usleep(100000);
+    } while (now_ms() < end);
+    CHECK_STATUS(again.st, MCRS_STATUS_NOT_FOUND);
+    memset(&set, 0, sizeof set);
+    CHECK_OK(mcrs_loop_set(l, K("r:k"), K("2"), 0, 0, MCRS_NOREPLY_OFF, on_res_status, &set));
+    CHECK_OK(mcrs_loop_get(l, K("r:k"), on_res_get, &got));
+    drive(l, &got.done, 1, 15000);
+    CHECK(got.st == MCRS_STATUS_OK && got.hit && got.len == 1, "the restarted server works");
+    mcrs_loop_free(l);
+    mcrs_client_free(c);
+    stop_server(pid);
+}
+
+static void test_loop_stalled_tls_server(void) {
+    int port = free_port();
+    pid_t pid = spawn_tls_server(port, NULL);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    mcrs_config *cfg = tls_config(addr);
+    CHECK_OK(mcrs_config_set_connect_timeout_ms(cfg, 300));
+    CHECK_OK(mcrs_config_set_timeout_ms(cfg, 10000));
+    /* the kernel accepts the connection; nobody answers the ClientHello */
+    kill(pid, SIGSTOP);
+    usleep(50000);
+    struct loop_res r;
+    long took = 0;
+    CHECK_STATUS(loop_get_status(cfg, &r, &took), MCRS_STATUS_TLS);
+    CHECK(strstr(r.err, "handshake timeout") != NULL, "detail: %s", r.err);
+    CHECK(took >= 250 && took < 5000, "failed after %ld ms (connect timeout 300)", took);
+    stop_server(pid);
+}
+
 int main(void) {
     RUN(test_verified_tls);
     RUN(test_refused_tls);
     RUN(test_auth);
     RUN(test_bad_arguments);
-    RUN(test_loop_refuses_tls);
     RUN(test_loop_logs_in);
+    RUN(test_loop_tls);
+    RUN(test_loop_refused_tls);
+    RUN(test_loop_auth_over_tls);
+    RUN(test_loop_tls_server_restarted);
+    RUN(test_loop_stalled_tls_server);
     TEST_MAIN_END();
 }
