@@ -22,6 +22,7 @@ type memcachedServer struct {
 	Addr string // 127.0.0.1:PORT
 	Port int
 	cmd  *exec.Cmd
+	args []string // the command line, for Restart
 	once sync.Once
 	done chan struct{}
 }
@@ -36,10 +37,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startMemcached starts `memcached -l 127.0.0.1 -p PORT -U 0 -t 1` on a free
-// port and waits until it accepts connections. It retries on another port
-// when the one picked was taken in between.
-func startMemcached() (*memcachedServer, error) {
+// startMemcached starts `memcached -l 127.0.0.1 -p PORT -U 0 -t 1` (and the
+// extra arguments) on a free port and waits until it accepts connections. It
+// retries on another port when the one picked was taken in between.
+func startMemcached(extra ...string) (*memcachedServer, error) {
 	bin, err := exec.LookPath("memcached")
 	if err != nil {
 		return nil, fmt.Errorf("memcached not found in PATH (Debian: apt-get install memcached): %w", err)
@@ -50,19 +51,15 @@ func startMemcached() (*memcachedServer, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-t", "1"}
+		args := []string{bin, "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-t", "1"}
 		if os.Geteuid() == 0 {
 			args = append(args, "-u", "root")
 		}
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout = os.Stderr
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
+		args = append(args, extra...)
+		s := &memcachedServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, args: args}
+		if err := s.spawn(); err != nil {
 			return nil, err
 		}
-		s := &memcachedServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), Port: port, cmd: cmd,
-			done: make(chan struct{})}
-		go func() { cmd.Wait(); close(s.done) }()
 		exited := func() bool {
 			select {
 			case <-s.done:
@@ -98,6 +95,38 @@ func startMemcached() (*memcachedServer, error) {
 	return nil, lastErr
 }
 
+// spawn runs s.args; s.done closes when the process exits.
+func (s *memcachedServer) spawn() error {
+	cmd := exec.Command(s.args[0], s.args[1:]...)
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.cmd, s.done, s.once = cmd, done, sync.Once{}
+	return nil
+}
+
+// Restart kills the server and starts it again with the same command line
+// on the same port, waiting until it accepts connections.
+func (s *memcachedServer) Restart(t testing.TB) {
+	t.Helper()
+	s.Kill()
+	if err := s.spawn(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("memcached did not restart on %s", s.Addr)
+}
+
 // Kill stops the server and waits for it to exit (idempotent).
 func (s *memcachedServer) Kill() {
 	s.once.Do(func() {
@@ -107,9 +136,9 @@ func (s *memcachedServer) Kill() {
 }
 
 // newServer starts a memcached for t, killed when t ends.
-func newServer(t testing.TB) *memcachedServer {
+func newServer(t testing.TB, extra ...string) *memcachedServer {
 	t.Helper()
-	s, err := startMemcached()
+	s, err := startMemcached(extra...)
 	if err != nil {
 		t.Fatalf("starting memcached: %v", err)
 	}
