@@ -167,7 +167,79 @@ const OPTION_KEYS = [
   'keyPrefix', 'allowUnicodeKeys', 'maxPoolSize', 'poolIdleTimeout', 'retryAttempts',
   'retryTimeout', 'deadTimeout', 'distribution', 'serializer', 'deserializer', 'serde',
   'bufferNoreply', 'flushOnRejoin', 'failoverTtl', 'maxValueSize', 'maxTrackedKeys',
+  'tls', 'auth',
 ];
+
+// ---- TLS and memcached -Y authentication options -----------------------------------
+
+const TLS_KEYS = ['ca', 'caFile', 'cert', 'certFile', 'key', 'keyFile', 'serverName', 'verify'];
+
+function nonEmptyString(v) {
+  return typeof v === 'string' && v.length > 0 && !v.includes('\0');
+}
+
+/**
+ * The settings of option `tls`: true (verified against the system roots), false /
+ * absent (off), or { ca, caFile, cert, certFile, key, keyFile, serverName, verify }
+ * (ca / cert / key: PEM as a string or a Buffer). Errors never show a key's bytes.
+ */
+function tlsSettings(tls) {
+  if (tls === undefined || tls === null || tls === false) return [];
+  if (tls === true) return [['tls', true]];
+  if (typeof tls !== 'object' || Array.isArray(tls)) {
+    throw new TypeError(`mcrs: option tls must be a boolean or an object { ${TLS_KEYS.join(', ')} }, got ${describe(tls)}`);
+  }
+  for (const k of Object.keys(tls)) {
+    if (!TLS_KEYS.includes(k)) {
+      throw new TypeError(`mcrs: unknown option tls.${k} (known: ${TLS_KEYS.join(', ')})`);
+    }
+  }
+  const out = [['tls', true]];
+  for (const [pem, file, what] of [['ca', 'caFile', 'ca'], ['cert', 'certFile', 'cert'], ['key', 'keyFile', 'key']]) {
+    const p = tls[pem];
+    const f = tls[file];
+    if (p != null && f != null) {
+      throw new TypeError(`mcrs: options tls.${pem} and tls.${file} are alternatives; give one`);
+    }
+    if (p != null) {
+      if (!(typeof p === 'string' || p instanceof Uint8Array) || p.length === 0) {
+        // the value is not shown: it may be a private key
+        throw new TypeError(`mcrs: option tls.${pem} must be PEM as a non-empty string or Buffer, got ${p === null ? 'null' : typeof p}`);
+      }
+      out.push([`tls_${what}_pem`, p]);
+    }
+    if (f != null) {
+      if (!nonEmptyString(f)) throw new TypeError(`mcrs: option tls.${file} must be a file path (a non-empty string without NUL), got ${describe(f)}`);
+      out.push([`tls_${what}_file`, f]);
+    }
+  }
+  if (tls.serverName != null) {
+    if (!nonEmptyString(tls.serverName)) throw new TypeError(`mcrs: option tls.serverName must be a non-empty string, got ${describe(tls.serverName)}`);
+    out.push(['tls_server_name', tls.serverName]);
+  }
+  if (tls.verify != null) out.push(['tls_verify', boolArg('Client', 'option tls.verify', tls.verify)]);
+  return out;
+}
+
+/** The setting of option `auth`: { username, password }. Errors never show the password. */
+function authSettings(auth) {
+  if (auth === undefined || auth === null) return [];
+  if (typeof auth !== 'object' || Array.isArray(auth)) {
+    throw new TypeError(`mcrs: option auth must be an object { username, password }, got ${auth === null ? 'null' : typeof auth}`);
+  }
+  for (const k of Object.keys(auth)) {
+    if (k !== 'username' && k !== 'password') {
+      throw new TypeError(`mcrs: unknown option auth.${k} (known: username, password)`);
+    }
+  }
+  if (!nonEmptyString(auth.username)) {
+    throw new TypeError(`mcrs: option auth.username must be a non-empty string without NUL, got ${describe(auth.username)}`);
+  }
+  if (!nonEmptyString(auth.password)) {
+    throw new TypeError(`mcrs: option auth.password must be a non-empty string without NUL, got ${typeof auth.password}`);
+  }
+  return [['auth', [auth.username, auth.password]]];
+}
 
 function serverSpecs(servers) {
   const list = typeof servers === 'string' ? [servers] : servers;
@@ -262,6 +334,7 @@ class Client {
     if (opts.failoverTtl != null) settings.push(['failover_ttl', intArg('Client', 'option failoverTtl (seconds)', opts.failoverTtl, 0, U32_MAX)]);
     if (opts.maxValueSize != null) settings.push(['max_value_size', intArg('Client', 'option maxValueSize (bytes)', opts.maxValueSize, 1, 2 ** 30)]);
     if (opts.maxTrackedKeys != null) settings.push(['max_tracked_keys', intArg('Client', 'option maxTrackedKeys', opts.maxTrackedKeys, 0, U32_MAX)]);
+    settings.push(...tlsSettings(opts.tls), ...authSettings(opts.auth));
     if (opts.keyPrefix != null) {
       const p = opts.keyPrefix;
       if (typeof p !== 'string' && !(p instanceof Uint8Array)) throw new TypeError(`mcrs: option keyPrefix must be a string or a Buffer, got ${describe(p)}`);

@@ -1727,6 +1727,99 @@ static napi_value js_admin(napi_env env, napi_callback_info info) {
     return p;
 }
 
+/* ---- TLS and authentication settings (mcrs_config_set_tls* / mcrs_config_set_auth) ---------- */
+
+/* A JS string as a malloc'd NUL-terminated UTF-8 copy (its length in *len);
+   NULL when v is not a string. */
+static char *dup_string(napi_env env, napi_value v, size_t *len) {
+    size_t n = 0;
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok)
+        return NULL;
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    napi_get_value_string_utf8(env, v, s, n + 1, &n);
+    *len = n;
+    return s;
+}
+
+static void wipe_free(char *s, size_t n) {
+    if (!s)
+        return;
+    volatile char *p = s;
+    for (size_t i = 0; i < n; i++)
+        p[i] = 0;
+    free(s);
+}
+
+static const struct {
+    const char *name, *label; /* the setting and its option's name in JS */
+    mcrs_status (*set_str)(mcrs_config *, const char *);
+    mcrs_status (*set_pem)(mcrs_config *, const uint8_t *, size_t);
+    mcrs_status (*set_bool)(mcrs_config *, bool);
+} TLS_SETTINGS[] = {
+    {"tls", "tls", NULL, NULL, mcrs_config_set_tls},
+    {"tls_verify", "tls.verify", NULL, NULL, mcrs_config_set_tls_verify},
+    {"tls_ca_file", "tls.caFile", mcrs_config_set_tls_ca_file, NULL, NULL},
+    {"tls_cert_file", "tls.certFile", mcrs_config_set_tls_cert_file, NULL, NULL},
+    {"tls_key_file", "tls.keyFile", mcrs_config_set_tls_key_file, NULL, NULL},
+    {"tls_server_name", "tls.serverName", mcrs_config_set_tls_server_name, NULL, NULL},
+    {"tls_ca_pem", "tls.ca", NULL, mcrs_config_set_tls_ca_pem, NULL},
+    {"tls_cert_pem", "tls.cert", NULL, mcrs_config_set_tls_cert_pem, NULL},
+    {"tls_key_pem", "tls.key", NULL, mcrs_config_set_tls_key_pem, NULL},
+    {"auth", "auth", NULL, NULL, NULL}, /* [username, password] */
+};
+#define N_TLS_SETTINGS (sizeof TLS_SETTINGS / sizeof TLS_SETTINGS[0])
+
+/* Applies the TLS or auth setting `name` (value v) to cfg: 1 when applied (*st its
+   status, *label its option's name), 0 when name is not one of them, -1 when v has
+   the wrong type (index.js checks them all first). */
+static int tls_setting(napi_env env, mcrs_config *cfg, const char *name, napi_value v,
+                       mcrs_status *st, const char **label) {
+    size_t i = 0;
+    while (i < N_TLS_SETTINGS && strcmp(name, TLS_SETTINGS[i].name))
+        i++;
+    if (i == N_TLS_SETTINGS)
+        return 0;
+    *label = TLS_SETTINGS[i].label;
+    if (TLS_SETTINGS[i].set_bool) {
+        bool b = false;
+        if (napi_get_value_bool(env, v, &b) != napi_ok)
+            return -1;
+        *st = TLS_SETTINGS[i].set_bool(cfg, b);
+    } else if (TLS_SETTINGS[i].set_str) {
+        size_t n = 0;
+        char *s = dup_string(env, v, &n);
+        if (!s)
+            return -1;
+        *st = TLS_SETTINGS[i].set_str(cfg, s);
+        free(s);
+    } else if (TLS_SETTINGS[i].set_pem) {
+        char tiny[64];
+        bytes b;
+        if (!get_bytes(env, v, tiny, sizeof tiny, &b))
+            return -1;
+        *st = TLS_SETTINGS[i].set_pem(cfg, b.p, b.n);
+        wipe_free(b.heap, b.n); /* it may be a private key */
+    } else { /* auth */
+        napi_value uv, pv;
+        size_t un = 0, pn = 0;
+        if (napi_get_element(env, v, 0, &uv) != napi_ok || napi_get_element(env, v, 1, &pv) != napi_ok)
+            return -1;
+        char *u = dup_string(env, uv, &un);
+        char *pw = dup_string(env, pv, &pn);
+        if (!u || !pw) {
+            free(u);
+            wipe_free(pw, pn);
+            return -1;
+        }
+        *st = mcrs_config_set_auth(cfg, u, pw);
+        free(u);
+        wipe_free(pw, pn);
+    }
+    return 1;
+}
+
 /* ---- construction --------------------------------------------------------------------------- */
 
 /* create(addresses[], weights[] (0: none), settings[[name, value]...], raw) -> handle */
@@ -1775,9 +1868,16 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
         uint32_t u = 0;
         napi_get_value_bool(env, vv, &b);
         napi_get_value_uint32(env, vv, &u);
+        const char *label = NULL;
+        int t = tls_setting(env, cfg, name, vv, &st, &label);
+        if (t < 0) {
+            mcrs_config_free(cfg);
+            return throw_type(env, "mcrs addon: a TLS or auth setting of the wrong type");
+        }
 #define U(n, f) else if (!strcmp(name, n)) st = f(cfg, u)
 #define B(n, f) else if (!strcmp(name, n)) st = f(cfg, b)
-        if (!strcmp(name, "key_prefix")) {
+        if (t > 0) {
+        } else if (!strcmp(name, "key_prefix")) {
             char pb[KEY_BUF];
             bytes p;
             if (!get_bytes(env, vv, pb, sizeof pb, &p)) {
@@ -1812,7 +1912,7 @@ static napi_value js_create(napi_env env, napi_callback_info info) {
 #undef U
 #undef B
         if (st != MCRS_STATUS_OK) {
-            const char *pretty = name;
+            const char *pretty = label ? label : name;
             if (!strcmp(name, "key_prefix"))
                 pretty = "keyPrefix";
             snprintf(what, sizeof what, "%s", pretty);

@@ -59,10 +59,10 @@ function waitStopped(pid) {
   }
 }
 
-async function startMemcached(extraArgs = []) {
+async function startMemcached(extraArgs = [], fixedPort = undefined) {
   const bin = memcachedPath();
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? await freePort();
     const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', '1', ...extraArgs];
     if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('-u', 'root');
     const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -91,6 +91,8 @@ async function startMemcached(extraArgs = []) {
           // or a request sent right after could still be answered
           pause: () => { proc.kill('SIGSTOP'); waitStopped(proc.pid); },
           resume: () => proc.kill('SIGCONT'),
+          // kills it and starts it again with the same arguments on the same port
+          restart: async () => { await stop(); return startMemcached(extraArgs, port); },
         };
       }
       await sleep(20);
@@ -124,4 +126,50 @@ function python(script, input) {
   return JSON.parse(r.stdout);
 }
 
-module.exports = { startMemcached, uniqueKey, sleep, freePort, pymemcacheMissing, python };
+/**
+ * Certificates made with openssl in a fresh temporary directory: a private CA
+ * (ca.pem), server, expired and client certificates it signed (for 127.0.0.1
+ * and localhost; NAME.pem, NAME.key) and rogue, signed by another CA.
+ * Returns { dir, path(name), read(name), serverArgs(which, ...more), remove() }.
+ */
+function makePki() {
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcrs-node-tls-'));
+  const at = (name) => path.join(dir, name);
+  const openssl = (...args) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (r.error) throw new Error(`openssl is needed for the TLS tests: ${r.error.message}`);
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const [ca, cn] of [['ca', 'mcrs test CA'], ['rogue-ca', 'untrusted CA']]) {
+    openssl('req', '-x509', ...ec, '-days', '2', '-subj', `/CN=${cn}`, '-keyout', `${ca}.key`, '-out', `${ca}.pem`);
+  }
+  fs.writeFileSync(at('leaf.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n');
+  // `openssl ca` can back-date a certificate (for the expired one)
+  fs.writeFileSync(at('ca.cnf'), '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\n' +
+    'serial = serial\ndefault_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n');
+  fs.writeFileSync(at('index.txt'), '');
+  fs.writeFileSync(at('serial'), '01\n');
+  for (const [who, ca, dates] of [
+    ['server', 'ca', ['-startdate', '20200101000000Z', '-enddate', '20991231000000Z']],
+    ['expired', 'ca', ['-startdate', '20200101000000Z', '-enddate', '20210101000000Z']],
+    ['client', 'ca', ['-startdate', '20200101000000Z', '-enddate', '20991231000000Z']],
+    ['rogue', 'rogue-ca', ['-startdate', '20200101000000Z', '-enddate', '20991231000000Z']],
+  ]) {
+    openssl('req', ...ec, '-subj', `/CN=mcrs test ${who}`, '-keyout', `${who}.key`, '-out', `${who}.csr`);
+    openssl('ca', '-batch', '-config', 'ca.cnf', '-cert', `${ca}.pem`, '-keyfile', `${ca}.key`, '-in', `${who}.csr`,
+      '-out', `${who}.pem`, '-notext', '-extfile', 'leaf.ext', ...dates);
+  }
+  return {
+    dir,
+    path: at,
+    read: (name) => fs.readFileSync(at(name)),
+    /** memcached -Z with the certificate `which` ('server', 'expired', 'rogue'). */
+    serverArgs: (which, ...more) => ['-Z', '-o', `ssl_chain_cert=${at(`${which}.pem`)}`, '-o', `ssl_key=${at(`${which}.key`)}`, ...more],
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+module.exports = { startMemcached, uniqueKey, sleep, freePort, pymemcacheMissing, python, makePki };
