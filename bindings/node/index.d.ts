@@ -16,7 +16,35 @@ export type Deserializer = (key: Key, value: Buffer, flags: number) => any;
 /** A value the default serializer accepts: Buffer/Uint8Array (flags 0), string (16), integer Number or BigInt (2). */
 export type DefaultValue = Buffer | Uint8Array | string | number | bigint;
 
+/** TLS of every connection (option `tls`); PEM as a string or bytes, or a file path. */
+export interface TlsOptions {
+  /** CA certificates (PEM) that sign the servers' certificates, instead of the system roots. */
+  ca?: string | Uint8Array;
+  /** A PEM file of them (instead of `ca`). */
+  caFile?: string;
+  /** The client's certificate chain (PEM), for servers that demand mutual TLS; needs `key`/`keyFile`. */
+  cert?: string | Uint8Array;
+  certFile?: string;
+  /** The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). */
+  key?: string | Uint8Array;
+  keyFile?: string;
+  /** The DNS name or IP address the certificates must hold, and the SNI (default: each address's host). */
+  serverName?: string;
+  /** Verify the servers' certificates (default true; false encrypts without authenticating the server). */
+  verify?: boolean;
+}
+
+/** memcached -Y login (option `auth`). */
+export interface AuthOptions {
+  username: string;
+  password: string;
+}
+
 export interface ClientOptions {
+  /** TLS on every connection: true (verified with the system roots) or its settings (default off). Failures reject with MCRS_STATUS_TLS. */
+  tls?: boolean | TlsOptions;
+  /** Log in on every new connection (memcached -Y), over TLS too; a refusal rejects with MCRS_STATUS_AUTH_FAILED. */
+  auth?: AuthOptions;
   /** Bound on establishing a connection, in ms (default 1000). */
   connectTimeout?: number;
   /** Bound on each operation and on waiting for a pooled connection, in ms (default 1000). */
