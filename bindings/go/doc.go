@@ -45,6 +45,14 @@
 // The abandoned request stays matched to its reply, so the connection stays
 // in step; a write given up on may or may not have been applied.
 //
+// # TLS and authentication
+//
+// [TLS] with a [TLSConfig] turns TLS on for every connection (verified
+// against the system roots or a given CA, mutual TLS with a client
+// certificate, a server name), and [Auth] logs in to a memcached -Y server
+// on every new connection. A failed handshake is [ErrTLS], a refused login
+// [ErrAuthFailed]; the error's Detail names the cause, never the password.
+//
 // # Concurrency and lifetime
 //
 // A Client is safe for concurrent use. Calls run on the client's event
