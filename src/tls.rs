@@ -243,7 +243,7 @@ impl TlsConnector {
             };
             builder.with_root_certificates(roots)
         };
-        let config = match (&o.cert_pem, &o.key_pem) {
+        let mut config = match (&o.cert_pem, &o.key_pem) {
             (Some(cert), Some(key)) => builder
                 .with_client_auth_cert(
                     parse_certs(cert, "TLS client certificate")?,
@@ -264,7 +264,14 @@ impl TlsConnector {
                 ))
             }
         };
-        // Resumption::default() is kept: an in-memory store of 256 sessions
+        // Resumption::default() is kept: an in-memory store of 256 sessions;
+        // but not with a client certificate: memcached -Z asking for one
+        // (ssl_verify_mode) without ssl_session_cache has no session id
+        // context, and OpenSSL then answers every resumption attempt with an
+        // internal_error alert (seen with 1.6.18), so each reconnect failed
+        if o.cert_pem.is_some() {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
         Ok(TlsConnector {
             config: Arc::new(config),
             server_name: o.server_name.clone(),

@@ -279,6 +279,34 @@ fn mutual_tls_with_and_without_a_client_certificate() {
 }
 
 #[test]
+fn mutual_tls_reconnects() {
+    // memcached -Z with ssl_verify_mode but without ssl_session_cache has no
+    // session id context: OpenSSL answers a resumed handshake with an
+    // internal_error alert, so a client with a certificate must not resume
+    let pki = Pki::new();
+    let mut args = pki.server_args("server");
+    args.extend([
+        "-o".to_string(),
+        "ssl_verify_mode=2".to_string(),
+        "-o".to_string(),
+        format!("ssl_ca_cert={}", pki.path("ca.pem")),
+    ]);
+    let m = start(&args);
+    let mut b = tls_builder(&pki, &m.addr());
+    b.tls_cert_file(&pki.path("client.pem")).unwrap();
+    b.tls_key_file(&pki.path("client.key")).unwrap();
+    let c = b.build().unwrap();
+    c.set(b"k", b"v", 0, 0, Some(false)).unwrap();
+    for _ in 0..3 {
+        c.quit(); // the next call connects again
+        assert_eq!(c.get(b"k").unwrap().unwrap().data, b"v");
+    }
+    // and the event loop's connection, beside the blocking pool's
+    let got = loop_gets(&c, &[b"k"]);
+    assert!(matches!(&got[0], Outcome::Value(Ok(Some(_)))), "{got:?}");
+}
+
+#[test]
 fn bad_settings_are_refused_before_any_io() {
     let pki = Pki::new();
     let mut b = ClientBuilder::new();
