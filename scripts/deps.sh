@@ -12,7 +12,7 @@ command -v valgrind >/dev/null || need_apt+=(valgrind)
 # abidw/abidiff for bindings/c/abi_check.sh; pkg-config for bindings/c/test_install.sh
 command -v abidiff >/dev/null || need_apt+=(abigail-tools)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-# the TLS ctest makes its certificates with openssl (with_memcached.sh --tls)
+# the TLS ctest (with_memcached.sh --tls) and the Node TLS tests make their certificates with openssl
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 # the Python package's C extension (bindings/python) needs Python.h
