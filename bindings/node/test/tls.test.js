@@ -114,9 +114,18 @@ test('mutual TLS required, with and without a client certificate', async (t) => 
   const mc = await server(t, pki.serverArgs('server', '-o', 'ssl_verify_mode=2', '-o', `ssl_ca_cert=${pki.path('ca.pem')}`));
   const without = client(t, mc.address, { tls: verified() });
   await tlsRefusal(without, /client certificate/);
-  await roundtrip(client(t, mc.address, {
+  const withCert = client(t, mc.address, {
     tls: { ...verified(), certFile: pki.path('client.pem'), keyFile: pki.path('client.key') },
-  }));
+  });
+  await roundtrip(withCert);
+  // reconnects work (a resumed session would be refused by this memcached)
+  const connects = () => Object.values(withCert.counters())[0].connects;
+  const before = connects();
+  for (let i = 0; i < 3; i++) {
+    await withCert.quit();
+    assert.equal(await withCert.get('k'), undefined);
+  }
+  assert.equal(connects() - before, 3, 'each get after quit() connects again');
   // PEM bytes instead of files
   await roundtrip(client(t, mc.address, {
     tls: { ca: pki.read('ca.pem'), cert: pki.read('client.pem'), key: pki.read('client.key').toString() },
