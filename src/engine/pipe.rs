@@ -731,13 +731,11 @@ impl Pipe {
 
     /// Readiness reported by the poller.
     pub fn on_event(&mut self, cx: &mut Ctx<'_>, readable: bool, writable: bool) {
-        match self.state {
-            State::Connecting(..) => self.check_connected(cx),
-            State::Handshaking(_) => self.handshake(cx),
-            _ => {}
-        }
         if !matches!(self.state, State::Ready) {
-            return;
+            self.connecting_event(cx);
+            if !matches!(self.state, State::Ready) {
+                return;
+            }
         }
         if writable && (self.woff < self.wbuf.len() || self.tls_wants_write()) {
             self.want_flush = true;
@@ -746,6 +744,17 @@ impl Pipe {
             if let Err(e) = self.read(cx) {
                 self.broken(cx, e);
             }
+        }
+    }
+
+    /// Readiness while the connection is not up: the connect or the TLS
+    /// handshake moves on.
+    #[cold]
+    fn connecting_event(&mut self, cx: &mut Ctx<'_>) {
+        match self.state {
+            State::Connecting(..) => self.check_connected(cx),
+            State::Handshaking(_) => self.handshake(cx),
+            _ => {}
         }
     }
 
@@ -1108,7 +1117,6 @@ impl Pipe {
     /// connection; a connect that did not finish fails its requests.
     pub fn check_timeouts(&mut self, cx: &mut Ctx<'_>) {
         match &self.state {
-            State::Handshaking(d) if *d <= cx.now => self.handshake_timed_out(cx),
             State::Resolving(d) | State::Connecting(d, _) if *d <= cx.now => {
                 let why = format!(
                     "connect timed out after {} ms",
@@ -1122,6 +1130,7 @@ impl Pipe {
                 self.idle_after_use = false;
                 self.broken(cx, e);
             }
+            State::Handshaking(d) if *d <= cx.now => self.handshake_timed_out(cx),
             _ => {}
         }
     }
