@@ -336,13 +336,20 @@ impl Conn {
                 ServerAddr::Unix(_) => None,
             };
             let mut session = connector.start(host)?;
-            tls::handshake(
+            let mut again = false;
+            let r = tls::handshake(
                 &mut session,
                 fd,
                 handshake_deadline,
                 opts.connect_timeout.as_millis() as u64,
-            )
-            .map_err(|e| match e {
+                connector,
+                &mut again,
+            );
+            if again {
+                // the server refused to resume: once more, with a fresh session
+                return Conn::connect(addr, opts);
+            }
+            r.map_err(|e| match e {
                 Error::Tls(why) => Error::Tls(format!("{addr}: {why}")),
                 other => other,
             })?;

@@ -9,9 +9,11 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -183,8 +185,17 @@ impl TlsOptions {
 
 /// What every TLS connection of one client shares: the rustls configuration
 /// (built once; its in-memory session store lets reconnects resume).
+///
+/// memcached 1.6.18 with `ssl_verify_mode` 1 or 2 sets no session id
+/// context, and OpenSSL then answers every resumption attempt with an
+/// internal_error alert (seen here). The first such alert turns resumption
+/// off for the client (`fresh`) and the connection is made again.
 pub struct TlsConnector {
     config: Arc<ClientConfig>,
+    /// `config` without resumption
+    fresh: Arc<ClientConfig>,
+    /// set once a server refused a resumption: every session starts fresh
+    no_resume: AtomicBool,
     server_name: Option<ServerName<'static>>,
     verify: bool,
 }
@@ -268,12 +279,18 @@ impl TlsConnector {
         // but not with a client certificate: memcached -Z asking for one
         // (ssl_verify_mode) without ssl_session_cache has no session id
         // context, and OpenSSL then answers every resumption attempt with an
-        // internal_error alert (seen with 1.6.18), so each reconnect failed
+        // internal_error alert (seen with 1.6.18), so each reconnect failed.
+        // A server that asks for no certificate from a client that has none
+        // can do the same (ssl_verify_mode 1): see refused_resumption.
         if o.cert_pem.is_some() {
-            config.resumption = rustls::client::Resumption::disabled();
+            config.resumption = Resumption::disabled();
         }
+        let mut fresh = config.clone();
+        fresh.resumption = Resumption::disabled();
         Ok(TlsConnector {
             config: Arc::new(config),
+            fresh: Arc::new(fresh),
+            no_resume: AtomicBool::new(false),
             server_name: o.server_name.clone(),
             verify: o.verify,
         })
@@ -287,11 +304,29 @@ impl TlsConnector {
             (None, Some(h)) => server_name(h)?,
             (None, None) => ServerName::try_from("localhost").expect("a valid name"),
         };
-        let mut c = ClientConnection::new(self.config.clone(), name)
+        let config = if self.no_resume.load(Ordering::Relaxed) {
+            &self.fresh
+        } else {
+            &self.config
+        };
+        let mut c = ClientConnection::new(config.clone(), name)
             .map_err(|e| Error::Tls(format!("cannot start a TLS session: {e}")))?;
         // requests are encrypted as written, however large a batch is
         c.set_buffer_limit(None);
         Ok(c)
+    }
+}
+
+impl TlsConnector {
+    /// Called with the error of a failed handshake: true when it was the
+    /// server refusing a resumption (an internal_error alert while sessions
+    /// may still be offered), in which case resumption is now off and the
+    /// connection should be made again.
+    pub(crate) fn refused_resumption(&self, e: &rustls::Error) -> bool {
+        matches!(
+            e,
+            rustls::Error::AlertReceived(AlertDescription::InternalError)
+        ) && !self.no_resume.swap(true, Ordering::Relaxed)
     }
 }
 
@@ -511,12 +546,16 @@ pub(crate) fn closed_in_handshake() -> Error {
 }
 
 /// Runs the handshake on a connected socket, never past `deadline`
-/// (`budget_ms` is the connect timeout, for the message).
+/// (`budget_ms` is the connect timeout, for the message). `again` is set
+/// when the server refused a resumption (see [`TlsConnector`]): the caller
+/// connects again, with a fresh session.
 pub(crate) fn handshake(
     tls: &mut ClientConnection,
     fd: RawFd,
     deadline: Deadline,
     budget_ms: u64,
+    connector: &TlsConnector,
+    again: &mut bool,
 ) -> Result<()> {
     let mut io = FdIo {
         fd,
@@ -564,6 +603,7 @@ pub(crate) fn handshake(
         if let Err(e) = tls.process_new_packets() {
             // let the server know why (best effort: the alert rustls queued)
             let _ = tls.write_tls(&mut io);
+            *again = connector.refused_resumption(&e);
             return Err(Error::Tls(describe(&e)));
         }
     }

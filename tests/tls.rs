@@ -923,3 +923,90 @@ fn a_stalled_tls_server_leaves_the_ring_and_its_keys_fail_over() {
         assert_eq!(c.get(k).unwrap().map(|v| v.data), Some(b"v".to_vec()));
     }
 }
+
+#[test]
+fn the_event_loop_with_mutual_tls() {
+    let pki = Pki::new();
+    let mut args = pki.server_args("server");
+    args.extend([
+        "-o".to_string(),
+        "ssl_verify_mode=2".to_string(),
+        "-o".to_string(),
+        format!("ssl_ca_cert={}", pki.path("ca.pem")),
+    ]);
+    let m = start(&args);
+    // no client certificate: TLS 1.3 refuses it after the handshake, in the
+    // first read; the refusal is remembered by the loop's connection
+    let without = tls_builder(&pki, &m.addr()).build().unwrap();
+    let mut lp = EventLoop::new(&without).unwrap();
+    let w = Duration::from_secs(2);
+    let out = loop_run(&mut lp, &[get(b"k")], w);
+    let d = format!("{:?}", out[0].error());
+    assert!(d.contains("client certificate"), "{d}");
+    let t = Instant::now();
+    let out = loop_run(&mut lp, &[get(b"k")], w);
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        matches!(&out[0], Outcome::Value(Err(Error::Tls(d))) if d.contains("client certificate")),
+        "{out:?}"
+    );
+
+    let mut b = tls_builder(&pki, &m.addr());
+    b.tls_cert_file(&pki.path("client.pem")).unwrap();
+    b.tls_key_file(&pki.path("client.key")).unwrap();
+    loop_roundtrip(&b.build().unwrap());
+}
+
+/// memcached 1.6.18 with ssl_verify_mode set refuses every resumption with
+/// an internal_error alert: the second connection (blocking or loop) must
+/// still work, by connecting again with a fresh session.
+#[test]
+fn a_server_that_refuses_resumption_still_gets_connections() {
+    let pki = Pki::new();
+    let mut args = pki.server_args("server");
+    args.extend([
+        "-o".to_string(),
+        "ssl_verify_mode=1".to_string(),
+        "-o".to_string(),
+        format!("ssl_ca_cert={}", pki.path("ca.pem")),
+    ]);
+    let m = start(&args);
+    let b = tls_builder(&pki, &m.addr());
+    let opts = ConnOptions {
+        connect_timeout: Duration::from_millis(500),
+        timeout: Duration::from_millis(500),
+        no_delay: true,
+        keepalive: false,
+        max_value: 1 << 20,
+        tls: b.tls_connector().unwrap(),
+        auth: None,
+    };
+    let addr = ServerAddr::parse(&m.addr()).unwrap();
+    let version = |conn: &mut Conn| {
+        let d = conn.deadline();
+        mcrs::protocol::encode::version(&mut conn.wbuf);
+        conn.flush(d).unwrap();
+        conn.read_response(d, |r| matches!(r, mcrs::protocol::Response::Version(_)))
+            .unwrap()
+    };
+    for _ in 0..3 {
+        // a ticket came with the first reply; the next connects resume
+        // nothing, and work
+        let mut c = Conn::connect(&addr, &opts).unwrap();
+        assert!(version(&mut c));
+        assert_eq!(c.tls_resumed(), Some(false));
+    }
+
+    let c = tls_builder(&pki, &m.addr()).build().unwrap();
+    let w = Duration::from_secs(2);
+    for _ in 0..3 {
+        let mut lp = EventLoop::new(&c).unwrap();
+        assert_eq!(hit(&loop_run(&mut lp, &[get(b"r")], w)[0]), None);
+        assert_eq!(lp.tls_resumed(0), Some(false));
+    }
+    assert_eq!(c.get(b"r").unwrap(), None);
+}

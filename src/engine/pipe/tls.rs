@@ -31,6 +31,8 @@ pub(super) struct Session {
     received: usize,
     /// application data arrived: a later failure is not a refusal
     got_data: bool,
+    /// the server refused to resume the session: connect again, fresh
+    again: bool,
 }
 
 /// The socket as rustls reads it on the read path: remembers whether the
@@ -75,6 +77,7 @@ impl Pipe {
                     conn,
                     received: 0,
                     got_data: false,
+                    again: false,
                 }))
             }
             Err(e) => return self.handshake_failed(cx, e),
@@ -90,15 +93,21 @@ impl Pipe {
     /// Moves the handshake on as far as the socket allows; ready when done.
     #[cold]
     pub(super) fn handshake(&mut self, cx: &mut Ctx<'_>) {
-        match self.handshake_step() {
+        match self.handshake_step(cx) {
             Ok(true) => self.became_ready(cx),
             Ok(false) => {}
+            Err(_) if self.tls.as_ref().is_some_and(|s| s.again) => {
+                // nothing was written: the requests wait for the new connection
+                self.drop_socket(cx);
+                self.state = State::Closed;
+                self.open(cx);
+            }
             Err(e) => self.handshake_failed(cx, e),
         }
     }
 
     /// Ok(true): the handshake is complete; Ok(false): waiting for the socket.
-    fn handshake_step(&mut self) -> Result<bool, Error> {
+    fn handshake_step(&mut self, cx: &Ctx<'_>) -> Result<bool, Error> {
         let fd = self.sock.as_ref().map_or(-1, Sock::fd);
         let s = self.tls.as_deref_mut().expect("a TLS session");
         let mut io = io_for(fd);
@@ -131,6 +140,8 @@ impl Pipe {
             if let Err(e) = s.conn.process_new_packets() {
                 // let the server know why (best effort: the alert rustls queued)
                 let _ = s.conn.write_tls(&mut io);
+                let connector = cx.opts.tls.as_ref().expect("TLS is on");
+                s.again = connector.refused_resumption(&e);
                 return Err(Error::Tls(tls::describe(&e)));
             }
         }
