@@ -1010,3 +1010,45 @@ fn a_server_that_refuses_resumption_still_gets_connections() {
     }
     assert_eq!(c.get(b"r").unwrap(), None);
 }
+
+#[test]
+fn a_stalled_tls_server_leaves_the_ring_under_the_loop() {
+    let pki = Pki::new();
+    let a = start(&pki.server_args("server"));
+    let b = start(&pki.server_args("server"));
+    let mut builder = ClientBuilder::new();
+    builder.add_server(&a.addr()).unwrap();
+    builder.add_server(&b.addr()).unwrap();
+    builder.connect_timeout(Duration::from_millis(300)).unwrap();
+    builder.timeout(Duration::from_millis(300)).unwrap();
+    builder
+        .retry_attempts(0)
+        .retry_timeout(Duration::from_secs(5));
+    builder.tls(true);
+    builder.tls_ca_file(&pki.path("ca.pem")).unwrap();
+    let c = builder.build().unwrap();
+    let mut lp = EventLoop::new(&c).unwrap();
+    // b accepts connections but never answers a ClientHello
+    b.pause();
+    let keys: Vec<Vec<u8>> = (0..20).map(|i| format!("key{i}").into_bytes()).collect();
+    let mut stored = Vec::new();
+    let mut tls_failures = 0;
+    for k in &keys {
+        match &loop_run(&mut lp, &[set(k, b"v", false)], Duration::from_secs(2))[0] {
+            Outcome::Ack(Ok(Ack::Done)) => stored.push(k),
+            Outcome::Ack(Err(Error::Tls(d))) if d.contains("handshake timeout") => {
+                tls_failures += 1
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    b.resume();
+    // one handshake timeout takes b out of the ring (retry_attempts 0); the
+    // rest go to a
+    assert_eq!(tls_failures, 1, "{} of {} stored", stored.len(), keys.len());
+    assert_eq!(stored.len(), keys.len() - 1);
+    for k in stored {
+        let out = loop_run(&mut lp, &[get(k)], Duration::from_secs(2));
+        assert_eq!(hit(&out[0]).as_deref(), Some(&b"v"[..]));
+    }
+}
