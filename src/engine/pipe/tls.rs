@@ -224,6 +224,8 @@ impl Pipe {
             let end = self.wbuf.len().min(self.woff + TLS_CHUNK);
             // no buffer limit is set on the session: all of it is taken
             match s.conn.writer().write(&self.wbuf[self.woff..end]) {
+                // (only a buffer limit, which is never set, takes nothing)
+                Ok(0) => break Error::Io(io::Error::other("the TLS session took no bytes")),
                 Ok(n) => self.woff += n,
                 Err(e) => break Error::Io(e),
             }
