@@ -9,20 +9,9 @@
  * plaintext server (refused at once), auth over TLS (a private memcached
  * -Z -Y), a TLS server killed and restarted under the loop, and a stopped
  * one (SIGSTOP: a handshake timeout at connect_timeout). */
-#include "test_util.h"
+#include "tls_util.h"
 
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -32,25 +21,6 @@ static char *slurp(const char *path, size_t *len) {
     *len = fread(buf, 1, 65536, f);
     fclose(f);
     return buf;
-}
-
-static const char *dir_file(const char *name) {
-    static char buf[4][512];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", tu_env("MCRS_TEST_TLS_DIR"), name);
-    return b;
-}
-
-/* A TLS config for addr, verified with the test CA (file). */
-static mcrs_config *tls_config(const char *addr) {
-    mcrs_config *cfg = tu_config_for(addr);
-    /* generous: under valgrind a first handshake takes a while */
-    CHECK_OK(mcrs_config_set_connect_timeout_ms(cfg, 5000));
-    CHECK_OK(mcrs_config_set_timeout_ms(cfg, 5000));
-    CHECK_OK(mcrs_config_set_tls(cfg, true));
-    CHECK_OK(mcrs_config_set_tls_ca_file(cfg, tu_env("MCRS_TEST_TLS_CA")));
-    return cfg;
 }
 
 static void roundtrip(mcrs_config *cfg, const char *tag) {
@@ -69,23 +39,6 @@ static void roundtrip(mcrs_config *cfg, const char *tag) {
     CHECK_GET(c, K("tls:big"), big, big_len, 0);
     free(big);
     mcrs_client_free(c);
-}
-
-/* The status of a get on a client made from cfg (freed), within max_ms. */
-static mcrs_status get_status(mcrs_config *cfg, long max_ms, char *err, size_t cap) {
-    mcrs_client *c = tu_client_from(cfg);
-    mcrs_config_free(cfg);
-    mcrs_value *v = TU_SENTINEL;
-    long t0 = now_ms();
-    mcrs_status st = mcrs_client_get(c, K("k"), &v);
-    long took = now_ms() - t0;
-    tu_last_error(err, cap);
-    CHECK(took < max_ms, "took %ld ms", took);
-    CHECK(v == NULL, "*out is NULL on failure");
-    if (v != NULL && v != TU_SENTINEL)
-        mcrs_value_free(v);
-    mcrs_client_free(c);
-    return st;
 }
 
 static void test_verified_tls(void) {
@@ -421,76 +374,6 @@ static void test_loop_refused_tls(void) {
 
 /* ---- private servers: -Z -Y, killed and restarted, stopped ------------------------- */
 
-static int free_port(void) {
-    const char *a = tu_closed_port_addr();
-    return atoi(strrchr(a, ':') + 1);
-}
-
-static bool port_open(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-/* A memcached -Z on port (with -Y authfile when auth is not NULL), ready. */
-static pid_t spawn_tls_server(int port, const char *auth) {
-    char p[16], cert[600], key[600];
-    snprintf(p, sizeof p, "%d", port);
-    snprintf(cert, sizeof cert, "ssl_chain_cert=%s", dir_file("server.pem"));
-    snprintf(key, sizeof key, "ssl_key=%s", dir_file("server.key"));
-    const char *bin = getenv("MEMCACHED") ? getenv("MEMCACHED") : "memcached";
-    const char *argv[20];
-    int n = 0;
-    argv[n++] = bin;
-    argv[n++] = "-l";
-    argv[n++] = "127.0.0.1";
-    argv[n++] = "-p";
-    argv[n++] = p;
-    argv[n++] = "-U";
-    argv[n++] = "0";
-    argv[n++] = "-t";
-    argv[n++] = "1";
-    argv[n++] = "-Z";
-    argv[n++] = "-o";
-    argv[n++] = cert;
-    argv[n++] = "-o";
-    argv[n++] = key;
-    if (getuid() == 0) {
-        argv[n++] = "-u";
-        argv[n++] = "root";
-    }
-    if (auth != NULL) {
-        argv[n++] = "-Y";
-        argv[n++] = auth;
-    }
-    argv[n] = NULL;
-    pid_t pid = fork();
-    REQUIRE(pid >= 0, "fork");
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        execvp(bin, (char *const *)argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 200 && !port_open(port); i++)
-        usleep(25000);
-    REQUIRE(port_open(port), "memcached -Z on port %d started", port);
-    return pid;
-}
-
-static void stop_server(pid_t pid) {
-    kill(pid, SIGCONT);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 static void test_loop_auth_over_tls(void) {
     const char *auth = dir_file("loop-auth");
     FILE *f = fopen(auth, "w");
@@ -498,7 +381,8 @@ static void test_loop_auth_over_tls(void) {
     fprintf(f, "alice:s3cret\n");
     fclose(f);
     int port = free_port();
-    pid_t pid = spawn_tls_server(port, auth);
+    const char *with_auth[] = {"-Y", auth, NULL};
+    pid_t pid = spawn_tls_server(port, "server", with_auth);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
 
@@ -520,7 +404,7 @@ static void test_loop_auth_over_tls(void) {
 
 static void test_loop_tls_server_restarted(void) {
     int port = free_port();
-    pid_t pid = spawn_tls_server(port, NULL);
+    pid_t pid = spawn_tls_server(port, "server", NULL);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     mcrs_config *cfg = tls_config(addr);
@@ -537,7 +421,7 @@ static void test_loop_tls_server_restarted(void) {
     drive(l, &b.done, 1, 15000);
     CHECK(b.st != MCRS_STATUS_OK && b.st != MCRS_STATUS_NOT_FOUND, "a killed server: %s",
           mcrs_status_str(b.st));
-    pid = spawn_tls_server(port, NULL);
+    pid = spawn_tls_server(port, "server", NULL);
     /* the failure may be remembered for retry_timeout (1 s): try for a while */
     long end = now_ms() + 10000;
     do {
@@ -561,7 +445,7 @@ static void test_loop_tls_server_restarted(void) {
 
 static void test_loop_stalled_tls_server(void) {
     int port = free_port();
-    pid_t pid = spawn_tls_server(port, NULL);
+    pid_t pid = spawn_tls_server(port, "server", NULL);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     mcrs_config *cfg = tls_config(addr);
