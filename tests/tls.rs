@@ -383,12 +383,9 @@ fn tls_server_killed_and_restarted() {
     assert_eq!(c.get(b"a").unwrap().unwrap().data, b"2");
 }
 
-#[test]
-fn sessions_resume_on_reconnect() {
-    let pki = Pki::new();
-    let m = start(&pki.server_args("server"));
-    let b = tls_builder(&pki, &m.addr());
-    let opts = ConnOptions {
+/// Options for a bare `Conn` with the TLS settings of `b`.
+fn conn_options(b: &ClientBuilder) -> ConnOptions {
+    ConnOptions {
         connect_timeout: Duration::from_millis(500),
         timeout: Duration::from_millis(500),
         no_delay: true,
@@ -396,15 +393,25 @@ fn sessions_resume_on_reconnect() {
         max_value: 1 << 20,
         tls: b.tls_connector().unwrap(),
         auth: None,
-    };
+    }
+}
+
+/// Sends `version` on `conn`: true when the server answered it.
+fn version(conn: &mut Conn) -> bool {
+    let d = conn.deadline();
+    mcrs::protocol::encode::version(&mut conn.wbuf);
+    conn.flush(d).unwrap();
+    conn.read_response(d, |r| matches!(r, mcrs::protocol::Response::Version(_)))
+        .unwrap()
+}
+
+#[test]
+fn sessions_resume_on_reconnect() {
+    let pki = Pki::new();
+    let m = start(&pki.server_args("server"));
+    let b = tls_builder(&pki, &m.addr());
+    let opts = conn_options(&b);
     let addr = ServerAddr::parse(&m.addr()).unwrap();
-    let version = |conn: &mut Conn| {
-        let d = conn.deadline();
-        mcrs::protocol::encode::version(&mut conn.wbuf);
-        conn.flush(d).unwrap();
-        conn.read_response(d, |r| matches!(r, mcrs::protocol::Response::Version(_)))
-            .unwrap()
-    };
     let mut first = Conn::connect(&addr, &opts).unwrap();
     assert_eq!(first.tls_resumed(), Some(false));
     // the session ticket arrives after the handshake, with the first reply
@@ -976,23 +983,8 @@ fn a_server_that_refuses_resumption_still_gets_connections() {
     ]);
     let m = start(&args);
     let b = tls_builder(&pki, &m.addr());
-    let opts = ConnOptions {
-        connect_timeout: Duration::from_millis(500),
-        timeout: Duration::from_millis(500),
-        no_delay: true,
-        keepalive: false,
-        max_value: 1 << 20,
-        tls: b.tls_connector().unwrap(),
-        auth: None,
-    };
+    let opts = conn_options(&b);
     let addr = ServerAddr::parse(&m.addr()).unwrap();
-    let version = |conn: &mut Conn| {
-        let d = conn.deadline();
-        mcrs::protocol::encode::version(&mut conn.wbuf);
-        conn.flush(d).unwrap();
-        conn.read_response(d, |r| matches!(r, mcrs::protocol::Response::Version(_)))
-            .unwrap()
-    };
     for _ in 0..3 {
         // a ticket came with the first reply; the next connects resume
         // nothing, and work
