@@ -3,7 +3,8 @@
    side by side on one memcached.
    usage: bench HOST PORT OPS VALUE_SIZE [WORKLOAD]
    workloads: set, get, mget100, set_noreply (default: all, in that order),
-   and get_into, meta_get, lease_get, reconnect, new_client (mcrs only, run
+   and get_into, meta_get, lease_get, mget100_meta, mget100_classic,
+   reconnect, new_client (mcrs only, run
    only when named: reconnect closes the connection before each get, so each
    op reconnects with the client's TLS session cache, i.e. a resumed
    handshake; new_client makes a client per op, i.e. a full handshake)
@@ -166,7 +167,19 @@ int main(int argc, char **argv) {
     keys[j] = (const uint8_t *)kb[j];
   }
   long rounds = ops / 100, got = 0;
-  RUN("mget100") {
+  /* mget100 with the default protocol choice (auto: meta when the server
+     speaks it); mget100_meta and mget100_classic force one (mcrs only, run
+     only when named), so both paths are measured on one server */
+  int forced = only && (!strcmp(only, "mget100_meta") || !strcmp(only, "mget100_classic"));
+  if (forced) {
+    mcrs_client_free(mc);
+    cfg = new_config(addr);
+    st = mcrs_config_set_meta(cfg, !strcmp(only, "mget100_meta") ? MCRS_META_ON : MCRS_META_OFF);
+    if (st != MCRS_STATUS_OK) die("set_meta", st);
+    if ((st = mcrs_client_new(cfg, &mc)) != MCRS_STATUS_OK) die("client_new", st);
+    mcrs_config_free(cfg);
+  }
+  if (!only || !strcmp(only, "mget100") || forced) {
     t0 = now();
     for (long r = 0; r < rounds; r++) {
       mcrs_values *vs;
@@ -181,7 +194,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "mget got %ld\n", got);
       return 1;
     }
-    printf("mget100_keys %.0f\n", got / (t1 - t0));
+    printf("%s_keys %.0f\n", forced ? only : "mget100", got / (t1 - t0));
   }
   /* set noreply stream, then one get, as lmc_bench does. lmc_bench turns on
      MEMCACHED_BEHAVIOR_NOREPLY and BUFFER_REQUESTS for the stream (the mcrs

@@ -64,7 +64,7 @@ fn not_asked_for(k: &[u8]) -> Error {
 }
 
 /// Receives each hit of a multi-key read: (key index, data, flags, cas).
-type HitVisitor<'a> = dyn FnMut(usize, &[u8], u32, Option<u64>) + 'a;
+pub(crate) type HitVisitor<'a> = dyn FnMut(usize, &[u8], u32, Option<u64>) + 'a;
 
 /// The result of a `cas` command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +99,8 @@ pub struct ClientBuilder {
     max_value_size: usize,
     buffer_noreply: bool,
     meta: crate::lease::MetaOptions,
+    /// set by the method in src/meta_many.rs
+    pub(crate) use_meta: crate::meta_many::UseMeta,
     /// set by the methods in src/tls.rs
     pub(crate) tls: crate::tls::TlsOptions,
     /// set by the method in src/auth.rs
@@ -129,6 +131,7 @@ impl Default for ClientBuilder {
             max_value_size: crate::protocol::parse::MAX_VALUE,
             buffer_noreply: false,
             meta: crate::lease::MetaOptions::default(),
+            use_meta: Default::default(),
             tls: Default::default(),
             auth: None,
         }
@@ -345,6 +348,7 @@ impl ClientBuilder {
             allow_unicode_keys: self.allow_unicode_keys,
             buffer_noreply: self.buffer_noreply,
             meta: self.meta,
+            use_meta: self.use_meta,
         })
     }
 }
@@ -364,6 +368,7 @@ pub struct Client {
     allow_unicode_keys: bool,
     buffer_noreply: bool,
     pub(crate) meta: crate::lease::MetaOptions,
+    pub(crate) use_meta: crate::meta_many::UseMeta,
 }
 
 /// The key rules, applied before any I/O: not empty, at most 250 bytes together
@@ -1019,8 +1024,9 @@ impl Client {
         keys: &[&[u8]],
         mut visit: impl FnMut(usize, &[u8], u32, Option<u64>),
     ) -> Result<KeyResults> {
+        let mut any_base64 = false;
         for k in keys {
-            self.check_key(k)?;
+            any_base64 |= self.check_read_key(k)?;
         }
         if let Retrieve::Gat(e) | Retrieve::Gats(e) = cmd {
             check_exptime(e)?;
@@ -1030,28 +1036,30 @@ impl Client {
         if let [(server, idxs)] = &groups[..] {
             // one server: values go straight from the read buffer to `visit`
             let status = &mut res.status;
-            let r = self.fetch_batch(*server, cmd, keys, idxs, &mut |i, d, f, c| {
+            let r = self.fetch_server(*server, cmd, keys, idxs, any_base64, &mut |i, d, f, c| {
                 status[i] = KeyStatus::Ok;
                 visit(i, d, f, c)
             });
-            if let Err(e) = r {
-                res.fail(idxs.iter().copied(), e);
+            match r {
+                Ok(fails) => fails.into_iter().for_each(|(ks, e)| res.fail(ks, e)),
+                Err(e) => res.fail(idxs.iter().copied(), e),
             }
         } else {
             let results = self.fan_out(&groups, |server, idxs| {
                 let mut got: Vec<(usize, Value)> = Vec::new();
-                self.fetch_batch(server, cmd, keys, idxs, &mut |i, d, f, c| {
+                self.fetch_server(server, cmd, keys, idxs, any_base64, &mut |i, d, f, c| {
                     got.push((i, Value::new(d, f, c)))
                 })
-                .map(|()| got)
+                .map(|fails| (got, fails))
             });
             for (r, (_, idxs)) in results.into_iter().zip(&groups) {
                 match r {
-                    Ok(got) => {
+                    Ok((got, fails)) => {
                         for (i, v) in got {
                             res.status[i] = KeyStatus::Ok;
                             visit(i, &v.data, v.flags, v.cas);
                         }
+                        fails.into_iter().for_each(|(ks, e)| res.fail(ks, e));
                     }
                     Err(e) => res.fail(idxs.iter().copied(), e),
                 }
@@ -1111,7 +1119,7 @@ impl Client {
     /// One server's share of a multi-key read: all `get` lines in one write,
     /// then the replies, each `VALUE` matched to the key it answers (memcached
     /// answers in request order, skipping misses).
-    fn fetch_batch(
+    pub(crate) fn fetch_batch(
         &self,
         server: usize,
         cmd: Retrieve,

@@ -118,6 +118,8 @@ pub struct Server {
     pub pool: Pool,
     /// what happened on this server, for operators
     pub counters: Counters,
+    /// whether it speaks meta (src/meta_many.rs)
+    pub meta: crate::meta_many::MetaSupport,
     /// keys (before the prefix) routed to other servers while this one was out
     migrated: Mutex<Migrated>,
     /// HEALTHY / FAILING / DEAD, readable without the lock
@@ -190,6 +192,7 @@ impl Cluster {
                 )
                 .with_refused_backoff(pool.refused_backoff),
                 counters: Counters::default(),
+                meta: Default::default(),
                 migrated: Mutex::new(Migrated::default()),
                 state: Arc::new(AtomicU8::new(HEALTHY)),
                 health: Arc::new(Mutex::new(Health {

@@ -837,33 +837,75 @@ impl Conn {
         r
     }
 
+    /// Hands the unread bytes to `f` as they arrive, until it says the
+    /// reply is over: `f` returns how many bytes it used (they are dropped)
+    /// and whether it is done; when not, more bytes are read and the rest
+    /// handed over again. A pending noreply barrier is consumed first, as
+    /// for [`Conn::read_meta`]. The reader of a whole stream of replies in
+    /// one pass (the meta multi-get, `protocol::meta_many`).
+    pub fn read_stream(
+        &mut self,
+        deadline: Deadline,
+        mut f: impl FnMut(&[u8]) -> Result<(usize, bool)>,
+    ) -> Result<()> {
+        let r = self.read_stream_inner(deadline, &mut f);
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+
+    fn read_stream_inner(
+        &mut self,
+        deadline: Deadline,
+        f: &mut impl FnMut(&[u8]) -> Result<(usize, bool)>,
+    ) -> Result<()> {
+        if self.barrier_pending {
+            self.settle_barrier(deadline)?;
+        }
+        loop {
+            if self.rpos < self.rbuf.len() {
+                let (used, done) = f(&self.rbuf[self.rpos..])?;
+                self.consume(used);
+                if done {
+                    return Ok(());
+                }
+            }
+            self.fill(deadline)?;
+        }
+    }
+
+    /// Consumes the reply to a `version` barrier and any error lines of
+    /// earlier noreply commands before it.
+    fn settle_barrier(&mut self, deadline: Deadline) -> Result<()> {
+        while self.barrier_pending {
+            match protocol::parse(&self.rbuf[self.rpos..]) {
+                Ok(Some((resp, used))) => {
+                    match resp {
+                        Response::Version(_) => self.barrier_pending = false,
+                        r if r.is_error() => {}
+                        other => {
+                            return Err(Error::Protocol(format!(
+                                "unexpected {other:?} before the noreply barrier"
+                            )))
+                        }
+                    }
+                    self.consume(used);
+                }
+                Ok(None) => self.fill(deadline)?,
+                Err(e) => return Err(Error::Protocol(e.0)),
+            }
+        }
+        Ok(())
+    }
+
     fn read_meta_inner<T>(
         &mut self,
         deadline: Deadline,
         f: impl FnOnce(protocol::meta::MetaResponse<'_>) -> T,
     ) -> Result<T> {
         if self.barrier_pending {
-            // read_inner consumes the barrier, then hands over the next element
-            // of the classic grammar; meta replies are not, so stop at the
-            // barrier by asking for it explicitly
-            while self.barrier_pending {
-                match protocol::parse(&self.rbuf[self.rpos..]) {
-                    Ok(Some((resp, used))) => {
-                        match resp {
-                            Response::Version(_) => self.barrier_pending = false,
-                            r if r.is_error() => {}
-                            other => {
-                                return Err(Error::Protocol(format!(
-                                    "unexpected {other:?} before the noreply barrier"
-                                )))
-                            }
-                        }
-                        self.consume(used);
-                    }
-                    Ok(None) => self.fill(deadline)?,
-                    Err(e) => return Err(Error::Protocol(e.0)),
-                }
-            }
+            self.settle_barrier(deadline)?;
         }
         loop {
             match protocol::meta::parse_meta(&self.rbuf[self.rpos..]) {

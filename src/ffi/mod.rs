@@ -20,6 +20,7 @@ pub mod event_loop;
 pub mod loop_meta;
 pub mod loop_owner;
 pub mod meta;
+pub mod meta_many;
 pub mod shape;
 pub mod status;
 pub mod tls;
