@@ -1026,7 +1026,11 @@ impl Client {
     ) -> Result<KeyResults> {
         let mut any_base64 = false;
         for k in keys {
-            any_base64 |= self.check_read_key(k)?;
+            if let Err(e) = self.check_key(k) {
+                // a key only meta can carry (src/meta_many.rs)
+                self.check_base64_read_key(k, e)?;
+                any_base64 = true;
+            }
         }
         if let Retrieve::Gat(e) | Retrieve::Gats(e) = cmd {
             check_exptime(e)?;

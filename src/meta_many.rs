@@ -81,23 +81,16 @@ fn line_error(e: MgLineError) -> Error {
 }
 
 impl Client {
-    /// The key check of a multi-key read: Ok(true) for a key that only
-    /// meta can carry (base64, with `base64_keys` on and meta not off).
-    #[inline(always)]
-    pub(crate) fn check_read_key(&self, key: &[u8]) -> Result<bool> {
-        match self.check_key(key) {
-            Ok(()) => Ok(false),
-            Err(e) => self.check_read_key_slow(key, e),
-        }
-    }
-
+    /// The key check of a multi-key read for a key that `check_key`
+    /// refused with `e`: Ok when meta can carry it (base64, with
+    /// `base64_keys` on and meta not off), else `e`.
     #[cold]
     #[inline(never)]
-    fn check_read_key_slow(&self, key: &[u8], e: Error) -> Result<bool> {
+    pub(crate) fn check_base64_read_key(&self, key: &[u8], e: Error) -> Result<()> {
         if self.use_meta == UseMeta::Off || !self.meta.base64_keys {
             return Err(e);
         }
-        self.meta_key(key).map(|k| k.base64)
+        self.meta_key(key).map(|_| ())
     }
 
     /// One server's share of a multi-key read, by meta or classic lines.
