@@ -242,6 +242,10 @@ pub struct MgStream {
     /// an error line since the last hit: it belongs to one of the keys from
     /// `next` up to the next tag answered
     pending: Option<MgLineError>,
+    /// replies read (hits, misses, error lines): once they number n + 1
+    /// without an `MN`, every line was answered and `mn`'s answer was an
+    /// error line (a server without meta answers each line `ERROR`)
+    answered: u32,
     done: bool,
 }
 
@@ -255,6 +259,7 @@ impl MgStream {
             with_cas,
             max_value,
             pending: None,
+            answered: 0,
             done: false,
         }
     }
@@ -330,6 +335,7 @@ impl MgStream {
                     return Err(MgError::TooLarge(data.len() as u64));
                 }
                 self.close_gap(tag, fail)?;
+                self.answered += 1;
                 hit(tag, data, flags, cas);
                 at += used;
                 continue;
@@ -390,27 +396,46 @@ impl MgStream {
                                 return Err(MgError::TooLarge(data.len() as u64));
                             }
                             self.close_gap(tag, fail)?;
+                            self.answered += 1;
                             hit(tag, data, flags, r.cas);
                         }
                         // a miss answered although quiet mode was asked
-                        MetaCode::En => self.close_gap(tag, fail)?,
+                        MetaCode::En => {
+                            self.close_gap(tag, fail)?;
+                            self.answered += 1;
+                        }
                         other => {
                             return out_of_step(format!("meta reply {other:?} to a get"));
                         }
                     }
                 }
             }
-            MetaResponse::Error => self.note(MgLineError::Unknown),
-            MetaResponse::ClientError(m) => self.note(MgLineError::Client(m.to_vec())),
-            MetaResponse::ServerError(m) => self.note(MgLineError::Server(m.to_vec())),
+            MetaResponse::Error => self.note(MgLineError::Unknown, fail)?,
+            MetaResponse::ClientError(m) => self.note(MgLineError::Client(m.to_vec()), fail)?,
+            MetaResponse::ServerError(m) => self.note(MgLineError::Server(m.to_vec()), fail)?,
         }
         *at += used;
         Ok(true)
     }
 
-    fn note(&mut self, e: MgLineError) {
+    fn note(
+        &mut self,
+        e: MgLineError,
+        fail: &mut impl FnMut(Range<u32>, MgLineError),
+    ) -> Result<(), MgError> {
         // the first error line since the last hit stands for the gap
         self.pending.get_or_insert(e);
+        self.answered += 1;
+        if self.answered > self.n {
+            // every line, `mn` too, was answered: the chunk is over
+            if self.next < self.n {
+                self.close_gap(self.n, fail)?;
+            } else {
+                self.pending = None; // the error was mn's own
+            }
+            self.done = true;
+        }
+        Ok(())
     }
 }
 
@@ -531,7 +556,7 @@ mod tests {
         // the fast parser agrees with the generic one where it answers
         for (bytes, cas) in [
             (&b"VA 2 f7 O0\r\nhi\r\n"[..], false),
-            (b"VA 2 f7 c18446744073709551615 O12\r\nhi\r\n", true),
+            (b"VA 2 f7 c9999999999999999999 O12\r\nhi\r\n", true),
         ] {
             let (tag, flags, c, data, used) = parse_mg_hit(bytes, cas).unwrap();
             let (MetaResponse::Reply(r), n) = parse_meta(bytes).unwrap().unwrap() else {
@@ -594,6 +619,19 @@ mod tests {
         );
         let (seen, _) = run(b"ERROR\r\nEN O1\r\nMN\r\n", 2, false, &[]).unwrap();
         assert_eq!(seen.1, vec![(0..1, MgLineError::Unknown)]);
+        // a server without meta: every line, mn too, answered ERROR; the
+        // chunk ends there (no MN will come), later bytes are not used
+        let all = b"ERROR\r\nERROR\r\nERROR\r\nEND\r\n";
+        for cut in 0..all.len() {
+            let (seen, used) = run(all, 2, false, &[cut]).unwrap();
+            assert_eq!(used, 21);
+            assert_eq!(seen.1, vec![(0..2, MgLineError::Unknown)]);
+        }
+        // n + 1 answers with hits among them: the last was mn's
+        let (seen, used) = run(b"VA 1 f0 O0\r\na\r\nERROR\r\nERROR\r\n", 2, false, &[]).unwrap();
+        assert_eq!((seen.0.len(), &seen.1[..], used), (1, &[(1..2, MgLineError::Unknown)][..], 29));
+        let (seen, used) = run(b"VA 1 f0 O0\r\na\r\nVA 1 f0 O1\r\nb\r\nERROR\r\n", 2, false, &[]).unwrap();
+        assert_eq!((seen.0.len(), seen.1.len(), used), (2, 0, 37));
     }
 
     #[test]
