@@ -81,6 +81,16 @@ fn line_error(e: MgLineError) -> Error {
 }
 
 impl Client {
+    /// Each server's address and whether it speaks meta as far as this
+    /// client found out (None: not asked yet; see [`UseMeta::Auto`]).
+    pub fn meta_support(&self) -> Vec<(String, Option<bool>)> {
+        self.cluster
+            .servers()
+            .iter()
+            .map(|s| (s.spec.addr.to_string(), s.meta.get()))
+            .collect()
+    }
+
     /// The key check of a multi-key read for a key that `check_key`
     /// refused with `e`: Ok when meta can carry it (base64, with
     /// `base64_keys` on and meta not off), else `e`.
@@ -204,7 +214,12 @@ impl Client {
         let mut hits = 0u64;
         let mut fails: KeyFailures = Vec::new();
         let r = self.with_conn_idempotent(server, |conn, deadline| {
-            hits = 0;
+            if hits > 0 {
+                // the retry of a stale pooled connection, after part of the
+                // reply was read and visited (the server closed mid-way):
+                // the hits must not come twice, so no retry
+                return Err(Error::UnexpectedClose);
+            }
             fails.clear();
             conn.begin_reply_request();
             for chunk in idxs.chunks(KEYS_PER_CHUNK) {
