@@ -15,7 +15,7 @@ secs="${FUZZ_SECONDS:-10}"
 if [ $# -gt 0 ]; then
   targets=("$@")
 else
-  targets=(parse_response parse_get_reply key_validation encode_roundtrip parse_meta)
+  targets=(parse_response parse_get_reply key_validation encode_roundtrip parse_meta parse_meta_many)
 fi
 start=$(date +%s)
 

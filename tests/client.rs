@@ -495,7 +495,12 @@ fn server_error_in_the_middle_of_a_multi_get() {
             }
         }
     });
-    let c = Client::connect(&peer.addr()).unwrap();
+    // the classic path (this peer answers every line with get replies,
+    // the meta probe too)
+    let c = builder(&peer.addr())
+        .use_meta(mcrs::UseMeta::Off)
+        .build()
+        .unwrap();
     assert!(matches!(c.get_many(&[b"a", b"b"]), Err(Error::Server(_))));
     let got = c.get_many(&[b"a", b"b"]).unwrap();
     assert_eq!(data(got[1].clone()), Some(b"2".to_vec()));

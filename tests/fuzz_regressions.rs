@@ -72,3 +72,8 @@ fn encode_roundtrip() {
 fn parse_meta() {
     replay("parse_meta", checks::check_parse_meta);
 }
+
+#[test]
+fn parse_meta_many() {
+    replay("parse_meta_many", checks::check_parse_meta_many);
+}

@@ -781,3 +781,126 @@ fn meta_stream(data: &[u8], cuts: &[usize], one_shot: bool) -> MetaStream {
         }
     }
 }
+
+// ---------------------------------------------------------------- parse_meta_many
+
+/// Target `parse_meta_many`. Input: a control byte `c` (bit 0: the gets
+/// form, with cas; the chunk has `(c >> 1) + 1` keys, 1 to 128), then the
+/// reply stream of one chunk of a meta multi-get.
+///
+/// - Where the fast reader `parse_mg_hit` takes an element, the generic
+///   `parse_meta` reads the same `VA`: same tag (opaque), flags, cas, data
+///   and length.
+/// - [`MgStream`](mcrs::protocol::meta_many::MgStream) over the bytes in one
+///   read, in two reads (split point from the next two bytes) and in up to
+///   ~40 small reads gives the same hits, failures and end (the same bytes
+///   used, or the same error).
+/// - Hits have rising tags below the key count; each failure covers a
+///   non-empty run of tags after the previous hit and before the next one;
+///   when the stream ends, the bytes it used end in CRLF.
+pub fn check_parse_meta_many(data: &[u8]) {
+    use mcrs::protocol::meta::{parse_meta, MetaResponse};
+    use mcrs::protocol::meta_many::parse_mg_hit;
+    let Some((&ctl, buf)) = data.split_first() else {
+        return;
+    };
+    let with_cas = ctl & 1 == 1;
+    let n = u32::from(ctl >> 1) + 1;
+    // the fast reader agrees with the generic one at every element it takes
+    let mut at = 0;
+    while at < buf.len() {
+        let rest = &buf[at..];
+        let fast = parse_mg_hit(rest, with_cas);
+        let Ok(Some((generic, used))) = parse_meta(rest) else {
+            assert_eq!(fast, None, "fast read of {}", show(rest));
+            break;
+        };
+        if let Some((tag, flags, cas, d, fused)) = fast {
+            let MetaResponse::Reply(r) = generic else {
+                panic!("fast hit, generic {generic:?}: {}", show(rest));
+            };
+            assert_eq!(
+                (r.opaque_u32(), r.flags, r.cas, r.data, used),
+                (Some(tag), Some(flags), cas, Some(d), fused),
+                "fast vs generic: {}",
+                show(&rest[..used])
+            );
+            assert_eq!(cas.is_some(), with_cas);
+        }
+        at += used;
+    }
+    let split = match buf {
+        [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])) % (buf.len() + 1),
+        _ => buf.len() / 2,
+    };
+    let whole = mg_stream(buf, n, with_cas, &[]);
+    assert_eq!(mg_stream(buf, n, with_cas, &[split]), whole, "two reads at {split}");
+    let step = (buf.len() / 40).max(1);
+    let small: Vec<usize> = (step..buf.len()).step_by(step).collect();
+    assert_eq!(mg_stream(buf, n, with_cas, &small), whole, "reads of {step}");
+    // the invariants of what was read
+    let (hits, fails, end) = &whole;
+    let mut events: Vec<(u32, u32)> = hits.iter().map(|h| (h.0, h.0 + 1)).collect();
+    events.extend(fails.iter().map(|f| (f.0.start, f.0.end)));
+    events.sort();
+    for (i, &(from, to)) in events.iter().enumerate() {
+        assert!(from < to && to <= n, "tags {from}..{to} of {n}");
+        if i > 0 {
+            assert!(events[i - 1].1 <= from, "overlap at {from}: {events:?}");
+        }
+    }
+    for w in hits.windows(2) {
+        assert!(w[0].0 < w[1].0, "tags not rising: {hits:?}");
+    }
+    if let MgEnd::Done(used) = end {
+        assert!(buf[..*used].ends_with(b"\r\n"), "ends without CRLF");
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum MgEnd {
+    /// MN (or n + 1 answers): the bytes used
+    Done(usize),
+    /// all bytes read, waiting for more after the bytes used
+    NeedMore(usize),
+    Error(String),
+}
+
+type MgSeen = (
+    Vec<(u32, Vec<u8>, u32, Option<u64>)>,
+    Vec<(std::ops::Range<u32>, String)>,
+    MgEnd,
+);
+
+/// `MgStream` over `buf` handed over in reads ending at `cuts`.
+fn mg_stream(buf: &[u8], n: u32, with_cas: bool, cuts: &[usize]) -> MgSeen {
+    use mcrs::protocol::meta_many::MgStream;
+    let mut s = MgStream::new(n, with_cas, 1 << 20);
+    let (mut hits, mut fails) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    for &end in cuts.iter().chain([&buf.len()]) {
+        let end = end.clamp(at, buf.len());
+        loop {
+            let r = s.feed(
+                &buf[at..end],
+                &mut |t, d, f, c| hits.push((t, d.to_vec(), f, c)),
+                &mut |r, e| fails.push((r, format!("{e:?}"))),
+            );
+            match r {
+                Ok((used, done)) => {
+                    assert!(used <= end - at, "used {used} of {}", end - at);
+                    at += used;
+                    if done {
+                        assert!(s.is_done());
+                        return (hits, fails, MgEnd::Done(at));
+                    }
+                    if used == 0 {
+                        break;
+                    }
+                }
+                Err(e) => return (hits, fails, MgEnd::Error(format!("{e:?}"))),
+            }
+        }
+    }
+    (hits, fails, MgEnd::NeedMore(at))
+}
