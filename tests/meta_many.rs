@@ -93,7 +93,10 @@ fn hits_and_misses_with_awkward_values_in_every_mode() {
         let c = client(&[m.addr()], mode, |_| {});
         for round in 0..2 {
             let got = c.get_many(&ks).unwrap();
-            let got: Vec<_> = got.into_iter().map(|v| v.map(|v| (v.data, v.flags))).collect();
+            let got: Vec<_> = got
+                .into_iter()
+                .map(|v| v.map(|v| (v.data, v.flags)))
+                .collect();
             assert_eq!(got, want, "{mode:?} round {round}");
         }
         // On forces meta without asking
@@ -118,9 +121,14 @@ fn thousand_keys_across_three_servers() {
         .filter(|(i, _)| i % 3 != 0)
         .map(|(i, k)| (*k, format!("v{i}\r\n").repeat(i % 7).into_bytes(), i as u32))
         .collect();
-    let item_refs: Vec<(&[u8], &[u8], u32)> =
-        items.iter().map(|(k, v, f)| (*k, v.as_slice(), *f)).collect();
-    assert!(classic.set_many(&item_refs, 0, Some(false)).unwrap().is_empty());
+    let item_refs: Vec<(&[u8], &[u8], u32)> = items
+        .iter()
+        .map(|(k, v, f)| (*k, v.as_slice(), *f))
+        .collect();
+    assert!(classic
+        .set_many(&item_refs, 0, Some(false))
+        .unwrap()
+        .is_empty());
     let (res, got) = fetch(&meta, Retrieve::Get, &ks);
     assert_eq!(res.failed(), 0);
     for (i, g) in got.iter().enumerate() {
@@ -165,10 +173,15 @@ fn gets_many_cas_values_equal_classic_gets() {
     // a cas read by meta works for a classic cas
     let v = by_meta[1].as_ref().unwrap();
     assert_eq!(
-        classic.cas(ks[1], b"new", 0, 0, v.cas.unwrap(), None).unwrap(),
+        classic
+            .cas(ks[1], b"new", 0, 0, v.cas.unwrap(), None)
+            .unwrap(),
         mcrs::CasOutcome::Stored
     );
-    assert_eq!(meta.get_many(&ks[1..2]).unwrap()[0].as_ref().unwrap().data, b"new");
+    assert_eq!(
+        meta.get_many(&ks[1..2]).unwrap()[0].as_ref().unwrap().data,
+        b"new"
+    );
 }
 
 #[test]
@@ -187,10 +200,19 @@ fn classic_writes_meta_reads_and_back() {
     let ks: [&[u8]; 5] = [b"a", b"b", b"c", b"d", b"none"];
     let m_got = meta.get_many(&ks).unwrap();
     assert_eq!(m_got, classic.get_many(&ks).unwrap());
-    let data: Vec<Option<&[u8]>> = m_got.iter().map(|v| v.as_ref().map(|v| &v.data[..])).collect();
+    let data: Vec<Option<&[u8]>> = m_got
+        .iter()
+        .map(|v| v.as_ref().map(|v| &v.data[..]))
+        .collect();
     assert_eq!(
         data,
-        [Some(&b"by set"[..]), Some(b"by add"), Some(b"xyz"), Some(b"by ms"), None]
+        [
+            Some(&b"by set"[..]),
+            Some(b"by add"),
+            Some(b"xyz"),
+            Some(b"by ms"),
+            None
+        ]
     );
     assert_eq!(m_got[3].as_ref().unwrap().flags, 9);
     // gat by meta (T): the TTL is set, as classic gat does
@@ -200,7 +222,10 @@ fn classic_writes_meta_reads_and_back() {
     let ttl = meta.meta_get(b"a").unwrap().unwrap().ttl;
     assert!((98..=100).contains(&ttl), "ttl {ttl}");
     let (_, got) = fetch(&meta, Retrieve::Gats(0), &ks[..1]);
-    assert_eq!(got[0].as_ref().unwrap().cas, classic.gets(b"a").unwrap().unwrap().cas);
+    assert_eq!(
+        got[0].as_ref().unwrap().cas,
+        classic.gets(b"a").unwrap().unwrap().cas
+    );
     assert_eq!(meta.meta_get(b"a").unwrap().unwrap().ttl, -1);
 }
 
@@ -219,7 +244,9 @@ fn base64_keys_by_meta_multi_get() {
             b.base64_keys(true).key_prefix(b"p:").unwrap();
         });
         for (i, k) in binary.iter().enumerate() {
-            assert!(c.lease_set(k, format!("bin{i}").as_bytes(), i as u32, 0, 0).unwrap());
+            assert!(c
+                .lease_set(k, format!("bin{i}").as_bytes(), i as u32, 0, 0)
+                .unwrap());
         }
         c.set(b"text", b"plain", 1, 0, Some(false)).unwrap();
         let mut keys: Vec<&[u8]> = binary.iter().map(|k| k.as_slice()).collect();
@@ -228,21 +255,33 @@ fn base64_keys_by_meta_multi_get() {
         let got = c.get_many(&keys).unwrap();
         for (i, g) in got.iter().take(binary.len()).enumerate() {
             let g = g.as_ref().unwrap_or_else(|| panic!("{mode:?} key {i}"));
-            assert_eq!((g.data.clone(), g.flags), (format!("bin{i}").into_bytes(), i as u32));
+            assert_eq!(
+                (g.data.clone(), g.flags),
+                (format!("bin{i}").into_bytes(), i as u32)
+            );
         }
         assert_eq!(got[binary.len()].as_ref().unwrap().data, b"plain");
         assert_eq!(got[binary.len() + 1], None);
         // too long once encoded with the prefix: refused before any I/O
-        let too_long = vec![1; 185];
-        assert!(matches!(c.get_many(&[&too_long[..]]), Err(Error::InvalidKey(_))));
+        let too_long = [1u8; 185];
+        assert!(matches!(
+            c.get_many(&[&too_long[..]]),
+            Err(Error::InvalidKey(_))
+        ));
     }
     // meta off: such keys are invalid as before
     let off = client(&[m.addr()], UseMeta::Off, |b| {
         b.base64_keys(true);
     });
-    assert!(matches!(off.get_many(&[b"with space"]), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        off.get_many(&[b"with space"]),
+        Err(Error::InvalidKey(_))
+    ));
     let no_b64 = client(&[m.addr()], UseMeta::On, |_| {});
-    assert!(matches!(no_b64.get_many(&[b"with space"]), Err(Error::InvalidKey(_))));
+    assert!(matches!(
+        no_b64.get_many(&[b"with space"]),
+        Err(Error::InvalidKey(_))
+    ));
 }
 
 /// What a limited fake peer saw.
@@ -307,10 +346,20 @@ fn a_server_without_meta_keeps_the_classic_path() {
         let data: Vec<Option<Vec<u8>>> = got.into_iter().map(|v| v.map(|v| v.data)).collect();
         assert_eq!(
             data,
-            [Some(b"hit1".to_vec()), None, Some(b"hit2".to_vec()), Some(b"hit1".to_vec())]
+            [
+                Some(b"hit1".to_vec()),
+                None,
+                Some(b"hit2".to_vec()),
+                Some(b"hit1".to_vec())
+            ]
         );
     }
-    let cas: Vec<_> = c.gets_many(&ks[..1]).unwrap().into_iter().map(|v| v.unwrap().cas).collect();
+    let cas: Vec<_> = c
+        .gets_many(&ks[..1])
+        .unwrap()
+        .into_iter()
+        .map(|v| v.unwrap().cas)
+        .collect();
     assert_eq!(cas, [Some(77)]);
     // asked once, remembered
     assert_eq!(seen.probes.load(Ordering::SeqCst), 1);
@@ -322,7 +371,11 @@ fn a_server_without_meta_keeps_the_classic_path() {
     let (res, got) = fetch(&c, Retrieve::Get, &mixed);
     assert_eq!(res.status[0], KeyStatus::Ok);
     assert_eq!(got[0].as_ref().unwrap().data, b"hit1");
-    assert!(matches!(res.error(1), Some(Error::InvalidKey(_))), "{:?}", res.error(1));
+    assert!(
+        matches!(res.error(1), Some(Error::InvalidKey(_))),
+        "{:?}",
+        res.error(1)
+    );
     assert_eq!(res.status[2], KeyStatus::NotFound);
 
     // forced meta: every line is answered ERROR, the keys fail with it
@@ -330,9 +383,17 @@ fn a_server_without_meta_keeps_the_classic_path() {
     let forced = client(&[peer.addr()], UseMeta::On, |_| {});
     let t0 = std::time::Instant::now();
     let (res, _) = fetch(&forced, Retrieve::Get, &ks);
-    assert!(t0.elapsed() < Duration::from_millis(500), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
     for i in 0..ks.len() {
-        assert!(matches!(res.error(i), Some(Error::UnknownCommand)), "{:?}", res.error(i));
+        assert!(
+            matches!(res.error(i), Some(Error::UnknownCommand)),
+            "{:?}",
+            res.error(i)
+        );
     }
     assert_eq!(forced.get(b"hit9").unwrap().unwrap().data, b"hit9");
 }
@@ -351,7 +412,8 @@ fn real_memcached_is_detected_once() {
     // buffered noreply writes ahead of a meta multi-get: their barrier is
     // consumed first
     for i in 0..10 {
-        c.set(format!("n{i}").as_bytes(), b"w", 0, 0, Some(true)).unwrap();
+        c.set(format!("n{i}").as_bytes(), b"w", 0, 0, Some(true))
+            .unwrap();
     }
     let got = c.get_many(&[b"n0", b"n9", b"k"]).unwrap();
     assert!(got.iter().all(|v| v.is_some()));
@@ -392,7 +454,9 @@ fn meta_with_errors() -> FakePeer {
 fn an_error_line_fails_only_the_keys_it_may_belong_to() {
     let peer = meta_with_errors();
     let c = client(&[peer.addr()], UseMeta::Auto, |_| {});
-    let ks: [&[u8]; 7] = [b"hit1", b"bad1", b"hit2", b"miss1", b"hit3", b"miss2", b"bad2"];
+    let ks: [&[u8]; 7] = [
+        b"hit1", b"bad1", b"hit2", b"miss1", b"hit3", b"miss2", b"bad2",
+    ];
     for _ in 0..2 {
         let (res, got) = fetch(&c, Retrieve::Get, &ks);
         assert_eq!(res.status[0], KeyStatus::Ok);
@@ -408,10 +472,19 @@ fn an_error_line_fails_only_the_keys_it_may_belong_to() {
         assert_eq!(got[4].as_ref().unwrap().flags, 3);
     }
     // the stream stayed in step: the same connection serves on
-    assert_eq!(c.counters().iter().find(|(_, n, _)| *n == "connects").map(|t| t.2), Some(1));
+    assert_eq!(
+        c.counters()
+            .iter()
+            .find(|(_, n, _)| *n == "connects")
+            .map(|t| t.2),
+        Some(1)
+    );
     // the whole-call API fails on a failed key, as classic does
     assert!(c.get_many(&ks).is_err());
-    assert_eq!(c.get_many(&ks[..1]).unwrap()[0].as_ref().unwrap().data, b"hit1");
+    assert_eq!(
+        c.get_many(&ks[..1]).unwrap()[0].as_ref().unwrap().data,
+        b"hit1"
+    );
 }
 
 /// A meta server that answers the first key of a batch and then closes the
@@ -460,7 +533,13 @@ fn a_server_failing_part_way_fails_its_keys_only() {
         .iter()
         .map(|k| {
             (0..3)
-                .find(|&s| Client::connect(&servers[s].addr()).unwrap().get(k).unwrap().is_some())
+                .find(|&s| {
+                    Client::connect(&servers[s].addr())
+                        .unwrap()
+                        .get(k)
+                        .unwrap()
+                        .is_some()
+                })
                 .expect("stored somewhere")
         })
         .collect();
@@ -469,7 +548,10 @@ fn a_server_failing_part_way_fails_its_keys_only() {
     for (i, st) in res.status.iter().enumerate() {
         if home[i] == 1 {
             assert!(
-                matches!(res.error(i), Some(Error::ConnectFailed { .. } | Error::UnexpectedClose)),
+                matches!(
+                    res.error(i),
+                    Some(Error::ConnectFailed { .. } | Error::UnexpectedClose)
+                ),
                 "key {i}: {st:?} {:?}",
                 res.error(i)
             );
@@ -488,7 +570,11 @@ fn a_server_failing_part_way_fails_its_keys_only() {
     let c = client(&[peer.addr()], UseMeta::Auto, |_| {});
     let (res, _) = fetch(&c, Retrieve::Get, &[b"a", b"b", b"c"]);
     for i in 0..3 {
-        assert!(matches!(res.error(i), Some(Error::UnexpectedClose)), "{:?}", res.error(i));
+        assert!(
+            matches!(res.error(i), Some(Error::UnexpectedClose)),
+            "{:?}",
+            res.error(i)
+        );
     }
     assert!(conns.load(Ordering::SeqCst) >= 1);
     assert_eq!(c.meta_support()[0].1, Some(true));
@@ -498,8 +584,8 @@ fn a_server_failing_part_way_fails_its_keys_only() {
 fn the_c_option() {
     use mcrs::ffi::client::{mcrs_client_free, mcrs_client_get_many, mcrs_client_new};
     use mcrs::ffi::config::{mcrs_config_add_server, mcrs_config_free, mcrs_config_new};
-    use mcrs::ffi::meta_many::{mcrs_config_set_meta, MCRS_META_AUTO, MCRS_META_OFF, MCRS_META_ON};
     use mcrs::ffi::mcrs_status;
+    use mcrs::ffi::meta_many::{mcrs_config_set_meta, MCRS_META_AUTO, MCRS_META_OFF, MCRS_META_ON};
     use mcrs::ffi::value::{mcrs_values_free, mcrs_values_get, mcrs_values_len};
     let m = Memcached::start();
     Client::connect(&m.addr())
@@ -509,7 +595,10 @@ fn the_c_option() {
     let addr = std::ffi::CString::new(m.addr()).unwrap();
     for mode in [MCRS_META_AUTO, MCRS_META_OFF, MCRS_META_ON] {
         let cfg = mcrs_config_new();
-        assert_eq!(mcrs_config_add_server(cfg, addr.as_ptr()), mcrs_status::MCRS_STATUS_OK);
+        assert_eq!(
+            mcrs_config_add_server(cfg, addr.as_ptr()),
+            mcrs_status::MCRS_STATUS_OK
+        );
         assert_eq!(mcrs_config_set_meta(cfg, mode), mcrs_status::MCRS_STATUS_OK);
         let mut c = std::ptr::null_mut();
         assert_eq!(mcrs_client_new(cfg, &mut c), mcrs_status::MCRS_STATUS_OK);
@@ -526,7 +615,10 @@ fn the_c_option() {
         mcrs_client_free(c);
     }
     let cfg = mcrs_config_new();
-    assert_eq!(mcrs_config_set_meta(cfg, 3), mcrs_status::MCRS_STATUS_INVALID_ARGUMENT);
+    assert_eq!(
+        mcrs_config_set_meta(cfg, 3),
+        mcrs_status::MCRS_STATUS_INVALID_ARGUMENT
+    );
     assert_eq!(
         mcrs_config_set_meta(std::ptr::null_mut(), MCRS_META_ON),
         mcrs_status::MCRS_STATUS_NULL_POINTER

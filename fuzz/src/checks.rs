@@ -834,10 +834,18 @@ pub fn check_parse_meta_many(data: &[u8]) {
         _ => buf.len() / 2,
     };
     let whole = mg_stream(buf, n, with_cas, &[]);
-    assert_eq!(mg_stream(buf, n, with_cas, &[split]), whole, "two reads at {split}");
+    assert_eq!(
+        mg_stream(buf, n, with_cas, &[split]),
+        whole,
+        "two reads at {split}"
+    );
     let step = (buf.len() / 40).max(1);
     let small: Vec<usize> = (step..buf.len()).step_by(step).collect();
-    assert_eq!(mg_stream(buf, n, with_cas, &small), whole, "reads of {step}");
+    assert_eq!(
+        mg_stream(buf, n, with_cas, &small),
+        whole,
+        "reads of {step}"
+    );
     // the invariants of what was read
     let (hits, fails, end) = &whole;
     let mut events: Vec<(u32, u32)> = hits.iter().map(|h| (h.0, h.0 + 1)).collect();

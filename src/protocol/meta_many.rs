@@ -460,7 +460,10 @@ mod tests {
     #[test]
     fn requests() {
         let plain = MgMany::default();
-        assert_eq!(enc(key(b"", b"foo", false), 0, plain), b"mg foo v f q O0\r\n");
+        assert_eq!(
+            enc(key(b"", b"foo", false), 0, plain),
+            b"mg foo v f q O0\r\n"
+        );
         assert_eq!(
             enc(key(b"p:", b"foo", false), 4_294_967_295, plain),
             b"mg p:foo v f q O4294967295\r\n"
@@ -469,7 +472,10 @@ mod tests {
             cas: true,
             touch: None,
         };
-        assert_eq!(enc(key(b"", b"k", false), 12, gets), b"mg k v f c q O12\r\n");
+        assert_eq!(
+            enc(key(b"", b"k", false), 12, gets),
+            b"mg k v f c q O12\r\n"
+        );
         let gats = MgMany {
             cas: true,
             touch: Some(30),
@@ -585,8 +591,12 @@ mod tests {
         assert_eq!(parse_mg_hit(long_cas, true), None);
         let mut s = MgStream::new(2, true, 10);
         let mut got = None;
-        s.feed(long_cas, &mut |t, _, _, c| got = Some((t, c)), &mut |_, _| {})
-            .unwrap();
+        s.feed(
+            long_cas,
+            &mut |t, _, _, c| got = Some((t, c)),
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert_eq!(got, Some((1, Some(u64::MAX))));
     }
 
@@ -603,7 +613,10 @@ mod tests {
         assert_eq!(seen.0.len(), 2);
         assert_eq!(
             seen.1,
-            vec![(1..2, MgLineError::Client(b"bad command line format".to_vec()))]
+            vec![(
+                1..2,
+                MgLineError::Client(b"bad command line format".to_vec())
+            )]
         );
         // after the last hit: any key up to the end; two lines, one failure
         let (seen, _) = run(
@@ -629,25 +642,34 @@ mod tests {
         }
         // n + 1 answers with hits among them: the last was mn's
         let (seen, used) = run(b"VA 1 f0 O0\r\na\r\nERROR\r\nERROR\r\n", 2, false, &[]).unwrap();
-        assert_eq!((seen.0.len(), &seen.1[..], used), (1, &[(1..2, MgLineError::Unknown)][..], 29));
-        let (seen, used) = run(b"VA 1 f0 O0\r\na\r\nVA 1 f0 O1\r\nb\r\nERROR\r\n", 2, false, &[]).unwrap();
+        assert_eq!(
+            (seen.0.len(), &seen.1[..], used),
+            (1, &[(1..2, MgLineError::Unknown)][..], 29)
+        );
+        let (seen, used) = run(
+            b"VA 1 f0 O0\r\na\r\nVA 1 f0 O1\r\nb\r\nERROR\r\n",
+            2,
+            false,
+            &[],
+        )
+        .unwrap();
         assert_eq!((seen.0.len(), seen.1.len(), used), (2, 0, 37));
     }
 
     #[test]
     fn out_of_step_is_an_error() {
         for bad in [
-            &b"VA 1 f0 O2\r\na\r\n"[..],       // tag past the chunk
+            &b"VA 1 f0 O2\r\na\r\n"[..],               // tag past the chunk
             b"VA 1 f0 O1\r\na\r\nVA 1 f0 O1\r\nb\r\n", // a tag twice
             b"VA 1 f0 O1\r\na\r\nVA 1 f0 O0\r\nb\r\n", // going back
-            b"VA 1 f0\r\na\r\n",                 // no tag
-            b"VA 1 f0 Ox\r\na\r\n",              // not a number
-            b"VA 1 O0\r\na\r\n",                 // no flags
+            b"VA 1 f0\r\na\r\n",                       // no tag
+            b"VA 1 f0 Ox\r\na\r\n",                    // not a number
+            b"VA 1 O0\r\na\r\n",                       // no flags
             b"HD O0\r\n",
             b"END\r\n",
             b"VALUE k 0 1\r\na\r\n",
             b"VA 1 f0 O0\r\nab\r\n",
-            b"ERROR\r\nEN O0\r\n",                // an error for no key
+            b"ERROR\r\nEN O0\r\n",                 // an error for no key
             b"VA 1 f0 O1\r\na\r\nERROR\r\nMN\r\n", // the same at the end
         ] {
             assert!(
@@ -664,7 +686,11 @@ mod tests {
         let r = s.feed(b"VA 4 f0 O0\r\n", &mut |_, _, _, _| {}, &mut |_, _| {});
         assert_eq!(r, Err(MgError::TooLarge(4)));
         let mut s = MgStream::new(2, false, 3);
-        let r = s.feed(b"VA 4 f0 O0\r\nabcd\r\n", &mut |_, _, _, _| {}, &mut |_, _| {});
+        let r = s.feed(
+            b"VA 4 f0 O0\r\nabcd\r\n",
+            &mut |_, _, _, _| {},
+            &mut |_, _| {},
+        );
         assert_eq!(r, Err(MgError::TooLarge(4)));
     }
 }
