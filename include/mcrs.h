@@ -229,6 +229,11 @@ typedef void (*mcrs_lease_cb)(void *userdata,
                               uint64_t token,
                               struct mcrs_value *value);
 
+// Which protocol `mcrs_client_get_many` / `gets_many` use (a `uint32_t`,
+// so that a value from C outside the list is rejected instead of being
+// undefined behaviour).
+typedef uint32_t mcrs_meta_mode;
+
 // Use the command's default: set, add, replace, append, prepend, delete,
 // touch, flush_all and verbosity follow the config's default_noreply (on
 // unless changed); cas, incr, decr and cache_memlimit wait for the reply.
@@ -248,6 +253,19 @@ typedef void (*mcrs_lease_cb)(void *userdata,
 
 // Fast rendezvous over xxh3, for clusters that only mcrs clients share.
 #define MCRS_DISTRIBUTION_XXH3 2
+
+// Meta (`mg ... q O<tag>` per key, `mn` per chunk: only hits cross the
+// wire) for each server that answers a probe `mn` with `MN`, asked once per
+// server on its first multi-key read; classic `get` lines for servers that
+// answer `ERROR` (older memcached, proxies). The default.
+#define MCRS_META_AUTO 0
+
+// Always classic `get`/`gets` lines.
+#define MCRS_META_OFF 1
+
+// Always meta, no probe (a server without meta fails the keys with
+// MCRS_STATUS_UNKNOWN_COMMAND).
+#define MCRS_META_ON 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -1077,6 +1095,14 @@ enum mcrs_status mcrs_config_set_base64_keys(struct mcrs_config *cfg, bool on);
 // TTL left makes one caller WON (with the value; the others keep getting
 // HIT), so it recomputes before the item expires. 0 (the default): off.
 enum mcrs_status mcrs_config_set_recache_threshold(struct mcrs_config *cfg, uint32_t seconds);
+
+// Chooses the protocol of the blocking client's multi-key reads
+// (MCRS_META_*); other values give MCRS_STATUS_INVALID_ARGUMENT. With
+// base64 keys on (`mcrs_config_set_base64_keys`) and meta not off,
+// get_many also takes keys that only base64 can carry; on a server that
+// does not speak meta those keys fail with MCRS_STATUS_INVALID_KEY. The
+// event loop keeps classic get lines whatever the mode.
+enum mcrs_status mcrs_config_set_meta(struct mcrs_config *cfg, mcrs_meta_mode mode);
 
 // A static, NUL-terminated description of `status`. Any value is accepted:
 // unknown ones give "unknown status". Never NULL; never free it.
