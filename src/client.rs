@@ -1045,6 +1045,7 @@ impl Client {
                 visit(i, d, f, c)
             });
             match r {
+                Ok(fails) if fails.is_empty() => {}
                 Ok(fails) => fails.into_iter().for_each(|(ks, e)| res.fail(ks, e)),
                 Err(e) => res.fail(idxs.iter().copied(), e),
             }
