@@ -1011,7 +1011,9 @@ impl Client {
     }
 
     /// Reads many keys with `cmd` (`Get`, `Gets`, `Gat`, `Gats`): one
-    /// pipelined request per server, the servers in parallel. Each hit is
+    /// pipelined request per server, the servers in parallel, by meta or
+    /// classic lines (`ClientBuilder::use_meta`, src/meta_many.rs; by meta,
+    /// a server's error line fails only the keys it may belong to). Each hit is
     /// handed to `visit(index of the key, data, flags, cas)`; misses are not.
     /// A key asked twice is visited twice. Returns each key's outcome: a
     /// hit, a miss, or the failure of its server (with `ignore_exc`, a miss);
