@@ -27,7 +27,9 @@ pub enum UseMeta {
     /// Meta for each server that answers a probe `mn` with `MN` (asked on
     /// the first multi-key read of the server, remembered for the client's
     /// lifetime), classic for the others (an `ERROR`: older memcached,
-    /// twemproxy, mcrouter).
+    /// twemproxy, mcrouter). A meta server that later answers `mg` with
+    /// `ERROR` (replaced by one without meta) goes classic from the next
+    /// read on.
     #[default]
     Auto,
     /// Always classic `get`/`gets` lines.
@@ -246,6 +248,15 @@ impl Client {
             }
             Ok(())
         });
+        if self.use_meta == UseMeta::Auto
+            && fails
+                .iter()
+                .any(|(_, e)| matches!(e, Error::UnknownCommand))
+        {
+            // the server answers `mg` with ERROR (replaced by one without
+            // meta since the probe): classic from the next read on
+            self.cluster.servers()[server].meta.set(false);
+        }
         if r.is_ok() {
             let counters = &self.cluster.servers()[server].counters;
             let failed: usize = fails.iter().map(|(k, _)| k.len()).sum();

@@ -296,7 +296,31 @@ struct Seen {
 /// `ERROR` to every meta command; `get`/`gets` answer keys starting with
 /// "hit" with the key as the value (flags 3, cas 77).
 fn classic_only(seen: Arc<Seen>) -> FakePeer {
-    FakePeer::start(move |_, s| {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    serve_classic_only(l, seen);
+    FakePeer { port }
+}
+
+/// `classic_only` on a given port.
+fn classic_only_on(port: u16, seen: Arc<Seen>) -> FakePeer {
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    serve_classic_only(l, seen);
+    FakePeer { port }
+}
+
+fn serve_classic_only(l: std::net::TcpListener, seen: Arc<Seen>) {
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { return };
+            let seen = seen.clone();
+            std::thread::spawn(move || classic_conn(s, &seen));
+        }
+    });
+}
+
+fn classic_conn(s: TcpStream, seen: &Seen) {
+    {
         let mut w = s.try_clone().unwrap();
         for line in BufReader::new(s).lines() {
             let Ok(line) = line else { return };
@@ -329,7 +353,7 @@ fn classic_only(seen: Arc<Seen>) -> FakePeer {
                 return;
             }
         }
-    })
+    }
 }
 
 #[test]
@@ -396,6 +420,36 @@ fn a_server_without_meta_keeps_the_classic_path() {
         );
     }
     assert_eq!(forced.get(b"hit9").unwrap().unwrap().data, b"hit9");
+}
+
+#[test]
+fn a_server_replaced_by_one_without_meta_goes_classic() {
+    // found to speak meta, then the port is taken over by a classic server
+    let mut m = Memcached::start();
+    let port = m.port;
+    let c = client(&[m.addr()], UseMeta::Auto, |b| {
+        b.retry_timeout(Duration::from_millis(1));
+    });
+    c.set(b"hit1", b"v", 0, 0, Some(false)).unwrap();
+    assert!(c.get_many(&[b"hit1"]).unwrap()[0].is_some());
+    assert_eq!(c.meta_support()[0].1, Some(true));
+    m.kill();
+    let seen = Arc::new(Seen::default());
+    let _peer = classic_only_on(port, seen.clone());
+    // the first read after the swap: the pooled connection is stale, the
+    // fresh one's mg lines are answered ERROR (the keys fail with it) ...
+    let (res, _) = fetch(&c, Retrieve::Get, &[b"hit1", b"hit2"]);
+    assert!(
+        (0..2).all(|i| matches!(res.error(i), Some(Error::UnknownCommand))),
+        "{:?}",
+        res.errors
+    );
+    assert_eq!(c.meta_support()[0].1, Some(false));
+    // ... and the next one goes classic
+    let got = c.get_many(&[b"hit1", b"nope"]).unwrap();
+    assert_eq!(got[0].as_ref().unwrap().data, b"hit1");
+    assert_eq!(got[1], None);
+    assert_eq!(seen.get_lines.load(Ordering::SeqCst), 1);
 }
 
 #[test]
