@@ -167,9 +167,9 @@ int main(int argc, char **argv) {
     keys[j] = (const uint8_t *)kb[j];
   }
   long rounds = ops / 100, got = 0;
-  /* mget100 with the default protocol choice (auto: meta when the server
-     speaks it); mget100_meta and mget100_classic force one (mcrs only, run
-     only when named), so both paths are measured on one server */
+  /* mget100 with the default protocol (classic get lines); mget100_meta
+     and mget100_classic force one (mcrs only, run only when named), so both
+     paths are measured on one server */
   int forced = only && (!strcmp(only, "mget100_meta") || !strcmp(only, "mget100_classic"));
   if (forced) {
     mcrs_client_free(mc);

@@ -664,7 +664,7 @@ waited_s=$(( t_measure - t_start ))
     if [ "$SKIP_CALLGRIND" != 1 ]; then
         echo "The get loop with \`mcrs_client_get_into\` (the value read into the caller's buffer, nothing allocated; mcrs only, \`bench ... get_into\`): $(metric ir mcrs get_into) instructions/op whole program, $(metric lib mcrs get_into) in the library (plain get: $(metric ir mcrs get) / $(metric lib mcrs get))."
         echo
-        echo "mget100 by protocol (mcrs only, \`bench ... mget100_meta\` / \`mget100_classic\`; the table's mget100 is the default, auto: meta on this memcached), per key: meta $(metric ir mcrs mget100_meta) instructions whole program, $(metric lib mcrs mget100_meta) in the library; classic $(metric ir mcrs mget100_classic) / $(metric lib mcrs mget100_classic)."
+        echo "mget100 by protocol (mcrs only, \`bench ... mget100_meta\` / \`mget100_classic\`; the table's mget100 is the default, classic), per key: meta $(metric ir mcrs mget100_meta) instructions whole program, $(metric lib mcrs mget100_meta) in the library; classic $(metric ir mcrs mget100_classic) / $(metric lib mcrs mget100_classic)."
         echo
     fi
     echo "![mcrs / libmemcached ratios](ratios.png)"

@@ -495,8 +495,8 @@ fn server_error_in_the_middle_of_a_multi_get() {
             }
         }
     });
-    // the classic path (this peer answers every line with get replies,
-    // the meta probe too)
+    // the classic path, pinned (this peer answers every line with get
+    // replies, a meta probe too)
     let c = builder(&peer.addr())
         .use_meta(mcrs::UseMeta::Off)
         .build()

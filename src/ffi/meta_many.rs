@@ -13,9 +13,12 @@ pub type mcrs_meta_mode = u32;
 /// Meta (`mg ... q O<tag>` per key, `mn` per chunk: only hits cross the
 /// wire) for each server that answers a probe `mn` with `MN`, asked once per
 /// server on its first multi-key read; classic `get` lines for servers that
-/// answer `ERROR` (older memcached, proxies). The default.
+/// answer `ERROR` (older memcached, proxies).
 pub const MCRS_META_AUTO: mcrs_meta_mode = 0;
-/// Always classic `get`/`gets` lines.
+/// Always classic `get`/`gets` lines. The default: fewer client
+/// instructions per key by meta, but stock memcached answers many `mg`
+/// lines in several writes (`-R`, 20 requests per event) and spends more
+/// CPU on them, so the classic path was faster end to end (README).
 pub const MCRS_META_OFF: mcrs_meta_mode = 1;
 /// Always meta, no probe (a server without meta fails the keys with
 /// MCRS_STATUS_UNKNOWN_COMMAND).
