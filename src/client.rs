@@ -1026,14 +1026,11 @@ impl Client {
         keys: &[&[u8]],
         mut visit: impl FnMut(usize, &[u8], u32, Option<u64>),
     ) -> Result<KeyResults> {
-        let mut any_base64 = false;
-        for k in keys {
-            if let Err(e) = self.check_key(k) {
-                // a key only meta can carry (src/meta_many.rs)
-                self.check_base64_read_key(k, e)?;
-                any_base64 = true;
-            }
-        }
+        let any_base64 = match keys.iter().try_for_each(|k| self.check_key(k)) {
+            Ok(()) => false,
+            // keys only meta can carry (src/meta_many.rs)
+            Err(e) => self.check_base64_read_keys(keys, e)?,
+        };
         if let Retrieve::Gat(e) | Retrieve::Gats(e) = cmd {
             check_exptime(e)?;
         }

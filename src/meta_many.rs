@@ -100,16 +100,22 @@ impl Client {
             .collect()
     }
 
-    /// The key check of a multi-key read for a key that `check_key`
-    /// refused with `e`: Ok when meta can carry it (base64, with
-    /// `base64_keys` on and meta not off), else `e`.
+    /// The key check of a multi-key read once `check_key` refused one of
+    /// `keys` with `e`: Ok(true) when meta can carry every key that is not
+    /// a text key (base64, with `base64_keys` on and meta not off), else
+    /// the first refusal.
     #[cold]
     #[inline(never)]
-    pub(crate) fn check_base64_read_key(&self, key: &[u8], e: Error) -> Result<()> {
+    pub(crate) fn check_base64_read_keys(&self, keys: &[&[u8]], e: Error) -> Result<bool> {
         if self.use_meta == UseMeta::Off || !self.meta.base64_keys {
             return Err(e);
         }
-        self.meta_key(key).map(|_| ())
+        for k in keys {
+            if self.check_key(k).is_err() {
+                self.meta_key(k)?;
+            }
+        }
+        Ok(true)
     }
 
     /// One server's share of a multi-key read, by meta or classic lines.
