@@ -24,7 +24,7 @@ const KEYS_PER_CHUNK: usize = 256;
 /// `get` lines in every mode.
 ///
 /// The default is [`UseMeta::Off`]: a meta multi-get costs the client fewer
-/// instructions per key (callgrind, `examples/bench.c`: 564 against 589),
+/// instructions per key (callgrind, `examples/bench.c`: 562-565 against 587),
 /// but memcached works through at most 20 requests per event (`-R`), so it
 /// answers 100 `mg` lines in 5 writes where one `get` line gets one: in
 /// wall time and server CPU the meta path was about 2x slower on stock
