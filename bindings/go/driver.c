@@ -2,8 +2,13 @@
  * collected into one array per turn (see mcrs_go.h). */
 #include "mcrs_go.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 /* the driver whose loop is running on this thread (callbacks append to it) */
 static __thread mcrsgo_driver *mcrsgo_cur;
@@ -176,6 +181,19 @@ mcrsgo_driver *mcrsgo_driver_new(const mcrs_client *c, enum mcrs_status *st, cha
     return NULL;
   }
   d->loop_fd = mcrs_loop_fd(d->loop);
+  d->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (d->cancel_fd < 0) {
+    mcrs_loop_free(d->loop);
+    free(d);
+    *st = MCRS_STATUS_IO;
+    if (errcap > 0)
+      snprintf(err, errcap, "eventfd: %s", strerror(errno));
+    return NULL;
+  }
+  /* a solo caller submits on the loop's thread and runs the loop at once:
+     no wake-up of the fd is needed for that (other threads' submissions
+     still wake it) */
+  mcrs_loop_set_auto_wake(d->loop, false);
   mcrs_loop_disown(d->loop);
   return d;
 }
@@ -195,6 +213,55 @@ size_t mcrsgo_turn(mcrsgo_driver *d) {
   d->timeout_ms = timeout;
   mcrs_loop_disown(d->loop);
   return d->len;
+}
+
+void mcrsgo_solo_adopt(mcrsgo_driver *d) {
+  release_batch(d);
+  mcrs_loop_adopt(d->loop);
+}
+
+/* whether the batch from index from on holds the completion of request id */
+static int has_id(const mcrsgo_driver *d, size_t from, uint64_t id) {
+  for (size_t i = from; i < d->len; i++)
+    if (d->buf[i].id == id)
+      return 1;
+  return 0;
+}
+
+int mcrsgo_solo_run(mcrsgo_driver *d, uint64_t id) {
+  mcrsgo_cur = d;
+  int done = 0;
+  for (;;) {
+    size_t from = d->len;
+    mcrs_loop_run(d->loop);
+    if (has_id(d, from, id)) {
+      done = 1;
+      break;
+    }
+    int timeout = mcrs_loop_timeout_ms(d->loop);
+    if (timeout == 0)
+      continue;
+    /* poll, not epoll_wait: the loop's epoll fd is edge-triggered inside,
+       and poll reports its readiness without taking the events */
+    struct pollfd p[2] = {{.fd = d->loop_fd, .events = POLLIN}, {.fd = d->cancel_fd, .events = POLLIN}};
+    if (poll(p, 2, timeout) < 0 && errno != EINTR)
+      abort(); /* cannot wait: the caller would hang */
+    if (p[1].revents & POLLIN) {
+      uint64_t v;
+      while (read(d->cancel_fd, &v, sizeof v) < 0 && errno == EINTR) {
+      }
+      break;
+    }
+  }
+  mcrsgo_cur = NULL;
+  d->timeout_ms = mcrs_loop_timeout_ms(d->loop);
+  mcrs_loop_disown(d->loop);
+  return done;
+}
+
+int mcrsgo_loop_ready(const mcrsgo_driver *d) {
+  struct pollfd p = {.fd = d->loop_fd, .events = POLLIN};
+  return poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
 }
 
 size_t mcrsgo_driver_close(mcrsgo_driver *d) {
@@ -218,6 +285,8 @@ void mcrsgo_driver_free(mcrsgo_driver *d) {
     mcrsgo_cur = NULL;
     release_batch(d);
   }
+  if (d->cancel_fd >= 0)
+    close(d->cancel_fd);
   free(d->buf);
   free(d);
 }

@@ -10,6 +10,9 @@ package mcrs
 #cgo nocallback mcrsgo_turn
 #cgo nocallback mcrsgo_driver_close
 #cgo nocallback mcrsgo_driver_free
+#cgo nocallback mcrsgo_solo_adopt
+#cgo nocallback mcrsgo_solo_run
+#cgo nocallback mcrsgo_loop_ready
 */
 import "C"
 
@@ -19,6 +22,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -93,8 +97,15 @@ type driver struct {
 	// submitted counts the requests submitted (or about to be); closedBit
 	// is set once the client closes
 	submitted atomic.Uint64
-	// completed is the driver goroutine's own count
-	completed uint64
+	// completed counts the completions dispatched (by the driver goroutine
+	// or a solo caller, whoever holds busy)
+	completed atomic.Uint64
+	// busy is 1 while a goroutine makes loop-thread calls (a driver turn or
+	// a solo caller's run): one at a time. missed: the driver goroutine woke
+	// while a solo caller held it (see letGo).
+	busy       atomic.Uint32
+	missed     atomic.Bool
+	cancelFile *os.File // the driver's cancel eventfd (see interrupt)
 	free      atomic.Uint64 // free-list head: ABA tag << 32 | index+1
 	chunks    [maxChunks]atomic.Pointer[[chunkSize]slot]
 	growMu    sync.Mutex
@@ -195,16 +206,36 @@ func (d *driver) run(h *C.mcrs_client, ready chan<- error) {
 		return
 	}
 	d.loopFile = f
+	cf, err := dupFile(int(d.c.cancel_fd), "mcrs-cancel")
+	if err != nil {
+		f.Close()
+		C.mcrsgo_driver_free(d.c)
+		ready <- &Error{Status: StatusIO, Op: "new", Detail: "cancel fd: " + err.Error()}
+		close(d.exited)
+		return
+	}
+	d.cancelFile = cf
 	ready <- nil
 	d.serve(f)
+	// keep busy for good: a solo caller whose request completed may still
+	// be letting go of the loop
+	for !d.busy.CompareAndSwap(0, 1) {
+		runtime.Gosched()
+	}
 	d.dispatch(C.mcrsgo_driver_close(d.c))
 	C.mcrsgo_driver_free(d.c)
 	f.Close()
+	cf.Close()
 	close(d.exited)
 }
 
 // pollFile puts (a duplicate of) the loop's epoll fd on Go's netpoller.
 func pollFile(fd int) (*os.File, error) {
+	return dupFile(fd, "mcrs-loop")
+}
+
+// dupFile is a duplicate of fd as a non-blocking *os.File on the netpoller.
+func dupFile(fd int, name string) (*os.File, error) {
 	dup, err := syscall.Dup(fd)
 	if err != nil {
 		return nil, err
@@ -214,7 +245,7 @@ func pollFile(fd int) (*os.File, error) {
 		syscall.Close(dup)
 		return nil, err
 	}
-	f := os.NewFile(uintptr(dup), "mcrs-loop")
+	f := os.NewFile(uintptr(dup), name)
 	if err := f.SetReadDeadline(time.Time{}); err != nil {
 		f.Close() // not on the netpoller
 		return nil, err
@@ -234,10 +265,18 @@ func (d *driver) serve(f *os.File) {
 	}
 	var armed time.Time // the read deadline set, zero for none
 	stopping := false
+	timeout := -1 // mcrs_loop_timeout_ms after this goroutine's last turn
 	// step runs inside RawConn.Read, after the netpoller's readiness was
 	// reset, so no wake-up is missed between a turn and the wait. It
 	// returns true to leave Read (to arm a deadline or stop).
 	step := func(uintptr) bool {
+		if !d.busy.CompareAndSwap(0, 1) {
+			// a solo caller runs the loop: it sees missed when it lets go
+			d.missed.Store(true)
+			if !d.busy.CompareAndSwap(0, 1) {
+				return false
+			}
+		}
 		for {
 			n := C.mcrsgo_turn(d.c)
 			d.dispatch(n)
@@ -245,13 +284,15 @@ func (d *driver) serve(f *os.File) {
 				break
 			}
 		}
+		timeout = int(d.c.timeout_ms)
+		d.busy.Store(0)
 		if !stopping && d.submitted.Load()&closedBit != 0 {
 			return true
 		}
 		if stopping {
-			return d.submitted.Load()&^closedBit == d.completed || armed.IsZero()
+			return d.submitted.Load()&^closedBit == d.completed.Load() || armed.IsZero()
 		}
-		return d.c.timeout_ms > 0 && armed.IsZero()
+		return timeout > 0 && armed.IsZero()
 	}
 	for {
 		err := rc.Read(step)
@@ -266,7 +307,7 @@ func (d *driver) serve(f *os.File) {
 		}
 		if d.submitted.Load()&closedBit != 0 {
 			stopping = true
-			if d.submitted.Load()&^closedBit == d.completed {
+			if d.submitted.Load()&^closedBit == d.completed.Load() {
 				return
 			}
 		}
@@ -276,7 +317,7 @@ func (d *driver) serve(f *os.File) {
 			// what is due) and leaves with a fresh timeout to arm.
 			continue
 		}
-		if t := d.c.timeout_ms; t > 0 || stopping {
+		if t := timeout; t > 0 || stopping {
 			wait := time.Duration(t) * time.Millisecond
 			if stopping && (t < 0 || wait > 10*time.Millisecond) {
 				// see the last completion soon after it comes
@@ -298,7 +339,7 @@ func (d *driver) dispatch(n C.size_t) {
 	dones := unsafe.Slice(d.c.buf, int(n))
 	for i := range dones {
 		r := &dones[i]
-		d.completed++
+		d.completed.Add(1)
 		idx := uint32(r.id - 1)
 		s := d.slot(idx)
 		if s.acks && s.seq > d.acked.Load() && isReply(int(r.status)) {
@@ -497,3 +538,86 @@ func ctxError(ctx context.Context, op, key string) error {
 	}
 	return &Error{Status: st, Op: op, Key: key, Detail: err.Error(), err: err}
 }
+
+// solo runs request k on the calling goroutine (see the header): the caller
+// holds d.busy, which solo lets go of. It adopts the loop on this thread,
+// submits (straight into the loop: no wake-up), runs the loop until k
+// completes, waiting in poll(2) inside the cgo call, or until ctx ends
+// (context.AfterFunc writes the driver's cancel eventfd, which ends the
+// poll); then it hands every completion of those turns to its slot, as a
+// driver turn does. A request left in flight (ctx ended first) stays on the
+// loop, matched to its reply, and the driver goroutine takes it over.
+func (d *driver) solo(ctx context.Context, op, key string, k call, submit submitFunc) (result, error) {
+	runtime.LockOSThread() // adopt, submit and run on one thread
+	C.mcrsgo_solo_adopt(d.c)
+	var eb errBuf
+	if st := submit(d.c.loop, k.id(), &eb); st != C.MCRS_STATUS_OK {
+		C.mcrs_loop_disown(d.c.loop)
+		runtime.UnlockOSThread()
+		d.letGo(false)
+		k.refused()
+		return result{}, statusError(int(st), op, key, eb.String())
+	}
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, d.interrupt)
+	}
+	var pending bool
+	for {
+		done := C.mcrsgo_solo_run(d.c, k.id()) != 0
+		pending = d.c.timeout_ms >= 0
+		d.dispatch(d.c.len)
+		if done || ctx.Err() != nil {
+			break
+		}
+		// a late interrupt of an earlier call: run on
+		C.mcrsgo_solo_adopt(d.c)
+	}
+	runtime.UnlockOSThread()
+	d.letGo(pending)
+	if stop != nil {
+		stop()
+	}
+	if err := k.wait(ctx, op, key); err != nil {
+		return result{}, err
+	}
+	res := k.s.res
+	k.done()
+	return res, nil
+}
+
+// interrupt ends a solo caller's poll (its ctx ended). It may come late,
+// after that call returned: the next solo call then runs on (see solo); and
+// after the driver exited the write fails harmlessly on the closed file.
+func (d *driver) interrupt() {
+	var one = [8]byte{1}
+	d.cancelFile.Write(one[:])
+}
+
+// letGo releases busy after a solo run. The driver goroutine must then
+// serve what the run left: requests still in flight (pending: it arms
+// their deadline), and readiness of the loop's fd that woke it while the
+// run held busy (missed: the netpoller is edge-triggered, so that wake-up
+// will not come again). Either way a read deadline in the past wakes it.
+func (d *driver) letGo(pending bool) {
+	d.busy.Store(0)
+	if pending {
+		d.kick()
+		return
+	}
+	for d.missed.Swap(false) {
+		// the driver woke while we held busy: is there work it has not seen?
+		if !d.busy.CompareAndSwap(0, 1) {
+			return // the driver (or another solo caller) runs the loop now
+		}
+		ready := C.mcrsgo_loop_ready(d.c) != 0
+		d.busy.Store(0)
+		if ready {
+			d.kick()
+			return
+		}
+	}
+}
+
+// kick makes the driver goroutine run a turn soon.
+func (d *driver) kick() { d.loopFile.SetReadDeadline(time.Unix(1, 0)) }

@@ -265,15 +265,18 @@ func (c *Client) roundTrip(ctx context.Context, op, key string, kind reqKind, in
 	if ctx.Err() != nil {
 		return result{}, ctxError(ctx, op, key)
 	}
-	if _, err := c.enter(); err != nil {
+	alone, err := c.enter()
+	if err != nil {
 		return result{}, err
 	}
 	defer c.leave()
-	return c.roundTripEntered(ctx, op, key, kind, into, wantInto, submit)
+	return c.roundTripEntered(ctx, op, key, alone, kind, into, wantInto, submit)
 }
 
-func (c *Client) roundTripEntered(ctx context.Context, op, key string, kind reqKind, into []byte, wantInto bool,
-	submit submitFunc) (result, error) {
+// roundTripEntered: a caller alone on the client runs the loop itself when
+// no goroutine is running it (driver.solo); else the driver goroutine does.
+func (c *Client) roundTripEntered(ctx context.Context, op, key string, alone bool, kind reqKind, into []byte,
+	wantInto bool, submit submitFunc) (result, error) {
 	var seq uint64
 	if kind == kindRead {
 		seq = c.st.writes.Load()
@@ -284,6 +287,9 @@ func (c *Client) roundTripEntered(ctx context.Context, op, key string, kind reqK
 	k, err := d.begin(into, wantInto, seq, kind != kindNoreply)
 	if err != nil {
 		return result{}, err
+	}
+	if alone && d.busy.CompareAndSwap(0, 1) {
+		return d.solo(ctx, op, key, k, submit)
 	}
 	var eb errBuf
 	if st := submit(d.c.loop, k.id(), &eb); st != C.MCRS_STATUS_OK {
@@ -411,7 +417,7 @@ func (c *Client) read(ctx context.Context, cmd readCmd, key string, exptime C.ui
 	if c.solo(ctx, alone) {
 		return c.readBlocking(cmd, op, key, kp, kl, exptime, into, wantInto)
 	}
-	res, err := c.roundTripEntered(ctx, op, key, kindRead, into, wantInto, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
+	res, err := c.roundTripEntered(ctx, op, key, alone, kindRead, into, wantInto, func(l *C.mcrs_loop, id C.uint64_t, eb *errBuf) C.enum_mcrs_status {
 		return C.mcrsgo_get(l, C.int(cmd), kp, kl, exptime, id, eb.ptr(), eb.size())
 	})
 	runtime.KeepAlive(key)

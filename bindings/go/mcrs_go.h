@@ -90,6 +90,7 @@ typedef struct mcrsgo_driver {
   mcrsgo_done *buf;   /* this turn's completions */
   size_t len, cap;
   int32_t timeout_ms; /* mcrs_loop_timeout_ms after the turn */
+  int cancel_fd;      /* eventfd: written to end a solo caller's wait */
 } mcrsgo_driver;
 
 /* Makes a driver and its loop on the calling thread (the loop's owner). On
@@ -104,6 +105,18 @@ void mcrsgo_driver_free(mcrsgo_driver *d);
    until a request completed or it has no work now; sets d->timeout_ms.
    Returns the number of completions now in d->buf. On the driver's thread. */
 size_t mcrsgo_turn(mcrsgo_driver *d);
+
+/* A solo caller (see loop.go) holding the driver's loop token: adopt frees
+   the previous batch and adopts the loop on this thread, so that the
+   caller's submission goes straight in; run then runs the loop, waiting in
+   poll(2) on the loop's fd and on cancel_fd, until request id completed
+   (returns 1) or cancel_fd was written (0); the completions of every
+   request that completed meanwhile are in d->buf (d->len), timeout_ms is
+   set, and the loop is disowned again. */
+void mcrsgo_solo_adopt(mcrsgo_driver *d);
+int mcrsgo_solo_run(mcrsgo_driver *d, uint64_t id);
+/* Whether the loop's fd is readable now (never blocks). */
+int mcrsgo_loop_ready(const mcrsgo_driver *d);
 
 void mcrsgo_on_get(void *ud, enum mcrs_status st, mcrs_value *v);
 void mcrsgo_on_status(void *ud, enum mcrs_status st);
