@@ -115,6 +115,8 @@ type driver struct {
 	// acked is the highest write sequence number proven processed by the
 	// server (see Client.solo); written by the driver goroutine only
 	acked *atomic.Uint64
+	// active is the client's count of calls in progress (see letGo)
+	active *atomic.Uint64
 }
 
 func (d *driver) slot(i uint32) *slot {
@@ -175,8 +177,8 @@ func (d *driver) grow() bool {
 }
 
 // newDriver starts a driver goroutine with its loop over client h.
-func newDriver(h *C.mcrs_client, acked *atomic.Uint64) (*driver, error) {
-	d := &driver{exited: make(chan struct{}), acked: acked}
+func newDriver(h *C.mcrs_client, acked, active *atomic.Uint64) (*driver, error) {
+	d := &driver{exited: make(chan struct{}), acked: acked, active: active}
 	d.grow()
 	ready := make(chan error, 1)
 	go d.run(h, ready)
@@ -599,13 +601,18 @@ func (d *driver) interrupt() {
 // their deadline), and readiness of the loop's fd that woke it while the
 // run held busy (missed: the netpoller is edge-triggered, so that wake-up
 // will not come again). Either way a read deadline in the past wakes it.
+// With nothing pending after the run and no other call in progress, a
+// missed wake-up was for what the run did (its own reply): nothing is left
+// for the driver, so the usual case costs no system call. (Another caller
+// enters before it submits, and its submission's wake-up comes before the
+// driver marks missed, so active shows it whenever missed does.)
 func (d *driver) letGo(pending bool) {
 	d.busy.Store(0)
 	if pending {
 		d.kick()
 		return
 	}
-	for d.missed.Swap(false) {
+	for d.missed.Swap(false) && d.active.Load()&^closedBit > 1 {
 		// the driver woke while we held busy: is there work it has not seen?
 		if !d.busy.CompareAndSwap(0, 1) {
 			return // the driver (or another solo caller) runs the loop now

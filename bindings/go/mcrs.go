@@ -173,7 +173,7 @@ func New(servers []string, opts ...Option) (*Client, error) {
 	}
 	st := &clientState{h: h}
 	for i := 0; i < b.loops; i++ {
-		d, err := newDriver(h, &st.acked)
+		d, err := newDriver(h, &st.acked, &st.active)
 		if err != nil {
 			st.close()
 			return nil, err
