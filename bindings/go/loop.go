@@ -111,7 +111,11 @@ type driver struct {
 	growMu    sync.Mutex
 	nchunks   int
 	exited    chan struct{}
-	loopFile  *os.File // the loop's fd on the netpoller
+	loopFile  atomic.Pointer[os.File] // the loop's fd on the netpoller (a new one after each park)
+	// parked: the driver goroutine is off the netpoller, waiting on wake
+	// (see park)
+	parked atomic.Bool
+	wake   chan struct{}
 	// acked is the highest write sequence number proven processed by the
 	// server (see Client.solo); written by the driver goroutine only
 	acked *atomic.Uint64
@@ -178,7 +182,7 @@ func (d *driver) grow() bool {
 
 // newDriver starts a driver goroutine with its loop over client h.
 func newDriver(h *C.mcrs_client, acked, active *atomic.Uint64) (*driver, error) {
-	d := &driver{exited: make(chan struct{}), acked: acked, active: active}
+	d := &driver{exited: make(chan struct{}), acked: acked, active: active, wake: make(chan struct{}, 1)}
 	d.grow()
 	ready := make(chan error, 1)
 	go d.run(h, ready)
@@ -207,7 +211,7 @@ func (d *driver) run(h *C.mcrs_client, ready chan<- error) {
 		close(d.exited)
 		return
 	}
-	d.loopFile = f
+	d.loopFile.Store(f)
 	cf, err := dupFile(int(d.c.cancel_fd), "mcrs-cancel")
 	if err != nil {
 		f.Close()
@@ -226,7 +230,7 @@ func (d *driver) run(h *C.mcrs_client, ready chan<- error) {
 	}
 	d.dispatch(C.mcrsgo_driver_close(d.c))
 	C.mcrsgo_driver_free(d.c)
-	f.Close()
+	d.loopFile.Load().Close()
 	cf.Close()
 	close(d.exited)
 }
@@ -268,6 +272,7 @@ func (d *driver) serve(f *os.File) {
 	var armed time.Time // the read deadline set, zero for none
 	stopping := false
 	timeout := -1 // mcrs_loop_timeout_ms after this goroutine's last turn
+	wantPark := false
 	// step runs inside RawConn.Read, after the netpoller's readiness was
 	// reset, so no wake-up is missed between a turn and the wait. It
 	// returns true to leave Read (to arm a deadline or stop).
@@ -276,7 +281,8 @@ func (d *driver) serve(f *os.File) {
 			// a solo caller runs the loop: it sees missed when it lets go
 			d.missed.Store(true)
 			if !d.busy.CompareAndSwap(0, 1) {
-				return false
+				wantPark = !stopping
+				return wantPark
 			}
 		}
 		for {
@@ -298,6 +304,16 @@ func (d *driver) serve(f *os.File) {
 	}
 	for {
 		err := rc.Read(step)
+		if wantPark {
+			// a solo caller holds the loop (see park)
+			wantPark = false
+			f = d.park(f)
+			if rc, err = f.SyscallConn(); err != nil {
+				panic("mcrs: " + err.Error())
+			}
+			armed = time.Time{}
+			continue
+		}
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			panic("mcrs: waiting for the event loop: " + err.Error())
 		}
@@ -466,7 +482,7 @@ func (d *driver) stop() {
 	}
 	// wake the driver (a deadline in the past ends its wait) until it exits
 	for {
-		d.loopFile.SetReadDeadline(time.Unix(1, 0))
+		d.kick()
 		select {
 		case <-d.exited:
 			return
@@ -627,4 +643,57 @@ func (d *driver) letGo(pending bool) {
 }
 
 // kick makes the driver goroutine run a turn soon.
-func (d *driver) kick() { d.loopFile.SetReadDeadline(time.Unix(1, 0)) }
+func (d *driver) kick() {
+	if d.unpark() {
+		return
+	}
+	d.loopFile.Load().SetReadDeadline(time.Unix(1, 0))
+}
+
+// unpark wakes the driver goroutine if it is parked (see park); false if
+// it was not.
+func (d *driver) unpark() bool {
+	if d.parked.Load() && d.parked.CompareAndSwap(true, false) {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	return false
+}
+
+// park takes the driver goroutine off the netpoller while solo callers run
+// the loop, so that their replies, which make the loop's fd readable, wake
+// no thread of the netpoller and no driver goroutine (the fd is
+// edge-triggered there: every reply would). It closes its *os.File (which
+// deletes the fd from the netpoller's epoll set) and waits on d.wake,
+// which a submission through the driver, a solo caller leaving work in
+// flight, or stop sends (unpark). Then it puts a new duplicate of the fd
+// on the netpoller and returns it. It checks for work after publishing
+// parked: a submitter that saw parked false submitted before that check.
+func (d *driver) park(f *os.File) *os.File {
+	f.Close()
+	d.parked.Store(true)
+	if d.busy.CompareAndSwap(0, 1) {
+		n := C.mcrsgo_turn(d.c)
+		d.dispatch(n)
+		t := d.c.timeout_ms
+		d.busy.Store(0)
+		if (n != 0 || t != -1 || d.submitted.Load()&closedBit != 0) && d.parked.CompareAndSwap(true, false) {
+			return d.newLoopFile()
+		}
+	}
+	// else a solo caller runs the loop: it unparks us if it leaves work
+	<-d.wake
+	return d.newLoopFile()
+}
+
+func (d *driver) newLoopFile() *os.File {
+	f, err := pollFile(int(d.c.loop_fd))
+	if err != nil {
+		panic("mcrs: event loop fd: " + err.Error())
+	}
+	d.loopFile.Store(f)
+	return f
+}

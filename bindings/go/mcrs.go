@@ -296,6 +296,7 @@ func (c *Client) roundTripEntered(ctx context.Context, op, key string, alone boo
 		k.refused()
 		return result{}, statusError(int(st), op, key, eb.String())
 	}
+	d.unpark()
 	if err := k.wait(ctx, op, key); err != nil {
 		return result{}, err
 	}
