@@ -566,6 +566,9 @@ func ctxError(ctx context.Context, op, key string) error {
 // driver turn does. A request left in flight (ctx ended first) stays on the
 // loop, matched to its reply, and the driver goroutine takes it over.
 func (d *driver) solo(ctx context.Context, op, key string, k call, submit submitFunc) (result, error) {
+	if soloHook != nil {
+		soloHook(op)
+	}
 	runtime.LockOSThread() // adopt, submit and run on one thread
 	C.mcrsgo_solo_adopt(d.c)
 	var eb errBuf
@@ -603,6 +606,9 @@ func (d *driver) solo(ctx context.Context, op, key string, k call, submit submit
 	k.done()
 	return res, nil
 }
+
+// soloHook, set by tests only, sees each call that takes driver.solo.
+var soloHook func(op string)
 
 // interrupt ends a solo caller's poll (its ctx ended). It may come late,
 // after that call returned: the next solo call then runs on (see solo); and
