@@ -607,6 +607,20 @@ func (d *driver) solo(ctx context.Context, op, key string, k call, submit submit
 	return res, nil
 }
 
+// takeSolo takes busy for a solo call. The driver goroutine holds it only
+// for a turn, which never blocks, so a few yields let a lone caller have it.
+func (d *driver) takeSolo() bool {
+	for i := 0; ; i++ {
+		if d.busy.CompareAndSwap(0, 1) {
+			return true
+		}
+		if i == 3 {
+			return false
+		}
+		runtime.Gosched()
+	}
+}
+
 // soloHook, set by tests only, sees each call that takes driver.solo.
 var soloHook func(op string)
 

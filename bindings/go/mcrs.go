@@ -288,7 +288,7 @@ func (c *Client) roundTripEntered(ctx context.Context, op, key string, alone boo
 	if err != nil {
 		return result{}, err
 	}
-	if alone && d.busy.CompareAndSwap(0, 1) {
+	if alone && d.takeSolo() {
 		return d.solo(ctx, op, key, k, submit)
 	}
 	var eb errBuf

@@ -34,6 +34,7 @@ func TestSoloCtxStalledServer(t *testing.T) {
 
 	// deadline: returns at it, through the solo path
 	for i := 0; i < 3; i++ {
+		time.Sleep(10 * time.Millisecond) // the driver takes over the Get in flight
 		n := solos.Load()
 		dctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		t0 := time.Now()
@@ -56,6 +57,7 @@ func TestSoloCtxStalledServer(t *testing.T) {
 	// cancel: returns at once
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
+	time.Sleep(10 * time.Millisecond) // the driver takes over the Set in flight
 	n := solos.Load()
 	go func() { _, _, err := c.Get(cctx, "k"); errc <- err }()
 	time.Sleep(50 * time.Millisecond)
