@@ -231,9 +231,17 @@ static int has_id(const mcrsgo_driver *d, size_t from, uint64_t id) {
 int mcrsgo_solo_run(mcrsgo_driver *d, uint64_t id) {
   mcrsgo_cur = d;
   int done = 0;
+  /* first only write the request out: its reply cannot be there yet, so
+     a run (which also polls the sockets) would find nothing to read */
+  int first = 1;
   for (;;) {
     size_t from = d->len;
-    mcrs_loop_run(d->loop);
+    if (first) {
+      mcrs_loop_send(d->loop);
+      first = 0;
+    } else {
+      mcrs_loop_run(d->loop);
+    }
     if (has_id(d, from, id)) {
       done = 1;
       break;
