@@ -20,9 +20,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
-	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -135,13 +135,13 @@ type driver struct {
 	// while a solo caller held it (see letGo).
 	busy       atomic.Uint32
 	missed     atomic.Bool
-	cancelFile *os.File // the driver's cancel eventfd (see interrupt)
-	free      atomic.Uint64 // free-list head: ABA tag << 32 | index+1
-	chunks    [maxChunks]atomic.Pointer[[chunkSize]slot]
-	growMu    sync.Mutex
-	nchunks   int
-	exited    chan struct{}
-	loopFile  atomic.Pointer[os.File] // the loop's fd on the netpoller (a new one after each park)
+	cancelFile *os.File      // the driver's cancel eventfd (see interrupt)
+	free       atomic.Uint64 // free-list head: ABA tag << 32 | index+1
+	chunks     [maxChunks]atomic.Pointer[[chunkSize]slot]
+	growMu     sync.Mutex
+	nchunks    int
+	exited     chan struct{}
+	loopFile   atomic.Pointer[os.File] // the loop's fd on the netpoller (a new one after each park)
 	// parked: the driver goroutine is off the netpoller, waiting on wake
 	// (see park)
 	parked atomic.Bool
