@@ -218,6 +218,12 @@ size_t mcrsgo_turn(mcrsgo_driver *d) {
 void mcrsgo_solo_adopt(mcrsgo_driver *d) {
   release_batch(d);
   mcrs_loop_adopt(d->loop);
+  /* what happened while nobody watched the fd (the driver goroutine parks
+     off the netpoller while solo callers run): e.g. a server closed the
+     connection, which must be seen before a request goes out on it */
+  mcrsgo_cur = d;
+  mcrs_loop_run(d->loop);
+  mcrsgo_cur = NULL;
 }
 
 /* whether the batch from index from on holds the completion of request id */

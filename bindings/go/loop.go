@@ -55,7 +55,9 @@ import (
 // writes the request (mcrs_loop_send), then runs the loop in the same cgo
 // call, blocked in poll(2) on the loop's fd and on a cancel eventfd, until
 // its request completes: a write, a poll, a run, a read, like a blocking
-// client (8 syscalls per call with the server's 3, gomemcache 8.6). A ctx
+// client, plus a run before submitting, which sees what came while nobody
+// watched the fd, e.g. a server that closed the connection (9 syscalls per
+// call with the server's 3; gomemcache 8.6). A ctx
 // that ends writes the eventfd (context.AfterFunc): the caller returns at
 // once and its request stays on the loop, matched to its reply, for the
 // driver goroutine to finish (letGo kicks it). Completions of other
@@ -603,9 +605,11 @@ func (d *driver) solo(ctx context.Context, op, key string, k call, submit submit
 	C.mcrsgo_solo_adopt(d.c)
 	var eb errBuf
 	if st := submit(d.c.loop, k.id(), &eb); st != C.MCRS_STATUS_OK {
+		pending := C.mcrs_loop_timeout_ms(d.c.loop) >= 0
 		C.mcrs_loop_disown(d.c.loop)
 		runtime.UnlockOSThread()
-		d.letGo(false)
+		d.dispatch(d.c.len) // what adopt's run completed
+		d.letGo(pending)
 		k.refused()
 		return result{}, statusError(int(st), op, key, eb.String())
 	}

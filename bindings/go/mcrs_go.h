@@ -107,8 +107,9 @@ void mcrsgo_driver_free(mcrsgo_driver *d);
 size_t mcrsgo_turn(mcrsgo_driver *d);
 
 /* A solo caller (see loop.go) holding the driver's loop token: adopt frees
-   the previous batch and adopts the loop on this thread, so that the
-   caller's submission goes straight in; run then runs the loop, waiting in
+   the previous batch, adopts the loop on this thread, so that the caller's
+   submission goes straight in, and runs it once (completions go into
+   d->buf); run then runs the loop, waiting in
    poll(2) on the loop's fd and on cancel_fd, until request id completed
    (returns 1) or cancel_fd was written (0); the completions of every
    request that completed meanwhile are in d->buf (d->len), timeout_ms is
