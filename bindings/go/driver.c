@@ -221,9 +221,12 @@ void mcrsgo_solo_adopt(mcrsgo_driver *d) {
   /* what happened while nobody watched the fd (the driver goroutine parks
      off the netpoller while solo callers run): e.g. a server closed the
      connection, which must be seen before a request goes out on it */
-  mcrsgo_cur = d;
-  mcrs_loop_run(d->loop);
-  mcrsgo_cur = NULL;
+  struct pollfd p = {.fd = d->loop_fd, .events = POLLIN};
+  if (poll(&p, 1, 0) != 0 || mcrs_loop_timeout_ms(d->loop) == 0) {
+    mcrsgo_cur = d;
+    mcrs_loop_run(d->loop);
+    mcrsgo_cur = NULL;
+  }
 }
 
 /* whether the batch from index from on holds the completion of request id */

@@ -55,9 +55,9 @@ import (
 // writes the request (mcrs_loop_send), then runs the loop in the same cgo
 // call, blocked in poll(2) on the loop's fd and on a cancel eventfd, until
 // its request completes: a write, a poll, a run, a read, like a blocking
-// client, plus a run before submitting, which sees what came while nobody
-// watched the fd, e.g. a server that closed the connection (9 syscalls per
-// call with the server's 3; gomemcache 8.6). A ctx
+// client, plus a poll(2) of the fd before submitting (and a run if it is
+// readable), which sees what came while nobody watched the fd, e.g. a
+// server that closed the connection. A ctx
 // that ends writes the eventfd (context.AfterFunc): the caller returns at
 // once and its request stays on the loop, matched to its reply, for the
 // driver goroutine to finish (letGo kicks it). Completions of other
