@@ -353,8 +353,16 @@ impl Cluster {
         }
         dbg(format_args!("cleanup for home {home}: {} keys", keys.len()));
         let mut all_done = true;
+        // a dead stand-in may be stalled, not gone: it can come back holding
+        // the copies it took, so the keys stay remembered until it rejoins
+        // (rejoin cleans up for every home whose keys are remembered)
+        let mut dead_stand_in = false;
         for (i, s) in self.servers.iter().enumerate() {
-            if i == home || s.state.load(Ordering::Acquire) == DEAD {
+            if i == home {
+                continue;
+            }
+            if s.state.load(Ordering::Acquire) == DEAD {
+                dead_stand_in = true;
                 continue;
             }
             let r = self.delete_on(s, &keys);
@@ -364,8 +372,13 @@ impl Cluster {
             ));
             all_done &= r.is_ok();
         }
-        if !all_done && !keep {
+        if keep {
+            return;
+        }
+        if !all_done || dead_stand_in {
             lock(&self.servers[home].migrated).keys.extend(keys);
+        }
+        if !all_done {
             let due = Instant::now() + self.opts.retry_timeout;
             lock(&self.pending_cleanups).push((home, due));
             self.has_pending_cleanups.store(true, Ordering::Release);
