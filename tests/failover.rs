@@ -449,3 +449,63 @@ fn a_small_limit_refuses_values_that_fit_in_the_read_buffer() {
         out[1]
     );
 }
+
+/// A stand-in that is itself out when its home rejoins must not keep the
+/// copies it took: once it is back and the home fails again, the key moves to
+/// it and must read as the home's newer value or a miss, never the old copy.
+#[test]
+fn a_stand_in_down_when_its_home_rejoined_serves_nothing_stale_later() {
+    let servers: Vec<Memcached> = (0..3).map(|_| Memcached::start()).collect();
+    let nodes: Vec<NodeSpec> = servers
+        .iter()
+        .map(|s| NodeSpec::tcp("127.0.0.1", s.port, 1))
+        .collect();
+    let (a, s) = (0, 1);
+    let without_a = Ring::new(Distribution::Rendezvous, &nodes[1..]);
+    let key = (0..)
+        .map(|i| format!("k:{i}").into_bytes())
+        .find(|k| home(&servers, k) == a && without_a.pick(k) == Some(s - 1))
+        .unwrap();
+    let on_s = (0..)
+        .map(|i| format!("s:{i}").into_bytes())
+        .find(|k| home(&servers, k) == s)
+        .unwrap();
+    let c = fast_failover(&servers, |_| {});
+
+    // A out: the key goes to its stand-in S
+    servers[a].pause();
+    set_until_ok(&c, &key, b"old", 0);
+    let direct_s = Client::connect(&servers[s].addr()).unwrap();
+    assert_eq!(direct_s.get(&key).unwrap().unwrap().data, b"old");
+    // S out too (the client sees it fail), then A comes back and takes the key
+    servers[s].pause();
+    let _ = c.get(&on_s);
+    servers[a].resume();
+    wait_for_rejoin(&c, &servers, a);
+    set_until_ok(&c, &key, b"new", 0);
+    // A's second cleanup pass (timeout + 20 ms after its rejoin) runs while
+    // S is still out
+    let t1 = Instant::now();
+    while t1.elapsed() < Duration::from_millis(400) {
+        let _ = c.get(&key);
+        thread::sleep(Duration::from_millis(10));
+    }
+    // S comes back, then A fails again: the key moves to S
+    servers[s].resume();
+    wait_for_rejoin(&c, &servers, s);
+    servers[a].pause();
+    let t0 = Instant::now();
+    let got = loop {
+        if let Ok(v) = c.get(&key) {
+            break v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "the key never moved");
+        thread::sleep(Duration::from_millis(10));
+    };
+    servers[a].resume();
+    assert!(
+        got.as_ref().is_none_or(|v| v.data == b"new"),
+        "read the stand-in's old copy: {:?}",
+        got.map(|v| String::from_utf8_lossy(&v.data).into_owned())
+    );
+}
