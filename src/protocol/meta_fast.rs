@@ -10,20 +10,27 @@
 use super::meta::{base64_encode, base64_len, MetaCode, MetaKey, MetaReply, MetaResponse};
 use super::parse::MAX_VALUE;
 
-/// The longest reply line (without CRLF) the fast reader takes; longer ones
-/// (far below `MAX_LINE`) go to the generic reader.
-const FAST_LINE: usize = 200;
+/// Flags start below this offset of the line; longer lines (far below
+/// `MAX_LINE`) go to the generic reader.
+const FAST_LINE: usize = 64;
 
+/// Bytes the line is read from: the front of the reply, or a zero-padded
+/// copy of a shorter one (zeros end every number and match nothing).
+const WINDOW: usize = 128;
+
+/// Byte `i` of the window. No read passes 100: a flag starts below
+/// `FAST_LINE` (64) and reads at most 22 bytes (letter, 19 digits, the byte
+/// after them); so the mask never wraps and no bounds check is needed.
 #[inline(always)]
-fn at(buf: &[u8], i: usize) -> u8 {
-    // 0 past the end: ends every number and matches nothing
-    buf.get(i).copied().unwrap_or(0)
+fn at(w: &[u8; WINDOW], i: usize) -> u8 {
+    debug_assert!(i < WINDOW);
+    w[i & (WINDOW - 1)]
 }
 
 /// (value, index after it) of 1 to `MAX` digits from `start` (MAX below 20:
 /// no overflow); the byte after them is the caller's to check.
 #[inline(always)]
-fn digits<const MAX: usize>(buf: &[u8], start: usize) -> Option<(u64, usize)> {
+fn digits<const MAX: usize>(buf: &[u8; WINDOW], start: usize) -> Option<(u64, usize)> {
     let mut n: u64 = 0;
     let mut i = start;
     loop {
@@ -42,11 +49,33 @@ fn digits<const MAX: usize>(buf: &[u8], start: usize) -> Option<(u64, usize)> {
 /// One whole `VA <size> <flags>*\r\n<data>\r\n`, `HD <flags>*\r\n` or
 /// `EN <flags>*\r\n` at the front of `buf` whose flags are among
 /// `c f t h l s W X Z` (numbers of at most 18 or 19 digits, `t-1`, `h0`/`h1`),
-/// single spaces, a line of at most 200 bytes: the reply and the bytes used,
+/// single spaces, flags starting in the first 64 bytes: the reply and the bytes used,
 /// exactly as `parse_meta_generic` reads it. None for anything else
 /// (including a reply not whole yet).
 #[inline]
 pub fn parse_meta_fast(buf: &[u8]) -> Option<(MetaResponse<'_>, usize)> {
+    match buf.first_chunk::<WINDOW>() {
+        Some(w) => parse_window(w, buf),
+        None => parse_short(buf),
+    }
+}
+
+/// [`parse_meta_fast`] of a reply shorter than the window (or not whole).
+#[cold]
+#[inline(never)]
+fn parse_short(buf: &[u8]) -> Option<(MetaResponse<'_>, usize)> {
+    if buf.len() < 4 {
+        return None;
+    }
+    let mut pad = [0u8; WINDOW];
+    pad[..buf.len()].copy_from_slice(buf);
+    parse_window(&pad, buf)
+}
+
+/// [`parse_meta_fast`] with the line read from `buf`, the front of `whole`
+/// (zero-padded when `whole` is shorter).
+#[inline(always)]
+fn parse_window<'a>(buf: &[u8; WINDOW], whole: &'a [u8]) -> Option<(MetaResponse<'a>, usize)> {
     let code = match (at(buf, 0), at(buf, 1)) {
         (b'V', b'A') => MetaCode::Va,
         (b'H', b'D') => MetaCode::Hd,
@@ -131,10 +160,10 @@ pub fn parse_meta_fast(buf: &[u8]) -> Option<(MetaResponse<'_>, usize)> {
         return Some((MetaResponse::Reply(reply), used));
     }
     let end = used + size;
-    if buf.get(end..end + 2)? != b"\r\n" {
+    if whole.get(end..end + 2)? != b"\r\n" {
         return None;
     }
-    reply.data = Some(&buf[used..end]);
+    reply.data = Some(&whole[used..end]);
     Some((MetaResponse::Reply(reply), end + 2))
 }
 
