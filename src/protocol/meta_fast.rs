@@ -223,3 +223,170 @@ pub fn get_request(
     buf.extend_from_slice(read);
     buf.extend_from_slice(b"\r\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::encode::WireKey;
+    use crate::protocol::meta::{parse_meta_generic, request, MetaCmd, MetaFlags, NO_FLAGS};
+
+    /// The fast reader's answer, checked against the generic one's when it
+    /// has one (and against every proper prefix: a reply not whole is None).
+    fn fast(bytes: &[u8]) -> Option<(MetaResponse<'_>, usize)> {
+        let f = parse_meta_fast(bytes);
+        if let Some(got) = f {
+            assert_eq!(
+                parse_meta_generic(bytes).ok().flatten(),
+                Some(got),
+                "fast vs generic: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            for cut in 0..got.1 {
+                assert_eq!(parse_meta_fast(&bytes[..cut]), None, "prefix {cut}");
+            }
+        }
+        f
+    }
+
+    /// Every shape the fast reader must take, with long and short data and
+    /// trailing bytes of a next reply.
+    #[test]
+    fn takes_the_common_shapes_as_the_generic_reader() {
+        let lines: &[&[u8]] = &[
+            b"VA 100 c12345 f0 t-1 h1 l0",
+            b"VA 5 c1 f4294967295 t30 h0 l99",
+            b"VA 0 c1 f0 t-1 W",
+            b"VA 0 c1 f0 t30 Z",
+            b"VA 2 c3 f5 t30 X W",
+            b"VA 2 c3 f5 t29 Z X",
+            b"VA 1 t10 c18 W",
+            b"VA 3",
+            b"VA 3 s3",
+            b"VA 7 c9999999999999999999 l9999999999999999999 t999999999999999999",
+            b"VA 4 f1 f2 c3 c4",
+            b"VA 000000002 c007 f00",
+            b"HD",
+            b"HD c77",
+            b"HD t-1 W X Z",
+            b"EN",
+            b"EN W",
+        ];
+        for line in lines {
+            let size: usize = if line.starts_with(b"VA") {
+                std::str::from_utf8(&line[3..])
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            } else {
+                0
+            };
+            for tail in [&b""[..], b"EN\r\n", &[b'x'; 200]] {
+                let mut b = line.to_vec();
+                b.extend_from_slice(b"\r\n");
+                if line.starts_with(b"VA") {
+                    b.extend((0..size).map(|i| b"a\r\n\0"[i % 4]));
+                    b.extend_from_slice(b"\r\n");
+                }
+                let whole = b.len();
+                b.extend_from_slice(tail);
+                let got = fast(&b);
+                assert!(
+                    matches!(got, Some((_, n)) if n == whole),
+                    "{:?}: {got:?}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+    }
+
+    /// Shapes left to the generic reader: what it refuses, and what it reads
+    /// but the fast reader does not (keys, opaques, unknown flags).
+    #[test]
+    fn leaves_the_rest_to_the_generic_reader() {
+        for bytes in [
+            &b""[..],
+            b"VA",
+            b"VA 5 c1\r\nabc",
+            b"VA 5 c1\r\nabcdefg",
+            b"VA 1 c1\r\nab\r\n",
+            b"VA 1 c1\r\n\r\n",
+            b"VA 1  c1\r\nx\r\n",
+            b"VA 1 c1 \r\nx\r\n",
+            b"VA 1 c\r\nx\r\n",
+            b"VA 1 c1x\r\nx\r\n",
+            b"VA 1 c1\nx\r\n",
+            b"VA 1 c1\rx\r\n",
+            b"VA x c1\r\nx\r\n",
+            b"VA 1 c99999999999999999999\r\nx\r\n",
+            b"VA 1 f4294967296\r\nx\r\n",
+            b"VA 1 t-2\r\nx\r\n",
+            b"VA 1 t-12\r\nx\r\n",
+            b"VA 1 t9999999999999999999\r\nx\r\n",
+            b"VA 1 h2\r\nx\r\n",
+            b"VA 1 h10\r\nx\r\n",
+            b"VA 1 Wx\r\nx\r\n",
+            b"VA 1 kfoo\r\nx\r\n",
+            b"VA 1 O5\r\nx\r\n",
+            b"VA 1 b\r\nx\r\n",
+            b"VA 1 q\r\nx\r\n",
+            b"VA 1000000000 c1\r\n",
+            b"VA1 c1\r\nx\r\n",
+            b"HDc1\r\n",
+            b"HD \r\n",
+            b"HD c1",
+            b"EN\r",
+            b"EN\n",
+            b"NF\r\n",
+            b"NS\r\n",
+            b"EX\r\n",
+            b"MN\r\n",
+            b"ERROR\r\n",
+            b"SERVER_ERROR out of memory\r\n",
+            b"HD W W W W W W W W W W W W W W W W W W W W W W W W W W W W W W W W W\r\n",
+        ] {
+            assert_eq!(fast(bytes), None, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn get_request_writes_what_request_does() {
+        for (prefix, key, base64) in [
+            (&b""[..], &b"foo"[..], false),
+            (b"app:", b"k", false),
+            (b"", b"\x00\x01\xff", true),
+            (b"p", b"ab cd", true),
+        ] {
+            let mk = MetaKey {
+                key: WireKey { prefix, key },
+                base64,
+            };
+            for (vivify, recache) in [
+                (None, None),
+                (Some(30), None),
+                (Some(0), Some(5)),
+                (Some(u32::MAX), Some(u32::MAX)),
+                (None, Some(1)),
+            ] {
+                for read in [&b"v c f t h l"[..], b"v c f t"] {
+                    let flags = MetaFlags {
+                        vivify,
+                        recache,
+                        raw: read,
+                        ..NO_FLAGS
+                    };
+                    let mut want = b"xy".to_vec();
+                    request(&mut want, MetaCmd::Get, mk, &flags);
+                    let mut got = b"xy".to_vec();
+                    get_request(&mut got, mk, vivify, recache, read);
+                    assert_eq!(
+                        String::from_utf8_lossy(&got),
+                        String::from_utf8_lossy(&want)
+                    );
+                }
+            }
+        }
+    }
+}

@@ -565,7 +565,7 @@ mod tests {
             (b"VA 2 f7 c9999999999999999999 O12\r\nhi\r\n", true),
         ] {
             let (tag, flags, c, data, used) = parse_mg_hit(bytes, cas).unwrap();
-            let (MetaResponse::Reply(r), n) = parse_meta(bytes).unwrap().unwrap() else {
+            let (MetaResponse::Reply(r), n) = parse_meta_generic(bytes).unwrap().unwrap() else {
                 panic!("a reply");
             };
             assert_eq!(
