@@ -54,7 +54,10 @@ fn digits<const MAX: usize>(buf: &[u8; WINDOW], start: usize) -> Option<(u64, us
 /// (including a reply not whole yet).
 #[inline]
 pub fn parse_meta_fast(buf: &[u8]) -> Option<(MetaResponse<'_>, usize)> {
-    match buf.first_chunk::<WINDOW>() {
+    match buf
+        .get(..WINDOW)
+        .and_then(|w| <&[u8; WINDOW]>::try_from(w).ok())
+    {
         Some(w) => parse_window(w, buf),
         None => parse_short(buf),
     }
