@@ -908,6 +908,11 @@ impl Conn {
             self.settle_barrier(deadline)?;
         }
         loop {
+            if self.rpos == self.rbuf.len() {
+                // nothing to parse yet (the usual case right after a send)
+                self.fill(deadline)?;
+                continue;
+            }
             match protocol::meta::parse_meta(&self.rbuf[self.rpos..]) {
                 Ok(Some((resp, used))) => {
                     let t = f(resp);

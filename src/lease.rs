@@ -22,6 +22,7 @@ use crate::protocol::meta::{
     self, base64_len, MetaCmd, MetaCode, MetaFlags, MetaKey, MetaReply, MetaResponse, MAX_META_KEY,
     NO_FLAGS,
 };
+use crate::protocol::meta_fast::get_request;
 use crate::value::OwnedValue;
 
 /// Meta options of a client (see `ClientBuilder::base64_keys` and
@@ -279,10 +280,8 @@ impl Client {
     /// pooled one turns out stale.
     fn meta_one<T>(
         &self,
-        cmd: MetaCmd,
         key: &[u8],
-        value: Option<&[u8]>,
-        flags: &MetaFlags<'_>,
+        encode: impl Fn(&mut Vec<u8>, MetaKey<'_>),
         idempotent: bool,
         mut f: impl FnMut(MetaResponse<'_>) -> Result<T>,
     ) -> Result<T> {
@@ -290,10 +289,7 @@ impl Client {
         let idx = self.cluster.route(key)?;
         let run = |conn: &mut crate::conn::Conn, deadline| {
             conn.begin_reply_request();
-            match value {
-                Some(v) => meta::set(&mut conn.wbuf, mk, v, flags),
-                None => meta::request(&mut conn.wbuf, cmd, mk, flags),
-            }
+            encode(&mut conn.wbuf, mk);
             conn.flush(deadline)?;
             conn.read_meta(deadline, &mut f)?
         };
@@ -313,12 +309,10 @@ impl Client {
         key: &[u8],
         visit: impl FnOnce(&[u8], &MetaReply<'_>) -> T,
     ) -> Result<Option<T>> {
-        let flags = MetaFlags {
-            raw: b"v c f t h l",
-            ..READ_ALL
-        };
         let mut visit = Some(visit);
-        let r = self.meta_one(MetaCmd::Get, key, None, &flags, true, |r| match r {
+        let encode =
+            |b: &mut Vec<u8>, mk: MetaKey<'_>| get_request(b, mk, None, None, META_GET.raw);
+        let r = self.meta_one(key, encode, true, |r| match r {
             MetaResponse::Reply(m) if m.code() == MetaCode::En => Ok(None),
             MetaResponse::Reply(m) if m.code() == MetaCode::Va => {
                 let data = m.data.expect("VA has data");
@@ -351,13 +345,12 @@ impl Client {
         }
         check_exptime(lease_ttl)?;
         let threshold = self.meta.recache_threshold;
-        let flags = MetaFlags {
-            vivify: Some(lease_ttl),
-            recache: (threshold > 0).then_some(threshold),
-            ..READ_ALL
+        let recache = (threshold > 0).then_some(threshold);
+        let encode = |b: &mut Vec<u8>, mk: MetaKey<'_>| {
+            get_request(b, mk, Some(lease_ttl), recache, READ_ALL.raw)
         };
         let mut make = Some(make);
-        let r = self.meta_one(MetaCmd::Get, key, None, &flags, true, |r| {
+        let r = self.meta_one(key, encode, true, |r| {
             let m = match r {
                 MetaResponse::Reply(m) if m.code() == MetaCode::Va => m,
                 // N always makes an item; a server that answers EN does not
@@ -456,7 +449,8 @@ impl Client {
             compare_cas: (token != 0).then_some(token),
             ..MetaFlags::default()
         };
-        self.meta_one(MetaCmd::Set, key, Some(value), &mf, false, |r| match r {
+        let encode = |b: &mut Vec<u8>, mk: MetaKey<'_>| meta::set(b, mk, value, &mf);
+        self.meta_one(key, encode, false, |r| match r {
             MetaResponse::Reply(m) => match m.code() {
                 MetaCode::Hd => Ok(true),
                 MetaCode::Ex | MetaCode::Nf | MetaCode::Ns => Ok(false),
@@ -478,7 +472,8 @@ impl Client {
             set_ttl: (stale_ttl > 0).then_some(stale_ttl),
             ..MetaFlags::default()
         };
-        self.meta_one(MetaCmd::Delete, key, None, &mf, false, |r| match r {
+        let encode = |b: &mut Vec<u8>, mk: MetaKey<'_>| meta::request(b, MetaCmd::Delete, mk, &mf);
+        self.meta_one(key, encode, false, |r| match r {
             MetaResponse::Reply(m) => match m.code() {
                 MetaCode::Hd => Ok(true),
                 MetaCode::Nf => Ok(false),

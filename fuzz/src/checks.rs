@@ -701,6 +701,11 @@ fn wk_bytes(prefix: &[u8], key: &[u8]) -> Vec<u8> {
 ///   in `1..=len`, every element must end in CRLF, a `VA`'s data must be as
 ///   long as its size token, and every proper prefix of an element (all of
 ///   them for short elements) must give `None`.
+/// - Wherever the fast reader
+///   [`parse_meta_fast`](mcrs::protocol::meta_fast::parse_meta_fast) takes an
+///   element, the generic
+///   [`parse_meta_generic`](mcrs::protocol::meta::parse_meta_generic) reads
+///   the same reply (every field) in the same bytes.
 /// - The same bytes in two reads, split at a point taken from the first two
 ///   bytes, must give the same elements and the same end.
 /// - Base64: the input encoded and decoded again is the input.
@@ -727,13 +732,23 @@ pub fn check_parse_meta(data: &[u8]) {
 type MetaStream = (Vec<(String, usize)>, End);
 
 fn meta_stream(data: &[u8], cuts: &[usize], one_shot: bool) -> MetaStream {
-    use mcrs::protocol::meta::{parse_meta, MetaResponse};
+    use mcrs::protocol::meta::{parse_meta, parse_meta_generic, MetaResponse};
+    use mcrs::protocol::meta_fast::parse_meta_fast;
     let mut reads = cuts.iter().copied().chain([data.len()]);
     let mut avail = reads.next().unwrap_or(data.len()).min(data.len());
     let mut at = 0;
     let mut out = Vec::new();
     loop {
         let view = &data[at..avail];
+        if let Some(fast) = parse_meta_fast(view) {
+            // the fast reader takes only what the generic one reads the same
+            let generic = parse_meta_generic(view);
+            assert!(
+                matches!(&generic, Ok(Some(g)) if *g == fast),
+                "fast {fast:?} vs generic {generic:?}: {}",
+                show(view)
+            );
+        }
         match parse_meta(view) {
             Ok(Some((r, used))) => {
                 assert!(

@@ -429,8 +429,19 @@ fn bad<T>(msg: &str, line: &[u8]) -> Result<T, ProtocolError> {
 /// Parses one meta reply (or error line) from the front of `buf`: `Ok(None)`
 /// while `buf` holds only part of it, `Ok(Some((reply, used)))` when the first
 /// `used` bytes are one, `Err` when they cannot be one (the connection must
-/// then be dropped).
+/// then be dropped). The common shapes are read by
+/// [`parse_meta_fast`](super::meta_fast::parse_meta_fast), the rest by
+/// [`parse_meta_generic`]; both read a reply the same way.
+#[inline]
 pub fn parse_meta(buf: &[u8]) -> Parsed<'_> {
+    match super::meta_fast::parse_meta_fast(buf) {
+        Some(r) => Ok(Some(r)),
+        None => parse_meta_generic(buf),
+    }
+}
+
+/// [`parse_meta`] for every shape: a tokenizer of the flags, each checked.
+pub fn parse_meta_generic(buf: &[u8]) -> Parsed<'_> {
     let window = &buf[..buf.len().min(MAX_LINE + 2)];
     let Some(nl) = memchr(b'\n', window) else {
         if buf.len() > MAX_LINE + 1 {

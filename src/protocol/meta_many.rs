@@ -14,7 +14,7 @@
 
 use std::ops::Range;
 
-use super::meta::{parse_meta, MetaCode, MetaKey, MetaResponse};
+use super::meta::{parse_meta_generic, MetaCode, MetaKey, MetaResponse};
 use super::parse::ProtocolError;
 
 /// What each key of a meta multi-get asks for besides value and flags.
@@ -117,7 +117,7 @@ pub type FastHit<'a> = (u32, u32, Option<u64>, &'a [u8], usize);
 /// instructions as possible: `VA <size> f<flags>[ c<cas>] O<tag>\r\n<data>\r\n`
 /// with the cas exactly when `with_cas`, size and tag of 1 to 9 digits,
 /// flags of 1 to 10 (at most `u32::MAX`), cas of 1 to 19, all
-/// of it in `buf`. None for anything else, which [`parse_meta`] then reads:
+/// of it in `buf`. None for anything else, which [`parse_meta_generic`] then reads:
 /// this is a strict subset of what it accepts, read the same way.
 #[inline(always)]
 pub fn parse_mg_hit(buf: &[u8], with_cas: bool) -> Option<FastHit<'_>> {
@@ -350,7 +350,7 @@ impl MgStream {
         Ok((at, self.done))
     }
 
-    /// One element in any other shape, read with [`parse_meta`]: false when
+    /// One element in any other shape, read with [`parse_meta_generic`]: false when
     /// it is not all here yet.
     #[inline(never)]
     fn generic(
@@ -367,7 +367,7 @@ impl MgStream {
                 return Err(MgError::TooLarge(n));
             }
         }
-        let (resp, used) = match parse_meta(rest) {
+        let (resp, used) = match parse_meta_generic(rest) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(false),
             Err(e) => return Err(MgError::Protocol(e)),
@@ -565,7 +565,7 @@ mod tests {
             (b"VA 2 f7 c9999999999999999999 O12\r\nhi\r\n", true),
         ] {
             let (tag, flags, c, data, used) = parse_mg_hit(bytes, cas).unwrap();
-            let (MetaResponse::Reply(r), n) = parse_meta(bytes).unwrap().unwrap() else {
+            let (MetaResponse::Reply(r), n) = parse_meta_generic(bytes).unwrap().unwrap() else {
                 panic!("a reply");
             };
             assert_eq!(

@@ -4,6 +4,7 @@
 
 pub mod encode;
 pub mod meta;
+pub mod meta_fast;
 pub mod meta_many;
 pub mod parse;
 
