@@ -893,22 +893,28 @@ fn a_stopped_tls_server_times_out_at_the_timeout() {
     assert_eq!(c.get(b"k").unwrap().unwrap().data, b"v");
 }
 
-#[test]
-fn a_stalled_tls_server_leaves_the_ring_and_its_keys_fail_over() {
-    let pki = Pki::new();
-    let a = start(&pki.server_args("server"));
-    let b = start(&pki.server_args("server"));
+/// A TLS client of servers a and b that gives up on a server at once
+/// (300 ms timeouts, no retries) and retries it after `retry_timeout`.
+fn two_tls_servers(pki: &Pki, a: &Memcached, b: &Memcached, retry_timeout: Duration) -> Client {
     let mut builder = ClientBuilder::new();
     builder.add_server(&a.addr()).unwrap();
     builder.add_server(&b.addr()).unwrap();
     builder.connect_timeout(Duration::from_millis(300)).unwrap();
     builder.timeout(Duration::from_millis(300)).unwrap();
-    builder
-        .retry_attempts(0)
-        .retry_timeout(Duration::from_millis(50));
+    builder.retry_attempts(0).retry_timeout(retry_timeout);
     builder.tls(true);
     builder.tls_ca_file(&pki.path("ca.pem")).unwrap();
-    let c = builder.build().unwrap();
+    builder.build().unwrap()
+}
+
+#[test]
+fn a_stalled_tls_server_leaves_the_ring_and_its_keys_fail_over() {
+    let pki = Pki::new();
+    let (a, b) = (
+        start(&pki.server_args("server")),
+        start(&pki.server_args("server")),
+    );
+    let c = two_tls_servers(&pki, &a, &b, Duration::from_millis(50));
     // b accepts connections but never answers a ClientHello
     b.pause();
     let keys: Vec<Vec<u8>> = (0..20).map(|i| format!("key{i}").into_bytes()).collect();
@@ -1006,19 +1012,11 @@ fn a_server_that_refuses_resumption_still_gets_connections() {
 #[test]
 fn a_stalled_tls_server_leaves_the_ring_under_the_loop() {
     let pki = Pki::new();
-    let a = start(&pki.server_args("server"));
-    let b = start(&pki.server_args("server"));
-    let mut builder = ClientBuilder::new();
-    builder.add_server(&a.addr()).unwrap();
-    builder.add_server(&b.addr()).unwrap();
-    builder.connect_timeout(Duration::from_millis(300)).unwrap();
-    builder.timeout(Duration::from_millis(300)).unwrap();
-    builder
-        .retry_attempts(0)
-        .retry_timeout(Duration::from_secs(5));
-    builder.tls(true);
-    builder.tls_ca_file(&pki.path("ca.pem")).unwrap();
-    let c = builder.build().unwrap();
+    let (a, b) = (
+        start(&pki.server_args("server")),
+        start(&pki.server_args("server")),
+    );
+    let c = two_tls_servers(&pki, &a, &b, Duration::from_secs(5));
     let mut lp = EventLoop::new(&c).unwrap();
     // b accepts connections but never answers a ClientHello
     b.pause();
