@@ -125,7 +125,13 @@ impl Pipe {
                 return Ok(true);
             }
             if s.received == 0 {
-                // a plaintext server answers the ClientHello with a text line
+                // a plaintext server answers the ClientHello with a text line;
+                // look at the first byte only once it is there (read before
+                // it, an answer arriving in between would reach rustls, whose
+                // error does not say what the server is)
+                if nothing_to_read(fd) {
+                    return Ok(false);
+                }
                 if let Some(e) = tls::not_tls(fd) {
                     return Err(e);
                 }
@@ -336,4 +342,19 @@ impl Pipe {
             let _ = s.conn.write_tls(&mut io_for(fd));
         }
     }
+}
+
+/// True when the socket has no byte to read yet (a peek would block).
+fn nothing_to_read(fd: RawFd) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: b is one writable byte.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }
