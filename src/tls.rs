@@ -492,24 +492,19 @@ pub(crate) fn is_tls_record_start(b: u8) -> bool {
     (0x14..=0x18).contains(&b)
 }
 
-/// Before the first TLS byte of a handshake is read: peeks at what the
-/// server sent, and when it is not a TLS record (a plaintext server answers
-/// the ClientHello with a text line: ERROR, CLIENT_ERROR ...), the error
-/// that says so. None when nothing is there yet or it looks like TLS.
-pub(crate) fn not_tls(fd: RawFd) -> Option<Error> {
-    let mut first = [0u8; 1];
-    // SAFETY: first is one writable byte.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            first.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if n != 1 || is_tls_record_start(first[0]) {
-        return None;
-    }
+/// What the server has sent before the first TLS byte of a handshake is read.
+pub(crate) enum FirstReply {
+    /// nothing yet
+    Pending,
+    /// a TLS record, an end of stream or a socket error: rustls's read says which
+    Tls,
+    /// a plaintext server answered the ClientHello with a text line (ERROR,
+    /// CLIENT_ERROR ...): the error names what it said
+    NotTls(Error),
+}
+
+/// Peeks (one `recv`, nothing consumed) at what the server sent first.
+pub(crate) fn first_reply(fd: RawFd) -> FirstReply {
     let mut peek = [0u8; 64];
     // SAFETY: peek is writable memory of its length.
     let n = unsafe {
@@ -520,8 +515,14 @@ pub(crate) fn not_tls(fd: RawFd) -> Option<Error> {
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
         )
     };
-    let got = &peek[..n.max(0) as usize];
-    Some(Error::Tls(format!(
+    if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
+        return FirstReply::Pending;
+    }
+    if n <= 0 || is_tls_record_start(peek[0]) {
+        return FirstReply::Tls;
+    }
+    let got = &peek[..n as usize];
+    FirstReply::NotTls(Error::Tls(format!(
         "the server does not speak TLS (it answered {:?}); is TLS enabled on it (memcached -Z)?",
         String::from_utf8_lossy(got).lines().next().unwrap_or("")
     )))
@@ -583,8 +584,10 @@ pub(crate) fn handshake(
         // peek at the first byte: a plaintext server answers the
         // ClientHello with a text line (ERROR, CLIENT_ERROR ...)
         if received == 0 {
-            if let Some(e) = not_tls(fd) {
-                return Err(e);
+            match first_reply(fd) {
+                FirstReply::NotTls(e) => return Err(e),
+                FirstReply::Pending => continue, // a spurious wake-up
+                FirstReply::Tls => {}
             }
         }
         match tls.read_tls(&mut io) {

@@ -129,11 +129,10 @@ impl Pipe {
                 // look at the first byte only once it is there (read before
                 // it, an answer arriving in between would reach rustls, whose
                 // error does not say what the server is)
-                if nothing_to_read(fd) {
-                    return Ok(false);
-                }
-                if let Some(e) = tls::not_tls(fd) {
-                    return Err(e);
+                match tls::first_reply(fd) {
+                    tls::FirstReply::NotTls(e) => return Err(e),
+                    tls::FirstReply::Pending => return Ok(false),
+                    tls::FirstReply::Tls => {}
                 }
             }
             match s.conn.read_tls(&mut io) {
@@ -342,19 +341,4 @@ impl Pipe {
             let _ = s.conn.write_tls(&mut io_for(fd));
         }
     }
-}
-
-/// True when the socket has no byte to read yet (a peek would block).
-fn nothing_to_read(fd: RawFd) -> bool {
-    let mut b = [0u8; 1];
-    // SAFETY: b is one writable byte.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            b.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
 }
